@@ -1,0 +1,70 @@
+# Credits: `make run` serves the demo on SQLite; `make test` installs everything and runs the tests.
+SHELL := /bin/bash
+.DEFAULT_GOAL := run
+
+# Django 6.1 needs Python >= 3.12. Use python3.13/python3.12 from PATH if it really runs (pyenv shims
+# may not), else one under $(pyenv root)/versions, else /usr/bin.
+FIND_PY = for p in python3.13 python3.12 python3; do \
+    if command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else 1)' >/dev/null 2>&1; then \
+      command -v $$p; exit 0; fi; done; \
+  root=$$(pyenv root 2>/dev/null || echo $$HOME/.pyenv); \
+  for d in $$(ls -d $$root/versions/3.1[3-9]* $$root/versions/3.12* /usr/bin 2>/dev/null | sort -rV); do \
+    for p in $$d/bin/python3 $$d/python3.13 $$d/python3.12; do \
+      if [ -x $$p ] && $$p -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else 1)' >/dev/null 2>&1; then \
+        echo $$p; exit 0; fi; done; done
+PYTHON_BASE := $(shell $(FIND_PY))
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run install test lint bench check python chromium serve
+
+python:
+	@if [ -z "$(PYTHON_BASE)" ]; then \
+	  echo "Credits needs Python 3.12 or newer and none was found."; \
+	  echo "Install one, e.g. 'pyenv install 3.13' or 'apt-get install python3.13', then run make again."; \
+	  exit 1; fi
+
+$(PY): | python
+	$(PYTHON_BASE) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+
+$(STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install -q -e .
+	@touch $@
+
+$(TEST_STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install -q -e '.[test]'
+	@touch $(STAMP) $@
+
+install: $(STAMP)
+
+chromium:
+	@command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || { \
+	  echo "Installing Debian's chromium for the browser tests..."; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+run: install
+	DEBUG=$${DEBUG:-true} $(PY) manage.py migrate --noinput
+	DEBUG=$${DEBUG:-true} $(PY) manage.py seed_demo
+	@echo ""
+	@echo "Credits is running at http://$(HOST):$(PORT)/  (Ctrl-C stops it)"
+	DEBUG=$${DEBUG:-true} $(PY) manage.py runserver $(HOST):$(PORT)
+
+test: $(TEST_STAMP) chromium
+	DEBUG=false $(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(TEST_STAMP)
+	$(VENV)/bin/ruff check .
+	$(PY) manage.py makemigrations --check --dry-run
+
+bench: $(TEST_STAMP)
+	@for f in bench/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
+
+serve: install
+	$(PY) manage.py collectstatic --noinput -v0
+	$(PY) manage.py migrate --noinput
+	$(VENV)/bin/gunicorn config.wsgi -b $(HOST):$(PORT) -w $${WEB_CONCURRENCY:-2}

@@ -1,0 +1,44 @@
+from django.contrib.auth.decorators import login_required
+from django.http import HttpResponse
+from django.shortcuts import render
+from django_htmx.http import HttpRequest
+
+from orgs.selectors import billing_viewer_membership
+from wallets.models import Wallet
+from wallets.selectors import recent_entries, wallet_balance
+
+TABS = [("credits", "Credits", "billing:page"), ("requests", "Credit Requests", "billing:requests")]
+
+
+def _billing_context(request, org_slug: str, tab: str) -> dict:
+    membership = billing_viewer_membership(user=request.user, org_slug=org_slug)
+    org = membership.org
+    wallet = Wallet.objects.for_org(org)
+    context = {
+        "org": org,
+        "membership": membership,
+        "can_manage": membership.can_manage_billing,
+        "balance": wallet_balance(wallet),
+        "tab": tab,
+        "tabs": TABS,
+    }
+    if tab == "credits":
+        context["entries"] = recent_entries(wallet, limit=10)
+    return context
+
+
+@login_required
+def billing_page(request: HttpRequest, org_slug: str, tab: str = "credits") -> HttpResponse:
+    """Billing: the Balance card, then the Credits and Credit Requests tabs. Tabs swap with htmx."""
+    context = _billing_context(request, org_slug, tab)
+    template = "billing/billing.html"
+    if request.htmx and request.htmx.target == "tab-panel":
+        template += "#tab-panel"
+    return render(request, template, context)
+
+
+@login_required
+def balance_card(request: HttpRequest, org_slug: str) -> HttpResponse:
+    """The Balance card alone, re-fetched when something on the page moved credits."""
+    context = _billing_context(request, org_slug, tab="")
+    return render(request, "billing/billing.html#balance-card", context)

@@ -1,0 +1,46 @@
+// Small progressive enhancements. No inline scripts anywhere: everything lives in static files.
+(function () {
+  "use strict";
+
+  function closeMenus(except) {
+    document.querySelectorAll("[data-toggle]").forEach(function (btn) {
+      if (btn === except) return;
+      var menu = document.getElementById(btn.getAttribute("data-toggle"));
+      if (menu && !menu.hidden) {
+        menu.hidden = true;
+        btn.setAttribute("aria-expanded", "false");
+      }
+    });
+  }
+
+  document.addEventListener("click", function (event) {
+    var btn = event.target.closest("[data-toggle]");
+    if (btn) {
+      var menu = document.getElementById(btn.getAttribute("data-toggle"));
+      if (menu) {
+        closeMenus(btn);
+        menu.hidden = !menu.hidden;
+        btn.setAttribute("aria-expanded", menu.hidden ? "false" : "true");
+      }
+      return;
+    }
+    if (!event.target.closest(".switcher-menu, .dropdown-menu")) closeMenus(null);
+  });
+
+  document.addEventListener("keydown", function (event) {
+    if (event.key === "Escape") closeMenus(null);
+  });
+
+  // Dialogs loaded with htmx into #dialog open themselves; closing empties them.
+  document.addEventListener("htmx:afterSwap", function (event) {
+    var dialog = event.target.closest && event.target.closest("dialog");
+    if (dialog && !dialog.open && dialog.showModal) dialog.showModal();
+  });
+  document.addEventListener("click", function (event) {
+    var closer = event.target.closest("[data-close-dialog]");
+    if (closer) {
+      var dialog = closer.closest("dialog");
+      if (dialog) dialog.close();
+    }
+  });
+})();

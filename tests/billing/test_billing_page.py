@@ -1,0 +1,99 @@
+"""The Billing page: who may see it, what the Balance card says, tabs, and a flat query count."""
+
+import pytest
+from django.urls import reverse
+
+from tests.factories import MembershipFactory, bulk_members, fund
+
+pytestmark = pytest.mark.django_db
+
+
+def test_owner_sees_balance_total_and_split(client, funded_org, owner):
+    fund(funded_org, 250, "promo")
+    client.force_login(owner)
+    response = client.get(reverse("billing:page", args=[funded_org.slug]))
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert 'aria-labelledby="balance-heading"' in html
+    assert ">10,250<" in html  # total first
+    assert "Org-allocated <strong>10,000</strong>" in html
+    assert "Promo <strong>250</strong>" in html
+    assert 'role="tablist"' in html
+    assert 'aria-selected="true"' in html and ">Credits<" in html
+
+
+def test_manager_sees_billing_read_only(client, funded_org, manager_membership):
+    client.force_login(manager_membership.user)
+    response = client.get(reverse("billing:page", args=[funded_org.slug]))
+    assert response.status_code == 200
+    assert "You can view Billing as a manager" in response.content.decode()
+    assert 'class="card-actions"' not in response.content.decode()
+
+
+def test_member_gets_403(client, funded_org, member_membership):
+    client.force_login(member_membership.user)
+    assert client.get(reverse("billing:page", args=[funded_org.slug])).status_code == 403
+    assert client.get(reverse("billing:requests", args=[funded_org.slug])).status_code == 403
+
+
+def test_other_orgs_admin_gets_404(client, funded_org, other_org):
+    admin_elsewhere = MembershipFactory(org=other_org, role="admin")
+    client.force_login(admin_elsewhere.user)
+    assert client.get(reverse("billing:page", args=[funded_org.slug])).status_code == 404
+
+
+def test_removed_admin_gets_404(client, funded_org, admin_membership):
+    admin_membership.status = "removed"
+    admin_membership.save()
+    client.force_login(admin_membership.user)
+    assert client.get(reverse("billing:page", args=[funded_org.slug])).status_code == 404
+
+
+def test_anonymous_is_sent_to_sign_in(client, funded_org):
+    response = client.get(reverse("billing:page", args=[funded_org.slug]))
+    assert response.status_code == 302
+    assert response.url.startswith(reverse("login"))
+
+
+def test_credit_requests_tab_full_page_and_htmx_partial(client, funded_org, owner):
+    client.force_login(owner)
+    url = reverse("billing:requests", args=[funded_org.slug])
+    full = client.get(url).content.decode()
+    assert 'id="tab-requests" href="%s" aria-selected="true"' % url in full
+    assert "<html" in full
+    partial = client.get(url, headers={"HX-Request": "true", "HX-Target": "tab-panel"}).content.decode()
+    assert "<html" not in partial
+    assert 'id="tab-panel"' in partial
+    assert 'hx-swap-oob="outerHTML:.tabs"' in partial
+
+
+def test_empty_org_shows_what_to_do(client, org, owner):
+    client.force_login(owner)
+    html = client.get(reverse("billing:page", args=[org.slug])).content.decode()
+    assert "No credits have moved yet." in html
+
+
+def test_balance_card_partial(client, funded_org, owner):
+    client.force_login(owner)
+    html = client.get(reverse("billing:balance_card", args=[funded_org.slug])).content.decode()
+    assert html.strip().startswith('<section id="balance-card"')
+    assert "10,000" in html
+
+
+@pytest.mark.parametrize("tab_url", ["billing:page", "billing:requests"])
+def test_billing_page_query_count_is_flat(client, funded_org, owner, django_assert_max_num_queries, tab_url):
+    """At most 12 queries, the same for 5 and 5,000 members."""
+    client.force_login(owner)
+    url = reverse(tab_url, args=[funded_org.slug])
+    bulk_members(funded_org, 5)
+    client.get(url)
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as small:
+        assert client.get(url).status_code == 200
+    bulk_members(funded_org, 4_995)
+    with CaptureQueriesContext(connection) as large:
+        assert client.get(url).status_code == 200
+    assert len(small) == len(large)
+    assert len(large) <= 12

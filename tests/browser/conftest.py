@@ -1,0 +1,24 @@
+import pytest
+from django.core.management import call_command
+
+
+@pytest.fixture
+def demo(transactional_db):
+    """The demo org from `seed_demo`, in the live server's database."""
+    from wallets.models import ensure_reference_data
+
+    ensure_reference_data()
+    call_command("seed_demo", stdout=open("/dev/null", "w"))  # noqa: SIM115
+
+
+def sign_in(page, live_server, email, password="demo"):
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{live_server.url}/wallet/")
+
+
+def switch_workspace(page, name):
+    page.get_by_role("button", name="Switch workspace").click()
+    page.get_by_role("menuitem", name=name).click()

@@ -1,0 +1,108 @@
+import os
+
+import pytest
+from django.db import connection
+
+from tests.factories import MembershipFactory, OrgFactory, UserFactory, fund
+
+# Playwright's sync API runs an event loop in the test thread; Django's live server needs this to allow ORM calls.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+
+
+def _is_postgres() -> bool:
+    from django.conf import settings
+
+    return settings.DATABASES["default"]["ENGINE"].endswith("postgresql")
+
+
+def pytest_collection_modifyitems(config, items):
+    """PostgreSQL-only tests skip on SQLite, except in CI (CREDITS_REQUIRE_FULL_SUITE), where that is an error."""
+    require_full = os.environ.get("CREDITS_REQUIRE_FULL_SUITE") == "1"
+    if _is_postgres():
+        return
+    if require_full and any("postgres" in item.keywords for item in items):
+        raise pytest.UsageError("CI must run on PostgreSQL: set DATABASE_URL=postgres://...")
+    skip = pytest.mark.skip(reason="needs PostgreSQL (set DATABASE_URL=postgres://...)")
+    for item in items:
+        if "postgres" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    """Debian's Chromium, never a downloaded browser; flags keep it off this machine's closed network."""
+    return {
+        **browser_type_launch_args,
+        "executable_path": CHROMIUM,
+        "args": [
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--disable-quic",
+        ],
+    }
+
+
+@pytest.fixture(autouse=True)
+def _reference_data(request):
+    """Transactional tests flush the database, taking migration-seeded rows with it; put them back."""
+    names = set(request.fixturenames)
+    if request.node.get_closest_marker("django_db") or names & {"db", "transactional_db", "live_server"}:
+        if "transactional_db" in names or "live_server" in names or _marker_transactional(request):
+            request.getfixturevalue("transactional_db")
+        else:
+            request.getfixturevalue("db")
+        from wallets.models import ensure_reference_data
+
+        ensure_reference_data()
+
+
+def _marker_transactional(request) -> bool:
+    marker = request.node.get_closest_marker("django_db")
+    return bool(marker and (marker.kwargs.get("transaction") or (marker.args and marker.args[0])))
+
+
+@pytest.fixture
+def is_postgres():
+    return connection.vendor == "postgresql"
+
+
+@pytest.fixture
+def owner(db):
+    return UserFactory(email="owner@example.com")
+
+
+@pytest.fixture
+def org(owner):
+    return OrgFactory(name="Acme Quantum", owner=owner)
+
+
+@pytest.fixture
+def funded_org(org):
+    fund(org, 10_000)
+    return org
+
+
+@pytest.fixture
+def admin_membership(org):
+    return MembershipFactory(org=org, role="admin")
+
+
+@pytest.fixture
+def manager_membership(org):
+    return MembershipFactory(org=org, role="manager")
+
+
+@pytest.fixture
+def member_membership(org):
+    return MembershipFactory(org=org, role="member")
+
+
+@pytest.fixture
+def other_org(db):
+    return OrgFactory(name="Other Org", owner=UserFactory(email="other-owner@example.com"))

@@ -1,0 +1,132 @@
+"""The one primitive: it moves credits exactly, refuses bad input, and replays idempotent retries."""
+
+from decimal import Decimal
+
+import pytest
+from django.core.management import call_command
+
+from orgs.models import MembershipStatus
+from tests.factories import MembershipFactory, fund, ledger_snapshot
+from wallets.exceptions import IdempotencyConflict, InsufficientCredits, InvalidAmount, MemberNotActive
+from wallets.ledger import leg, post_transfer
+from wallets.models import CreditType, Entry, Pocket, Transfer, TransferKind, Wallet
+from wallets.selectors import ledger_problems, wallet_balance
+from wallets.services import org_transfer_to_member
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def ct():
+    return CreditType.objects.get(slug="org-allocated")
+
+
+def test_transfer_to_member_moves_credits_and_balances_books(funded_org, member_membership, owner, ct):
+    transfer = org_transfer_to_member(
+        org=funded_org, membership_id=member_membership.pk, credit_type=ct, amount=250, actor=owner, memo="Kickoff"
+    )
+    assert transfer.replayed is False
+    org_wallet = Wallet.objects.for_org(funded_org)
+    member_wallet = Wallet.objects.for_user(member_membership.user)
+    assert wallet_balance(org_wallet).total == 9_750
+    assert wallet_balance(member_wallet).total == 250
+    member_pocket = Pocket.objects.get(wallet=member_wallet)
+    assert member_pocket.funding_org_id == funded_org.pk
+    entries = list(Entry.objects.filter(transfer_id=transfer.pk).order_by("amount"))
+    assert [(e.amount, e.balance_after) for e in entries] == [(-250, 9_750), (250, 250)]
+    stored = Transfer.objects.get(pk=transfer.pk)
+    assert (stored.kind, stored.actor, stored.memo, stored.amount) == (TransferKind.TRANSFER, owner, "Kickoff", 250)
+    assert ledger_problems() == []
+
+
+@pytest.mark.parametrize("amount", [0, -1, -500, 1.5, Decimal("2"), "100", True, None, 10**15 + 1])
+def test_transfer_with_bad_amount_raises_and_moves_nothing(funded_org, member_membership, ct, amount):
+    before = ledger_snapshot()
+    with pytest.raises(InvalidAmount):
+        org_transfer_to_member(org=funded_org, membership_id=member_membership.pk, credit_type=ct, amount=amount)
+    assert ledger_snapshot() == before
+
+
+def test_transfer_over_balance_raises_with_shortfall_and_moves_nothing(funded_org, member_membership, ct):
+    before = ledger_snapshot()
+    with pytest.raises(InsufficientCredits) as exc:
+        org_transfer_to_member(org=funded_org, membership_id=member_membership.pk, credit_type=ct, amount=10_001)
+    assert exc.value.shortfall == 1
+    assert "1 missing" in exc.value.message
+    assert ledger_snapshot() == before
+
+
+def test_transfer_of_a_type_the_org_does_not_hold_is_refused(funded_org, member_membership):
+    promo = CreditType.objects.get(slug="promo")
+    before = ledger_snapshot()
+    with pytest.raises(InsufficientCredits):
+        org_transfer_to_member(org=funded_org, membership_id=member_membership.pk, credit_type=promo, amount=1)
+    assert ledger_snapshot()[:2] == before[:2]
+
+
+def test_transfer_to_removed_member_or_other_org_member_is_refused(funded_org, other_org, member_membership, ct):
+    outsider = MembershipFactory(org=other_org)
+    member_membership.status = MembershipStatus.REMOVED
+    member_membership.save()
+    before = ledger_snapshot()
+    for membership_id in (member_membership.pk, outsider.pk, 999_999):
+        with pytest.raises(MemberNotActive):
+            org_transfer_to_member(org=funded_org, membership_id=membership_id, credit_type=ct, amount=5)
+    assert ledger_snapshot() == before
+
+
+def test_same_idempotency_key_replays_the_first_transfer(funded_org, member_membership, ct):
+    kwargs = dict(org=funded_org, membership_id=member_membership.pk, credit_type=ct, amount=40, idempotency_key="k1")
+    first = org_transfer_to_member(**kwargs)
+    before = ledger_snapshot()
+    second = org_transfer_to_member(**kwargs)
+    assert second.replayed is True
+    assert second.pk == first.pk
+    assert ledger_snapshot() == before
+
+
+def test_same_idempotency_key_with_different_body_is_a_conflict(funded_org, member_membership, ct):
+    org_transfer_to_member(
+        org=funded_org, membership_id=member_membership.pk, credit_type=ct, amount=40, idempotency_key="k2"
+    )
+    before = ledger_snapshot()
+    with pytest.raises(IdempotencyConflict):
+        org_transfer_to_member(
+            org=funded_org, membership_id=member_membership.pk, credit_type=ct, amount=41, idempotency_key="k2"
+        )
+    assert ledger_snapshot() == before
+
+
+def test_idempotency_keys_are_scoped_per_org(funded_org, other_org, member_membership, ct):
+    fund(other_org, 100)
+    other_member = MembershipFactory(org=other_org)
+    a = org_transfer_to_member(
+        org=funded_org, membership_id=member_membership.pk, credit_type=ct, amount=1, idempotency_key="same"
+    )
+    b = org_transfer_to_member(
+        org=other_org, membership_id=other_member.pk, credit_type=ct, amount=1, idempotency_key="same"
+    )
+    assert a.pk != b.pk
+    assert not b.replayed
+
+
+def test_legs_that_do_not_balance_are_rejected(funded_org, ct):
+    org_wallet = Wallet.objects.for_org(funded_org)
+    before = ledger_snapshot()
+    with pytest.raises(ValueError, match="sum to zero"):
+        post_transfer(kind=TransferKind.TRANSFER, org=funded_org, legs=[leg(org_wallet, ct, -5)])
+    assert ledger_snapshot() == before
+
+
+def test_external_wallet_may_go_negative_but_org_wallet_may_not(org, ct):
+    stripe = Wallet.objects.external("stripe")
+    org_wallet = Wallet.objects.for_org(org)
+    post_transfer(kind=TransferKind.PURCHASE, org=org, legs=[leg(stripe, ct, -7, org), leg(org_wallet, ct, 7)])
+    assert Pocket.objects.get(wallet=stripe, funding_org=org).balance == -7
+    with pytest.raises(InsufficientCredits):
+        post_transfer(kind=TransferKind.REFUND, org=org, legs=[leg(org_wallet, ct, -8), leg(stripe, ct, 8, org)])
+
+
+def test_verify_ledger_command_passes_on_clean_books(funded_org, capsys):
+    call_command("verify_ledger")
+    assert "Ledger OK" in capsys.readouterr().out

@@ -1,0 +1,126 @@
+import uuid
+
+from django import forms
+from django.contrib import admin, messages
+from django.shortcuts import render
+
+from orgs.models import Organization
+from wallets.exceptions import WalletError
+from wallets.models import CreditType, Entry, Pocket, Transfer, Wallet
+from wallets.services import org_grant_promo
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Money is never edited by hand: the ledger primitive is the only writer."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(CreditType)
+class CreditTypeAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "sort_order", "draw_order"]
+    prepopulated_fields = {"slug": ["name"]}
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class PocketInline(admin.TabularInline):
+    model = Pocket
+    fields = ["credit_type", "funding_org", "balance", "is_external", "created_at"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Wallet)
+class WalletAdmin(ReadOnlyAdmin):
+    list_display = ["__str__", "kind", "org", "user", "created_at"]
+    list_filter = ["kind"]
+    search_fields = ["org__name", "user__email", "name"]
+    list_select_related = ["org", "user"]
+    inlines = [PocketInline]
+
+
+@admin.register(Pocket)
+class PocketAdmin(ReadOnlyAdmin):
+    list_display = ["wallet", "credit_type", "funding_org", "balance"]
+    list_filter = ["credit_type", "is_external"]
+    search_fields = ["wallet__org__name", "wallet__user__email"]
+    list_select_related = ["wallet__org", "wallet__user", "credit_type", "funding_org"]
+
+
+class EntryInline(admin.TabularInline):
+    model = Entry
+    fields = ["wallet", "credit_type", "pocket", "amount", "balance_after"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Transfer)
+class TransferAdmin(ReadOnlyAdmin):
+    list_display = ["id", "created_at", "kind", "org", "amount", "actor", "memo"]
+    list_filter = ["kind"]
+    search_fields = ["memo", "org__name", "actor__email", "idempotency_key"]
+    list_select_related = ["org", "actor"]
+    date_hierarchy = "created_at"
+    inlines = [EntryInline]
+
+
+class PromoGrantForm(forms.Form):
+    amount = forms.IntegerField(label="Promo credits per org", min_value=1, max_value=10**12)
+    memo = forms.CharField(label="Reason", max_length=200, required=False)
+
+
+@admin.action(description="Grant Promo credits to the selected orgs' wallets")
+def grant_promo_credits(modeladmin, request, queryset):
+    """Two steps: a form for the amount, then one ledger transfer per org through the primitive."""
+    if "apply" in request.POST:
+        form = PromoGrantForm(request.POST)
+        if form.is_valid():
+            granted = 0
+            for org in queryset:
+                try:
+                    org_grant_promo(
+                        org=org,
+                        amount=form.cleaned_data["amount"],
+                        actor=request.user,
+                        memo=form.cleaned_data["memo"] or "Promo grant",
+                        idempotency_key=f"promo:{request.POST.get('grant_key', '')}:{org.pk}",
+                    )
+                    granted += 1
+                except WalletError as exc:
+                    modeladmin.message_user(request, f"{org}: {exc.message}", messages.ERROR)
+            modeladmin.message_user(
+                request, f"Granted {form.cleaned_data['amount']:,} Promo credits to {granted} org(s).", messages.SUCCESS
+            )
+            return None
+    else:
+        form = PromoGrantForm()
+    return render(
+        request,
+        "admin/grant_promo.html",
+        {
+            "form": form,
+            "orgs": queryset,
+            "grant_key": request.POST.get("grant_key") or uuid.uuid4().hex,
+            "action": "grant_promo_credits",
+            "title": "Grant Promo credits",
+            "opts": Organization._meta,
+        },
+    )

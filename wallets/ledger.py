@@ -1,0 +1,295 @@
+"""The one primitive that moves credits.
+
+Every movement (purchase, transfer, bulk transfer, approval, seat credits, allocations, returns,
+refunds, usage, promo grants) is a list of signed legs handed to `post_transfer`. Inside one database
+transaction it:
+
+1. checks the legs (positive whole amounts, each credit type sums to zero);
+2. creates any missing pockets, then locks every pocket involved with one
+   `SELECT … FOR UPDATE ORDER BY id` (the one lock order shared by every caller; callers lock their
+   own domain row — request, membership, purchase — *before* calling);
+3. looks the idempotency key up *after* the locks, so a concurrent duplicate waits, then replays;
+4. refuses overdrafts on non-external pockets;
+5. writes the transfer, its entries and the new cached balances. On PostgreSQL that is one
+   set-based statement (a data-modifying CTE over `unnest` arrays), whatever the number of legs.
+
+The database has the last word: a CHECK keeps non-external balances >= 0, a statement trigger
+rejects entries that do not sum to zero per transfer and credit type, and triggers forbid UPDATE and
+DELETE of transfers and entries.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from django.db import IntegrityError, OperationalError, connection, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from wallets.exceptions import IdempotencyConflict, InsufficientCredits, InvalidAmount, LedgerBusy
+from wallets.models import MAX_AMOUNT, CreditType, Entry, Pocket, Transfer, Wallet
+
+log = logging.getLogger("credits.ledger")
+
+
+@dataclass(frozen=True, slots=True)
+class Leg:
+    """A signed amount on the pocket (wallet, credit type, funding org)."""
+
+    wallet_id: int
+    credit_type_id: int
+    amount: int
+    funding_org_id: int | None = None
+    is_external: bool = False
+
+    @property
+    def pocket_key(self) -> tuple[int, int, int | None]:
+        return (self.wallet_id, self.credit_type_id, self.funding_org_id)
+
+
+def leg(wallet: Wallet, credit_type: CreditType | int, amount: int, funding_org=None) -> Leg:
+    ct_id = credit_type if isinstance(credit_type, int) else credit_type.pk
+    fo_id = funding_org if (funding_org is None or isinstance(funding_org, int)) else funding_org.pk
+    return Leg(wallet.pk, ct_id, amount, fo_id, wallet.is_external)
+
+
+def check_amount(amount) -> int:
+    """A positive whole number of credits no larger than MAX_AMOUNT, or InvalidAmount."""
+    if isinstance(amount, bool) or not isinstance(amount, int):
+        raise InvalidAmount(amount, "Credits are whole numbers: enter an amount like 100.")
+    if amount <= 0:
+        raise InvalidAmount(amount, "Enter an amount greater than zero.")
+    if amount > MAX_AMOUNT:
+        raise InvalidAmount(amount, f"That amount is too large (at most {MAX_AMOUNT:,} credits).")
+    return amount
+
+
+def _merge_legs(legs: Iterable[Leg]) -> list[Leg]:
+    """One leg per pocket (sums repeated pockets, drops those that net to zero), in a stable order."""
+    totals: dict[tuple, int] = defaultdict(int)
+    external: dict[tuple, bool] = {}
+    for lg in legs:
+        if isinstance(lg.amount, bool) or not isinstance(lg.amount, int) or lg.amount == 0:
+            raise InvalidAmount(lg.amount)
+        if abs(lg.amount) > MAX_AMOUNT:
+            raise InvalidAmount(lg.amount, f"That amount is too large (at most {MAX_AMOUNT:,} credits).")
+        totals[lg.pocket_key] += lg.amount
+        external[lg.pocket_key] = lg.is_external
+    merged = [Leg(*key[:2], amt, key[2], external[key]) for key, amt in totals.items() if amt != 0]
+    per_type: dict[int, int] = defaultdict(int)
+    for lg in merged:
+        per_type[lg.credit_type_id] += lg.amount
+    if not merged or any(per_type.values()):
+        raise ValueError(f"Legs must be non-empty and sum to zero per credit type: {dict(per_type)}")
+    return merged
+
+
+def fingerprint_of(kind: str, legs: Sequence[Leg], memo: str, org_id: int | None) -> str:
+    body = json.dumps(
+        [kind, org_id, memo, sorted((lg.wallet_id, lg.credit_type_id, lg.funding_org_id, lg.amount) for lg in legs)],
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def _pocket_query(keys: Iterable[tuple[int, int, int | None]]) -> Q:
+    """OR of (credit type, funding org) groups, each with `wallet_id IN (…)`: compact for bulk moves."""
+    groups: dict[tuple[int, int | None], list[int]] = defaultdict(list)
+    for wallet_id, ct_id, fo_id in keys:
+        groups[(ct_id, fo_id)].append(wallet_id)
+    q = Q(pk__in=[])
+    for (ct_id, fo_id), wallet_ids in groups.items():
+        part = Q(credit_type_id=ct_id, wallet_id__in=wallet_ids)
+        part &= Q(funding_org__isnull=True) if fo_id is None else Q(funding_org_id=fo_id)
+        q |= part
+    return q
+
+
+def _lock_pockets(legs: Sequence[Leg]) -> dict[tuple, tuple[int, int]]:
+    """Create missing pockets, then lock all of them in ascending id order. Returns key -> (id, balance)."""
+    keys = {lg.pocket_key for lg in legs}
+
+    def locked() -> dict[tuple, tuple[int, int]]:
+        rows = (
+            Pocket.objects.select_for_update()
+            .filter(_pocket_query(keys))
+            .order_by("pk")
+            .values_list("pk", "wallet_id", "credit_type_id", "funding_org_id", "balance")
+        )
+        return {(w, c, f): (pk, bal) for pk, w, c, f, bal in rows}
+
+    found = locked()
+    missing = [lg for lg in legs if lg.pocket_key not in found]
+    if missing:
+        now = timezone.now()
+        Pocket.objects.bulk_create(
+            [
+                Pocket(
+                    wallet_id=lg.wallet_id,
+                    credit_type_id=lg.credit_type_id,
+                    funding_org_id=lg.funding_org_id,
+                    is_external=lg.is_external,
+                    created_at=now,
+                )
+                for lg in missing
+            ],
+            ignore_conflicts=True,
+        )
+        found = locked()
+    return found
+
+
+def post_transfer(
+    *,
+    kind: str,
+    legs: Iterable[Leg],
+    org=None,
+    actor=None,
+    memo: str = "",
+    idempotency_key: str | None = None,
+    fingerprint: str | None = None,
+) -> Transfer:
+    """Move credits as one transfer; returns it. `transfer.replayed` is True when the idempotency key
+    had already been used with the same legs (nothing moved again). Raises WalletError subclasses."""
+    merged = _merge_legs(legs)
+    memo = (memo or "").strip()[:500]
+    org_id = org.pk if org is not None else None
+    fingerprint = fingerprint or fingerprint_of(kind, merged, memo, org_id)
+    try:
+        with transaction.atomic():
+            pockets = _lock_pockets(merged)
+            if idempotency_key:
+                previous = Transfer.objects.filter(org_id=org_id, idempotency_key=idempotency_key).first()
+                if previous is not None:
+                    return _replay(previous, fingerprint)
+            credit_names: dict[int, str] | None = None
+            rows = []  # (pocket_id, wallet_id, credit_type_id, amount, balance_after)
+            for lg in merged:
+                pocket_id, balance = pockets[lg.pocket_key]
+                after = balance + lg.amount
+                if after < 0 and not lg.is_external:
+                    if credit_names is None:
+                        credit_names = dict(CreditType.objects.values_list("pk", "name"))
+                    raise InsufficientCredits(
+                        available=balance,
+                        requested=-lg.amount,
+                        credit_type_name=credit_names.get(lg.credit_type_id, ""),
+                    )
+                rows.append((pocket_id, lg.wallet_id, lg.credit_type_id, lg.amount, after))
+            gross = sum(lg.amount for lg in merged if lg.amount > 0)
+            transfer = _write(kind, org_id, actor, memo, idempotency_key, fingerprint, gross, rows)
+    except IntegrityError:
+        # The unique (org, idempotency_key) backstop: a racer with the same key committed first.
+        if idempotency_key:
+            previous = Transfer.objects.filter(org_id=org_id, idempotency_key=idempotency_key).first()
+            if previous is not None:
+                return _replay(previous, fingerprint)
+        raise
+    except OperationalError as exc:
+        if _is_lock_failure(exc):
+            raise LedgerBusy() from exc
+        raise
+    transfer.replayed = False
+    log.info(
+        "money_movement transfer=%s kind=%s amount=%s org=%s actor=%s legs=%s",
+        transfer.pk,
+        kind,
+        gross,
+        org_id,
+        getattr(actor, "pk", None),
+        len(rows),
+    )
+    return transfer
+
+
+def _replay(previous: Transfer, fingerprint: str) -> Transfer:
+    if previous.fingerprint != fingerprint:
+        raise IdempotencyConflict()
+    previous.replayed = True
+    return previous
+
+
+def _is_lock_failure(exc: OperationalError) -> bool:
+    code = getattr(getattr(exc, "__cause__", None), "sqlstate", None)
+    return code in {"55P03", "40P01", "40001"} or "database is locked" in str(exc)
+
+
+def _write(kind, org_id, actor, memo, key, fingerprint, gross, rows) -> Transfer:
+    now = timezone.now()
+    actor_id = getattr(actor, "pk", None)
+    if connection.vendor == "postgresql":
+        return _write_postgres(kind, org_id, actor_id, memo, key, fingerprint, gross, rows, now)
+    transfer = Transfer.objects.create(
+        org_id=org_id,
+        kind=kind,
+        actor_id=actor_id,
+        memo=memo,
+        idempotency_key=key,
+        fingerprint=fingerprint,
+        amount=gross,
+        created_at=now,
+    )
+    Entry.objects.bulk_create(
+        [
+            Entry(
+                transfer=transfer, pocket_id=p, wallet_id=w, credit_type_id=c, amount=a, balance_after=b, created_at=now
+            )
+            for p, w, c, a, b in rows
+        ],
+        batch_size=500,
+    )
+    for p, _w, _c, a, _b in rows:
+        Pocket.objects.filter(pk=p).update(balance=F("balance") + a)
+    return transfer
+
+
+_PG_WRITE = """
+WITH t AS (
+    INSERT INTO wallets_transfer
+        (org_id, kind, actor_id, memo, idempotency_key, fingerprint, amount, created_at)
+    VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
+    RETURNING id
+), legs AS (
+    SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[])
+        AS l(pocket_id, wallet_id, credit_type_id, amount, balance_after)
+), upd AS (
+    UPDATE wallets_pocket p SET balance = p.balance + legs.amount
+    FROM legs WHERE p.id = legs.pocket_id
+    RETURNING p.id
+), ins AS (
+    INSERT INTO wallets_entry
+        (transfer_id, pocket_id, wallet_id, credit_type_id, amount, balance_after, created_at)
+    SELECT t.id, legs.pocket_id, legs.wallet_id, legs.credit_type_id, legs.amount, legs.balance_after, %s
+    FROM t, legs
+    RETURNING 1
+)
+SELECT t.id, (SELECT count(*) FROM upd), (SELECT count(*) FROM ins) FROM t
+"""
+
+
+def _write_postgres(kind, org_id, actor_id, memo, key, fingerprint, gross, rows, now) -> Transfer:
+    cols = list(zip(*rows, strict=True))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _PG_WRITE,
+            [org_id, kind, actor_id, memo, key, fingerprint, gross, now, *[list(c) for c in cols], now],
+        )
+        transfer_id, updated, inserted = cursor.fetchone()
+    if updated != len(rows) or inserted != len(rows):
+        raise RuntimeError(f"ledger write touched {updated}/{inserted} of {len(rows)} pockets")
+    return Transfer(
+        pk=transfer_id,
+        org_id=org_id,
+        kind=kind,
+        actor_id=actor_id,
+        memo=memo,
+        idempotency_key=key,
+        fingerprint=fingerprint,
+        amount=gross,
+        created_at=now,
+    )

@@ -1,0 +1,237 @@
+"""The ledger: wallets hold pockets; transfers move credits between pockets as double-entry entries.
+
+Invariant: for every credit type, the entries of each transfer sum to zero, so the whole book sums to
+zero; every pocket's cached `balance` equals the sum of its entries; non-external pockets never go
+below zero. `wallets.ledger.post_transfer` is the only code that writes entries or changes a balance.
+"""
+
+import pgtrigger
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+
+from orgs.models import Organization, User
+
+MAX_AMOUNT = 10**15  # more credits than any org will ever hold; larger inputs are refused as absurd
+
+
+class CreditType(models.Model):
+    slug = models.SlugField(max_length=40, unique=True)
+    name = models.CharField(max_length=60, unique=True)
+    sort_order = models.PositiveSmallIntegerField(default=0)
+    # Usage draws cheaper credit types first: lower draw_order is spent first (Promo before Org-allocated).
+    draw_order = models.PositiveSmallIntegerField(default=100)
+
+    class Meta:
+        ordering = ["sort_order", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class WalletKind(models.TextChoices):
+    ORG = "org", "Org wallet"
+    USER = "user", "Default wallet"
+    EXTERNAL = "external", "External account"
+
+
+class ExternalCode(models.TextChoices):
+    STRIPE = "stripe", "Stripe"
+    PROMOTIONS = "promotions", "Promotions"
+    USAGE = "usage", "Usage"
+
+
+class WalletManager(models.Manager["Wallet"]):
+    def create_for_org(self, org: Organization) -> "Wallet":
+        return self.create(kind=WalletKind.ORG, org=org, name=f"{org.name} org wallet")
+
+    def create_for_user(self, user: User) -> "Wallet":
+        return self.create(kind=WalletKind.USER, user=user, name="Default wallet")
+
+    def for_user(self, user: User) -> "Wallet":
+        wallet = self.filter(kind=WalletKind.USER, user=user).first()
+        return wallet or self.get_or_create(kind=WalletKind.USER, user=user, defaults={"name": "Default wallet"})[0]
+
+    def for_org(self, org: Organization) -> "Wallet":
+        wallet = self.filter(kind=WalletKind.ORG, org=org).first()
+        return (
+            wallet or self.get_or_create(kind=WalletKind.ORG, org=org, defaults={"name": f"{org.name} org wallet"})[0]
+        )
+
+    def external(self, code: str) -> "Wallet":
+        wallet = self.filter(kind=WalletKind.EXTERNAL, code=code).first()
+        return (
+            wallet
+            or self.get_or_create(kind=WalletKind.EXTERNAL, code=code, defaults={"name": ExternalCode(code).label})[0]
+        )
+
+
+class Wallet(models.Model):
+    kind = models.CharField(max_length=16, choices=WalletKind.choices)
+    org = models.ForeignKey(Organization, models.PROTECT, null=True, blank=True, related_name="wallets")
+    user = models.ForeignKey(User, models.PROTECT, null=True, blank=True, related_name="wallets")
+    code = models.CharField(max_length=20, choices=ExternalCode.choices, blank=True)
+    name = models.CharField(max_length=160)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = WalletManager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["org"], condition=Q(kind="org"), name="wallets_wallet_one_per_org"),
+            models.UniqueConstraint(fields=["user"], condition=Q(kind="user"), name="wallets_wallet_one_per_user"),
+            models.UniqueConstraint(
+                fields=["code"], condition=Q(kind="external"), name="wallets_wallet_one_per_external_code"
+            ),
+            models.CheckConstraint(
+                condition=(Q(kind="org", org__isnull=False, user__isnull=True))
+                | Q(kind="user", user__isnull=False, org__isnull=True)
+                | Q(kind="external", org__isnull=True, user__isnull=True) & ~Q(code=""),
+                name="wallets_wallet_owner_matches_kind",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        if self.kind == WalletKind.USER:
+            return f"{self.user} · Default wallet"
+        return self.name
+
+    @property
+    def is_external(self) -> bool:
+        return self.kind == WalletKind.EXTERNAL
+
+
+class Pocket(models.Model):
+    """The balance of one (wallet, credit type, funding org).
+
+    funding_org is the org the credits came from: null for an org's own credits in its org wallet and
+    for personal credits. On external wallets it names the org the outside movement was for, so each
+    org has its own external pockets and orgs never queue behind each other's purchases.
+    """
+
+    wallet = models.ForeignKey(Wallet, models.PROTECT, related_name="pockets")
+    credit_type = models.ForeignKey(CreditType, models.PROTECT, related_name="pockets")
+    funding_org = models.ForeignKey(Organization, models.PROTECT, null=True, blank=True, related_name="funded_pockets")
+    is_external = models.BooleanField(default=False)
+    balance = models.BigIntegerField(default=0, editable=False)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["wallet", "credit_type", "funding_org"],
+                condition=Q(funding_org__isnull=False),
+                name="wallets_pocket_unique_funded",
+            ),
+            models.UniqueConstraint(
+                fields=["wallet", "credit_type"],
+                condition=Q(funding_org__isnull=True),
+                name="wallets_pocket_unique_unfunded",
+            ),
+            models.CheckConstraint(
+                condition=Q(balance__gte=0) | Q(is_external=True), name="wallets_pocket_balance_not_negative"
+            ),
+        ]
+        indexes = [models.Index(fields=["funding_org", "wallet"], name="wallets_pocket_funding")]
+
+    def __str__(self) -> str:
+        funded = f" from {self.funding_org}" if self.funding_org_id else ""
+        return f"{self.wallet} · {self.credit_type}{funded}: {self.balance:,}"
+
+
+class TransferKind(models.TextChoices):
+    PURCHASE = "purchase", "Purchase"
+    REFUND = "refund", "Refund"
+    TRANSFER = "transfer", "Transfer"
+    BULK_TRANSFER = "bulk_transfer", "Bulk transfer"
+    REQUEST_APPROVAL = "request_approval", "Request approval"
+    SEAT_CREDITS = "seat_credits", "Seat credits"
+    DEFAULT_ALLOCATION = "default_allocation", "Default allocation"
+    INVITE_ALLOCATION = "invite_allocation", "Invite allocation"
+    RETURN = "return", "Return"
+    PROMO_GRANT = "promo_grant", "Promo grant"
+    USAGE = "usage", "Usage"
+    DISPUTE_HOLD = "dispute_hold", "Dispute hold"
+    DISPUTE_RELEASE = "dispute_release", "Dispute release"
+
+
+class Transfer(models.Model):
+    """One business event that moved credits. Append-only: a correction is a new, reversing transfer."""
+
+    org = models.ForeignKey(Organization, models.PROTECT, null=True, blank=True, related_name="transfers")
+    kind = models.CharField(max_length=24, choices=TransferKind.choices)
+    actor = models.ForeignKey(User, models.PROTECT, null=True, blank=True, related_name="+")
+    memo = models.CharField(max_length=500, blank=True)
+    idempotency_key = models.CharField(max_length=120, null=True, blank=True)
+    fingerprint = models.CharField(max_length=64, editable=False)
+    amount = models.BigIntegerField(help_text="Credits moved: the sum of the positive entries.")
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["org", "idempotency_key"],
+                condition=Q(org__isnull=False, idempotency_key__isnull=False),
+                name="wallets_transfer_idem_per_org",
+            ),
+            models.UniqueConstraint(
+                fields=["idempotency_key"],
+                condition=Q(org__isnull=True, idempotency_key__isnull=False),
+                name="wallets_transfer_idem_personal",
+            ),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="wallets_transfer_amount_positive"),
+        ]
+        indexes = [models.Index(F("org"), F("created_at").desc(), F("id").desc(), name="wallets_transfer_org_recent")]
+        triggers = [
+            pgtrigger.Protect(name="transfer_append_only", operation=pgtrigger.Update | pgtrigger.Delete),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.get_kind_display()} {self.amount:,}"
+
+
+class Entry(models.Model):
+    """One signed leg of a transfer on one pocket. wallet, credit type and time are copied from the
+    pocket and transfer so that history pages read one table."""
+
+    transfer = models.ForeignKey(Transfer, models.PROTECT, related_name="entries")
+    pocket = models.ForeignKey(Pocket, models.PROTECT, related_name="entries")
+    wallet = models.ForeignKey(Wallet, models.PROTECT, related_name="entries")
+    credit_type = models.ForeignKey(CreditType, models.PROTECT, related_name="+")
+    amount = models.BigIntegerField()
+    balance_after = models.BigIntegerField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name_plural = "entries"
+        constraints = [
+            models.CheckConstraint(condition=~Q(amount=0), name="wallets_entry_nonzero"),
+            models.UniqueConstraint(fields=["transfer", "pocket"], name="wallets_entry_one_per_pocket"),
+        ]
+        indexes = [
+            models.Index(F("wallet"), F("id").desc(), name="wallets_entry_wallet_recent"),
+            models.Index(fields=["pocket", "id"], name="wallets_entry_pocket"),
+        ]
+        triggers = [
+            pgtrigger.Protect(name="entry_append_only", operation=pgtrigger.Update | pgtrigger.Delete),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.amount:+,} on {self.pocket_id} (transfer {self.transfer_id})"
+
+
+REFERENCE_CREDIT_TYPES = [
+    # slug, name, sort_order, draw_order (Promo is spent before Org-allocated)
+    ("org-allocated", "Org-allocated", 1, 20),
+    ("promo", "Promo", 2, 10),
+]
+
+
+def ensure_reference_data() -> None:
+    """The seeded credit types and external wallets (also created by migration 0002). Idempotent."""
+    for slug, name, sort_order, draw_order in REFERENCE_CREDIT_TYPES:
+        CreditType.objects.get_or_create(
+            slug=slug, defaults={"name": name, "sort_order": sort_order, "draw_order": draw_order}
+        )
+    for code in ExternalCode:
+        Wallet.objects.get_or_create(kind=WalletKind.EXTERNAL, code=code.value, defaults={"name": code.label})

@@ -1,0 +1,115 @@
+"""Reads for pages: balances and recent movements. Never write."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db import connection
+from django.db.models import Sum
+
+from wallets.models import CreditType, Entry, Pocket, Wallet
+
+
+@dataclass
+class TypeBalance:
+    credit_type: CreditType
+    balance: int
+
+
+@dataclass
+class WalletBalance:
+    wallet: Wallet
+    total: int
+    by_type: list[TypeBalance]
+
+
+def wallet_balance(wallet: Wallet) -> WalletBalance:
+    """Total and split by credit type (every credit type listed, zero included). Two queries."""
+    sums = dict(
+        Pocket.objects.filter(wallet=wallet).values_list("credit_type_id").annotate(s=Sum("balance")).order_by()
+    )
+    by_type = [TypeBalance(ct, int(sums.get(ct.pk) or 0)) for ct in CreditType.objects.all()]
+    return WalletBalance(wallet=wallet, total=sum(b.balance for b in by_type), by_type=by_type)
+
+
+def wallet_pockets(wallet: Wallet) -> list[Pocket]:
+    """Non-empty pockets with their credit type and funding org (for 'by funding org')."""
+    return list(
+        Pocket.objects.filter(wallet=wallet, balance__gt=0)
+        .select_related("credit_type", "funding_org")
+        .order_by("credit_type__sort_order", "funding_org__name")
+    )
+
+
+def recent_entries(wallet: Wallet, limit: int = 10) -> list[Entry]:
+    """The wallet's latest movements, newest first, with the transfer, its actor and credit type."""
+    return list(
+        Entry.objects.filter(wallet=wallet)
+        .select_related("transfer", "transfer__actor", "transfer__org", "credit_type")
+        .order_by("-id")[:limit]
+    )
+
+
+@dataclass
+class LedgerProblem:
+    kind: str
+    detail: str
+
+
+def ledger_problems(limit: int = 50) -> list[LedgerProblem]:
+    """Everything that breaks the ledger's invariants; an empty list means the books are right.
+
+    Set-based SQL (a few GROUP BYs over the entry table), so it stays fast at millions of entries.
+    """
+    problems: list[LedgerProblem] = []
+    pocket_sql = """
+        SELECT p.id, p.balance, COALESCE(e.s, 0)
+        FROM wallets_pocket p
+        LEFT JOIN (SELECT pocket_id, SUM(amount) AS s FROM wallets_entry GROUP BY pocket_id) e
+               ON e.pocket_id = p.id
+        WHERE p.balance <> COALESCE(e.s, 0)
+        LIMIT %s
+    """
+    negative_sql = "SELECT id, balance FROM wallets_pocket WHERE balance < 0 AND NOT is_external LIMIT %s"
+    transfer_sql = """
+        SELECT transfer_id, credit_type_id, SUM(amount) FROM wallets_entry
+        GROUP BY transfer_id, credit_type_id HAVING SUM(amount) <> 0 LIMIT %s
+    """
+    books_sql = "SELECT credit_type_id, SUM(amount) FROM wallets_entry GROUP BY credit_type_id HAVING SUM(amount) <> 0"
+    empty_sql = """
+        SELECT t.id FROM wallets_transfer t
+        WHERE NOT EXISTS (SELECT 1 FROM wallets_entry e WHERE e.transfer_id = t.id) LIMIT %s
+    """
+    gross_sql = """
+        SELECT t.id, t.amount, e.s FROM wallets_transfer t
+        JOIN (SELECT transfer_id, SUM(amount) AS s FROM wallets_entry WHERE amount > 0 GROUP BY transfer_id) e
+          ON e.transfer_id = t.id
+        WHERE t.amount <> e.s LIMIT %s
+    """
+    with connection.cursor() as cur:
+        cur.execute(pocket_sql, [limit])
+        problems += [
+            LedgerProblem("pocket", f"pocket {pid}: cached balance {bal} but entries sum to {s}")
+            for pid, bal, s in cur.fetchall()
+        ]
+        cur.execute(negative_sql, [limit])
+        problems += [
+            LedgerProblem("negative", f"pocket {pid}: balance {bal} is below zero") for pid, bal in cur.fetchall()
+        ]
+        cur.execute(transfer_sql, [limit])
+        problems += [
+            LedgerProblem("transfer", f"transfer {tid}: credit type {ct} entries sum to {s}, not 0")
+            for tid, ct, s in cur.fetchall()
+        ]
+        cur.execute(books_sql)
+        problems += [
+            LedgerProblem("books", f"credit type {ct}: the books sum to {s}, not 0") for ct, s in cur.fetchall()
+        ]
+        cur.execute(empty_sql, [limit])
+        problems += [LedgerProblem("transfer", f"transfer {tid} has no entries") for (tid,) in cur.fetchall()]
+        cur.execute(gross_sql, [limit])
+        problems += [
+            LedgerProblem("transfer", f"transfer {tid}: amount {amt} but its credits sum to {s}")
+            for tid, amt, s in cur.fetchall()
+        ]
+    return problems
