@@ -32,12 +32,19 @@ $(PY): | python
 	$(PYTHON_BASE) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 
+# Dependencies come from pyproject.toml; the project itself is not installed (it runs from this folder),
+# so one .venv can serve several checkouts.
+DEPS = $(PY) -c 'import tomllib, sys; p = tomllib.load(open("pyproject.toml", "rb"))["project"]; \
+  print("\n".join(p["dependencies"] + sum((p["optional-dependencies"][x] for x in sys.argv[1:]), [])))'
+
 $(STAMP): pyproject.toml | $(PY)
-	$(PY) -m pip install -q -e .
+	$(DEPS) > $(VENV)/requirements.txt
+	$(PY) -m pip install -q -r $(VENV)/requirements.txt
 	@touch $@
 
 $(TEST_STAMP): pyproject.toml | $(PY)
-	$(PY) -m pip install -q -e '.[test]'
+	$(DEPS) test > $(VENV)/requirements-test.txt
+	$(PY) -m pip install -q -r $(VENV)/requirements-test.txt
 	@touch $(STAMP) $@
 
 install: $(STAMP)
