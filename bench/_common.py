@@ -1,0 +1,74 @@
+"""Shared set-up for bench scripts: a PostgreSQL database of their own, migrated, and Django ready.
+
+BENCH_DATABASE_URL picks the database (default postgres://postgres@127.0.0.1:5432/credits_bench);
+it is created if missing. Scripts print their figure next to the baseline they are compared with.
+"""
+
+import os
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import urlparse
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def setup(default_db: str = "credits_bench") -> str:
+    url = os.environ.get("BENCH_DATABASE_URL", f"postgres://postgres@127.0.0.1:5432/{default_db}")
+    os.environ["DATABASE_URL"] = url
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    parsed = urlparse(url)
+    import psycopg
+
+    admin_url = parsed._replace(path="/postgres").geturl()
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        name = parsed.path.lstrip("/")
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            conn.execute(f'CREATE DATABASE "{name}"')
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    from wallets.models import ensure_reference_data
+
+    ensure_reference_data()
+    return url
+
+
+def reset_ledger() -> None:
+    """Empty every app table (TRUNCATE is not UPDATE/DELETE, so the append-only triggers allow it)."""
+    from django.db import connection
+
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT string_agg(quote_ident(tablename), ', ') FROM pg_tables WHERE schemaname = 'public' "
+            "AND (tablename LIKE 'orgs_%' OR tablename LIKE 'wallets_%' OR tablename LIKE 'billing_%')"
+        )
+        tables = cur.fetchone()[0]
+        cur.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+    from wallets.models import ensure_reference_data
+
+    ensure_reference_data()
+
+
+@contextmanager
+def timed(label: str, results: dict | None = None):
+    start = time.perf_counter()
+    yield
+    elapsed = time.perf_counter() - start
+    if results is not None:
+        results[label] = elapsed
+    print(f"{label}: {elapsed * 1000:.1f} ms")
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return 0.0
+    k = min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))
+    return ordered[k]
