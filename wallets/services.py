@@ -5,9 +5,9 @@ from __future__ import annotations
 from django.db import transaction
 
 from orgs.models import Membership, MembershipStatus, Organization
-from wallets.exceptions import MemberNotActive
-from wallets.ledger import check_amount, leg, post_transfer
-from wallets.models import CreditType, ExternalCode, Transfer, TransferKind, Wallet
+from wallets.exceptions import InvalidAmount, MemberNotActive, WalletError
+from wallets.ledger import Leg, check_amount, leg, post_transfer
+from wallets.models import MAX_AMOUNT, CreditType, ExternalCode, Transfer, TransferKind, Wallet, WalletKind
 
 
 def credit_type(slug: str) -> CreditType:
@@ -101,3 +101,49 @@ def org_credit_from_stripe(
         idempotency_key=idempotency_key,
         legs=[leg(stripe_wallet, ct, -amount, funding_org=org), leg(Wallet.objects.for_org(org), ct, amount)],
     )
+
+
+def org_bulk_transfer(
+    *,
+    org: Organization,
+    credit_type: CreditType,
+    amount_per_member: int,
+    membership_ids: list[int] | None = None,
+    actor=None,
+    memo: str = "",
+    idempotency_key: str | None = None,
+) -> Transfer:
+    """One transfer: one debit on the org wallet, one credit per member; all or nothing.
+
+    membership_ids=None means every current (active) member. The memberships are locked first (they are
+    the domain rows), in id order, so a member removed at the same moment either gets the credits
+    before the removal returns them, or is not paid at all.
+    """
+    check_amount(amount_per_member)
+    with transaction.atomic():
+        members = Membership.objects.select_for_update(of=("self",)).filter(org=org, status=MembershipStatus.ACTIVE)
+        if membership_ids is not None:
+            wanted = set(membership_ids)
+            members = members.filter(pk__in=wanted)
+        rows = list(members.order_by("pk").values_list("pk", "user_id"))
+        if membership_ids is not None and len(rows) != len(wanted):
+            raise MemberNotActive("Some of the selected people are not (or no longer) members of this organization.")
+        if not rows:
+            raise WalletError("Pick at least one member.")
+        total = amount_per_member * len(rows)
+        if total > MAX_AMOUNT:
+            raise InvalidAmount(total, f"That total is too large (at most {MAX_AMOUNT:,} credits).")
+        wallet_ids = dict(
+            Wallet.objects.filter(kind=WalletKind.USER, user_id__in=[u for _, u in rows]).values_list("user_id", "pk")
+        )
+        org_wallet = Wallet.objects.for_org(org)
+        legs = [leg(org_wallet, credit_type, -total)]
+        legs += [Leg(wallet_ids[user_id], credit_type.pk, amount_per_member, org.pk) for _, user_id in rows]
+        return post_transfer(
+            kind=TransferKind.BULK_TRANSFER,
+            org=org,
+            actor=actor,
+            memo=memo,
+            idempotency_key=idempotency_key,
+            legs=legs,
+        )
