@@ -110,17 +110,33 @@ def _pocket_query(keys: Iterable[tuple[int, int, int | None]]) -> Q:
     return q
 
 
+_PG_LOCK = """
+SELECT p.id, p.wallet_id, p.credit_type_id, p.funding_org_id, p.balance
+FROM wallets_pocket p
+JOIN unnest(%s::bigint[], %s::bigint[], %s::bigint[]) AS k(wallet_id, credit_type_id, funding_org_id)
+  ON p.wallet_id = k.wallet_id AND p.credit_type_id = k.credit_type_id
+ AND p.funding_org_id IS NOT DISTINCT FROM k.funding_org_id
+ORDER BY p.id
+FOR UPDATE OF p
+"""
+
+
 def _lock_pockets(legs: Sequence[Leg]) -> dict[tuple, tuple[int, int]]:
     """Create missing pockets, then lock all of them in ascending id order. Returns key -> (id, balance)."""
-    keys = {lg.pocket_key for lg in legs}
+    keys = sorted({lg.pocket_key for lg in legs}, key=lambda k: (k[0], k[1], k[2] or 0))
 
     def locked() -> dict[tuple, tuple[int, int]]:
-        rows = (
-            Pocket.objects.select_for_update()
-            .filter(_pocket_query(keys))
-            .order_by("pk")
-            .values_list("pk", "wallet_id", "credit_type_id", "funding_org_id", "balance")
-        )
+        if connection.vendor == "postgresql":
+            # Hand-written and prepared on the hot path: ORM compilation and re-planning cost more than
+            # the lock itself, and the lock on the org wallet's pocket is held until commit.
+            rows = execute_prepared(_PG_LOCK, [[k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys]])
+        else:
+            rows = (
+                Pocket.objects.select_for_update()
+                .filter(_pocket_query(keys))
+                .order_by("pk")
+                .values_list("pk", "wallet_id", "credit_type_id", "funding_org_id", "balance")
+            )
         return {(w, c, f): (pk, bal) for pk, w, c, f, bal in rows}
 
     found = locked()
@@ -144,6 +160,10 @@ def _lock_pockets(legs: Sequence[Leg]) -> dict[tuple, tuple[int, int]]:
     return found
 
 
+def _previous_transfer(org_id: int | None, key: str) -> Transfer | None:
+    return Transfer.objects.filter(org_id=org_id, idempotency_key=key).first()
+
+
 def post_transfer(
     *,
     kind: str,
@@ -160,40 +180,44 @@ def post_transfer(
     memo = (memo or "").strip()[:500]
     org_id = org.pk if org is not None else None
     fingerprint = fingerprint or fingerprint_of(kind, merged, memo, org_id)
+    # Nested in a caller's transaction (which already locked its domain row), no savepoint: it would
+    # cost two round trips while the hot pocket row is locked. Domain errors are therefore returned out
+    # of the block and raised after it, so the caller's transaction stays usable.
+    nested = transaction.get_connection().in_atomic_block
+    error: Exception | None = None
     try:
-        with transaction.atomic():
+        with transaction.atomic(savepoint=not nested):
             pockets = _lock_pockets(merged)
-            if idempotency_key:
-                previous = Transfer.objects.filter(org_id=org_id, idempotency_key=idempotency_key).first()
-                if previous is not None:
-                    return _replay(previous, fingerprint)
-            credit_names: dict[int, str] | None = None
+            if idempotency_key and (previous := _previous_transfer(org_id, idempotency_key)) is not None:
+                return _replay(previous, fingerprint)
             rows = []  # (pocket_id, wallet_id, credit_type_id, amount, balance_after)
             for lg in merged:
                 pocket_id, balance = pockets[lg.pocket_key]
                 after = balance + lg.amount
                 if after < 0 and not lg.is_external:
-                    if credit_names is None:
-                        credit_names = dict(CreditType.objects.values_list("pk", "name"))
-                    raise InsufficientCredits(
-                        available=balance,
-                        requested=-lg.amount,
-                        credit_type_name=credit_names.get(lg.credit_type_id, ""),
+                    error = InsufficientCredits(
+                        available=balance, requested=-lg.amount, credit_type_name=_credit_type_name(lg.credit_type_id)
                     )
+                    break
                 rows.append((pocket_id, lg.wallet_id, lg.credit_type_id, lg.amount, after))
-            gross = sum(lg.amount for lg in merged if lg.amount > 0)
-            transfer = _write(kind, org_id, actor, memo, idempotency_key, fingerprint, gross, rows)
+            if error is None:
+                gross = sum(lg.amount for lg in merged if lg.amount > 0)
+                transfer = _write(kind, org_id, actor, memo, idempotency_key, fingerprint, gross, rows)
     except IntegrityError:
-        # The unique (org, idempotency_key) backstop: a racer with the same key committed first.
-        if idempotency_key:
-            previous = Transfer.objects.filter(org_id=org_id, idempotency_key=idempotency_key).first()
-            if previous is not None:
-                return _replay(previous, fingerprint)
+        # The unique (org, idempotency_key) backstop: a racer with the same key committed first. Outside a
+        # caller's transaction the first transfer can be read back and replayed; inside one, the
+        # transaction is spoilt, so the caller gets a clean "try again" (the retry replays).
+        if idempotency_key and not nested and (previous := _previous_transfer(org_id, idempotency_key)):
+            return _replay(previous, fingerprint)
+        if idempotency_key and nested:
+            raise LedgerBusy() from None
         raise
     except OperationalError as exc:
         if _is_lock_failure(exc):
             raise LedgerBusy() from exc
         raise
+    if error is not None:
+        raise error
     transfer.replayed = False
     log.info(
         "money_movement transfer=%s kind=%s amount=%s org=%s actor=%s legs=%s",
@@ -207,6 +231,10 @@ def post_transfer(
     return transfer
 
 
+def _credit_type_name(credit_type_id: int) -> str:
+    return CreditType.objects.filter(pk=credit_type_id).values_list("name", flat=True).first() or ""
+
+
 def _replay(previous: Transfer, fingerprint: str) -> Transfer:
     if previous.fingerprint != fingerprint:
         raise IdempotencyConflict()
@@ -217,6 +245,17 @@ def _replay(previous: Transfer, fingerprint: str) -> Transfer:
 def _is_lock_failure(exc: OperationalError) -> bool:
     code = getattr(getattr(exc, "__cause__", None), "sqlstate", None)
     return code in {"55P03", "40P01", "40001"} or "database is locked" in str(exc)
+
+
+def execute_prepared(sql: str, params: list) -> list[tuple]:
+    """Run a hot statement as a server-side prepared statement on Django's own connection (same
+    transaction). Django's cursors bind client-side, which re-plans the statement every time."""
+    import psycopg
+
+    connection.ensure_connection()
+    with psycopg.Cursor(connection.connection) as cur:
+        cur.execute(sql, params, prepare=True)
+        return cur.fetchall()
 
 
 def _write(kind, org_id, actor, memo, key, fingerprint, gross, rows) -> Transfer:
@@ -274,12 +313,9 @@ SELECT t.id, (SELECT count(*) FROM upd), (SELECT count(*) FROM ins) FROM t
 
 def _write_postgres(kind, org_id, actor_id, memo, key, fingerprint, gross, rows, now) -> Transfer:
     cols = list(zip(*rows, strict=True))
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _PG_WRITE,
-            [org_id, kind, actor_id, memo, key, fingerprint, gross, now, *[list(c) for c in cols], now],
-        )
-        transfer_id, updated, inserted = cursor.fetchone()
+    ((transfer_id, updated, inserted),) = execute_prepared(
+        _PG_WRITE, [org_id, kind, actor_id, memo, key, fingerprint, gross, now, *[list(c) for c in cols], now]
+    )
     if updated != len(rows) or inserted != len(rows):
         raise RuntimeError(f"ledger write touched {updated}/{inserted} of {len(rows)} pockets")
     return Transfer(

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from django.db import transaction
+from django.db import connection, transaction
 
 from orgs.models import Membership, MembershipStatus, Organization
 from wallets.exceptions import InvalidAmount, MemberNotActive, WalletError
-from wallets.ledger import Leg, check_amount, leg, post_transfer
+from wallets.ledger import Leg, check_amount, execute_prepared, leg, post_transfer
 from wallets.models import MAX_AMOUNT, CreditType, ExternalCode, Transfer, TransferKind, Wallet, WalletKind
 
 
@@ -27,6 +27,36 @@ def lock_active_membership(*, org: Organization, membership_id: int) -> Membersh
     return membership
 
 
+_LOCK_MEMBER_WITH_WALLETS = """
+SELECT m.status, ow.id, uw.id
+FROM orgs_membership m
+JOIN wallets_wallet ow ON ow.kind = 'org' AND ow.org_id = m.org_id
+JOIN wallets_wallet uw ON uw.kind = 'user' AND uw.user_id = m.user_id
+WHERE m.id = %s AND m.org_id = %s
+"""
+
+
+def _lock_member_wallets(*, org: Organization, membership_id) -> tuple[int, int]:
+    """Lock an active membership and return (org wallet id, member's Default wallet id) in one query."""
+    sql = _LOCK_MEMBER_WITH_WALLETS
+    if connection.features.has_select_for_update_of:
+        sql += " FOR UPDATE OF m"
+    try:
+        membership_id = int(membership_id)
+    except (TypeError, ValueError):
+        raise MemberNotActive() from None
+    if connection.vendor == "postgresql":
+        rows = execute_prepared(sql, [membership_id, org.pk])
+    else:
+        with connection.cursor() as cur:
+            cur.execute(sql, [membership_id, org.pk])
+            rows = cur.fetchall()
+    row = rows[0] if rows else None
+    if row is None or row[0] != MembershipStatus.ACTIVE:
+        raise MemberNotActive()
+    return row[1], row[2]
+
+
 def org_transfer_to_member(
     *,
     org: Organization,
@@ -41,16 +71,17 @@ def org_transfer_to_member(
     """Move credits from the org wallet to a current member's Default wallet (funded by this org)."""
     check_amount(amount)
     with transaction.atomic():
-        membership = lock_active_membership(org=org, membership_id=membership_id)
-        org_wallet = Wallet.objects.for_org(org)
-        member_wallet = Wallet.objects.for_user(membership.user)
+        org_wallet_id, member_wallet_id = _lock_member_wallets(org=org, membership_id=membership_id)
         return post_transfer(
             kind=kind,
             org=org,
             actor=actor,
             memo=memo,
             idempotency_key=idempotency_key,
-            legs=[leg(org_wallet, credit_type, -amount), leg(member_wallet, credit_type, amount, funding_org=org)],
+            legs=[
+                Leg(org_wallet_id, credit_type.pk, -amount),
+                Leg(member_wallet_id, credit_type.pk, amount, org.pk),
+            ],
         )
 
 

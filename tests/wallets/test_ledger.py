@@ -130,3 +130,23 @@ def test_external_wallet_may_go_negative_but_org_wallet_may_not(org, ct):
 def test_verify_ledger_command_passes_on_clean_books(funded_org, capsys):
     call_command("verify_ledger")
     assert "Ledger OK" in capsys.readouterr().out
+
+
+def test_refused_move_inside_a_callers_transaction_leaves_it_usable(funded_org, member_membership, ct):
+    """The primitive runs without a savepoint when nested; a refusal must not spoil the caller's transaction."""
+    from django.db import transaction
+
+    from orgs.models import Membership
+
+    with transaction.atomic():
+        with pytest.raises(InsufficientCredits):
+            org_transfer_to_member(org=funded_org, membership_id=member_membership.pk, credit_type=ct, amount=99_999)
+        assert Membership.objects.filter(pk=member_membership.pk).exists()  # the transaction still works
+        org_transfer_to_member(org=funded_org, membership_id=member_membership.pk, credit_type=ct, amount=5)
+    assert wallet_balance(Wallet.objects.for_user(member_membership.user)).total == 5
+    assert ledger_problems() == []
+
+
+def test_non_numeric_membership_id_is_not_a_member(funded_org, ct):
+    with pytest.raises(MemberNotActive):
+        org_transfer_to_member(org=funded_org, membership_id="1 OR 1=1", credit_type=ct, amount=5)
