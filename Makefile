@@ -68,6 +68,12 @@ lint: $(TEST_STAMP)
 	$(VENV)/bin/ruff check .
 	$(PY) manage.py makemigrations --check --dry-run
 
+# Deploy checks with a production-like environment; any warning fails.
+check: lint
+	DEBUG=false HTTPS=true SECRET_KEY=$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(50))') \
+	  ALLOWED_HOSTS=credits.example.com CSRF_TRUSTED_ORIGINS=https://credits.example.com \
+	  $(PY) manage.py check --deploy --fail-level WARNING
+
 bench: $(TEST_STAMP)
 	@for f in bench/[a-z]*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
 

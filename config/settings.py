@@ -9,8 +9,9 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
-DEBUG = env.bool("DEBUG", default=False)
-SECRET_KEY = env.str("SECRET_KEY", default="insecure-dev-key-change-me-" + "x" * 40)
+DEBUG = env.bool("DEBUG", default=False)  # `make run` turns it on; everything else runs with it off
+_DEV_SECRET = "insecure-dev-key-change-me-" + "x" * 40
+SECRET_KEY = env.str("SECRET_KEY", default=_DEV_SECRET)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
@@ -28,13 +29,16 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "django_htmx",
     "pgtrigger",
+    "axes",
     "orgs",
     "wallets",
     "billing",
 ]
 
 MIDDLEWARE = [
+    "config.middleware.RequestContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -42,6 +46,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "orgs.middleware.WorkspaceMiddleware",
 ]
@@ -115,9 +120,65 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Credits <credits@loc
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"request_context": {"()": "config.middleware.RequestContextFilter"}},
+    "formatters": {
+        "plain": {
+            "format": (
+                "%(asctime)s %(levelname)s %(name)s request_id=%(request_id)s user=%(user_id)s org=%(org_id)s"
+                " %(message)s"
+            )
+        }
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["request_context"]}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {"django.db.backends": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
 }
 CSRF_FAILURE_VIEW = "config.views.csrf_failure"
+
+# --- Production safety (issue 10): secure by default, relaxed only where `make run` / tests need it. ---
+from django.utils.csp import CSP  # noqa: E402
+
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG and env.bool("HTTPS", default=False))
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=env.bool("HTTPS", default=False))
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=env.bool("HTTPS", default=False))
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31_536_000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=env.bool("HTTPS", default=False))
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+if env.bool("USE_X_FORWARDED_PROTO", default=False):  # opt-in: only behind a proxy that sets it
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF],
+    "style-src": [CSP.SELF],
+    "img-src": [CSP.SELF, "data:"],
+    "connect-src": [CSP.SELF],
+    "form-action": [CSP.SELF, *env.list("CSP_FORM_ACTION", default=[])],
+    "frame-ancestors": [CSP.NONE],
+    "base-uri": [CSP.SELF],
+    "object-src": [CSP.NONE],
+}
+
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = env.float("AXES_COOLOFF_HOURS", default=0.25)  # hours; staff can also unlock in admin
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_USERNAME_FORM_FIELD = "username"
+AXES_LOCKOUT_TEMPLATE = "orgs/locked_out.html"
+AXES_RESET_ON_SUCCESS = True
+AXES_ENABLED = env.bool("AXES_ENABLED", default=True)
+
+CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
+# Per-user rate limits on money-moving POSTs and credit requests: (requests, seconds).
+RATE_LIMIT_MONEY = (env.int("RATE_LIMIT_MONEY_COUNT", default=60), env.int("RATE_LIMIT_MONEY_SECONDS", default=60))
+RATE_LIMIT_REQUESTS = (
+    env.int("RATE_LIMIT_REQUESTS_COUNT", default=10),
+    env.int("RATE_LIMIT_REQUESTS_SECONDS", default=60),
+)
