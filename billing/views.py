@@ -1,6 +1,7 @@
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
 from django.shortcuts import render
+from django.views.decorators.http import require_GET
 from django_htmx.http import HttpRequest
 
 from orgs.selectors import billing_viewer_membership
@@ -28,6 +29,7 @@ def _billing_context(request, org_slug: str, tab: str) -> dict:
 
 
 @login_required
+@require_GET
 def billing_page(request: HttpRequest, org_slug: str, tab: str = "credits") -> HttpResponse:
     """Billing: the Balance card, then the Credits and Credit Requests tabs. Tabs swap with htmx."""
     context = _billing_context(request, org_slug, tab)
@@ -38,6 +40,7 @@ def billing_page(request: HttpRequest, org_slug: str, tab: str = "credits") -> H
 
 
 @login_required
+@require_GET
 def balance_card(request: HttpRequest, org_slug: str) -> HttpResponse:
     """The Balance card alone, re-fetched when something on the page moved credits."""
     context = _billing_context(request, org_slug, tab="")

@@ -1,0 +1,112 @@
+"""Every URL in the URLconf x every role x GET/POST gets the status written here.
+
+A URL added without an entry in MATRIX fails `test_every_url_has_an_entry`, so access rules are decided
+on purpose, not by accident. Statuses: 200 ok, 302 redirect (to sign-in for anonymous), 400 bad input,
+403 wrong role, 404 not their org / no such object, 405 wrong method.
+"""
+
+import pytest
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from tests.factories import MembershipFactory, OrgFactory, UserFactory, fund
+
+ROLES = ["anonymous", "member", "manager", "admin", "owner", "other_admin", "staff"]
+
+
+def _all(status):
+    return dict.fromkeys(ROLES, status)
+
+
+def _signed_in(status, anonymous=302):
+    return {**_all(status), "anonymous": anonymous}
+
+
+BILLING_VIEW = {**_signed_in(200), "member": 403, "other_admin": 404, "staff": 404}
+READ_ONLY = _signed_in(405)
+
+# url name -> {"kwargs": callable(ctx) -> dict, "GET": {role: status}, "POST": {role: status}}
+MATRIX = {
+    "home": {"GET": {**_signed_in(302)}, "POST": {**_signed_in(302)}},
+    "login": {"GET": _signed_in(302, anonymous=200), "POST": _signed_in(302, anonymous=200)},
+    "logout": {"GET": _all(405), "POST": _all(302)},
+    "signup": {"GET": {**_signed_in(302, anonymous=200)}, "POST": {**_signed_in(302, anonymous=200)}},
+    "workspace_switch": {"GET": _all(405), "POST": _signed_in(404)},
+    "wallet": {"GET": _signed_in(200), "POST": _signed_in(405)},
+    "healthz": {"GET": _all(200), "POST": _all(200)},
+    "billing:page": {"kwargs": lambda c: {"org_slug": c["org"].slug}, "GET": BILLING_VIEW, "POST": READ_ONLY},
+    "billing:requests": {"kwargs": lambda c: {"org_slug": c["org"].slug}, "GET": BILLING_VIEW, "POST": READ_ONLY},
+    "billing:balance_card": {
+        "kwargs": lambda c: {"org_slug": c["org"].slug},
+        "GET": BILLING_VIEW,
+        "POST": READ_ONLY,
+    },
+}
+
+
+def _named_patterns(resolver=None, prefix=""):
+    resolver = resolver or get_resolver()
+    for p in resolver.url_patterns:
+        if isinstance(p, URLResolver):
+            ns = f"{p.namespace}:" if p.namespace else ""
+            if p.namespace == "admin":
+                continue  # Django admin: covered by test_django_admin_requires_staff
+            yield from _named_patterns(p, prefix + ns)
+        elif isinstance(p, URLPattern) and p.name:
+            yield prefix + p.name
+
+
+def test_every_url_has_an_entry():
+    missing = sorted(set(_named_patterns()) - set(MATRIX))
+    assert not missing, f"URLs without an access-matrix entry: {missing}"
+
+
+@pytest.fixture
+def ctx(db):
+    owner = UserFactory(email="matrix-owner@example.com")
+    org = OrgFactory(name="Matrix Org", owner=owner)
+    fund(org, 1_000)
+    other = OrgFactory(name="Matrix Other", owner=UserFactory(email="matrix-other-owner@example.com"))
+    users = {
+        "owner": owner,
+        "admin": MembershipFactory(org=org, role="admin").user,
+        "manager": MembershipFactory(org=org, role="manager").user,
+        "member": MembershipFactory(org=org, role="member").user,
+        "other_admin": MembershipFactory(org=other, role="admin").user,
+        "staff": UserFactory(email="matrix-staff@example.com", is_staff=True),
+    }
+    return {"org": org, "other_org": other, "users": users}
+
+
+def test_access_matrix(ctx):
+    """One pass over the whole matrix; reports every mismatch at once."""
+    from django.core.cache import cache
+
+    mismatches = []
+    for name, entry in MATRIX.items():
+        url = reverse(name, kwargs=entry.get("kwargs", lambda c: {})(ctx))
+        for method in ("GET", "POST"):
+            for role in ROLES:
+                cache.clear()  # rate limits must not leak between cells
+                client = Client()
+                if role != "anonymous":
+                    client.force_login(ctx["users"][role])
+                response = client.get(url) if method == "GET" else client.post(url, {})
+                expected = entry[method][role]
+                if response.status_code != expected:
+                    mismatches.append(f"{method} {name} as {role}: {response.status_code}, expected {expected}")
+    assert not mismatches, "\n".join(mismatches)
+
+
+def test_django_admin_requires_staff(ctx):
+    url = reverse("admin:index")
+    assert Client().get(url).status_code == 302
+    member = Client()
+    member.force_login(ctx["users"]["member"])
+    assert member.get(url).status_code == 302
+    staff = Client()
+    superuser = UserFactory(email="matrix-super@example.com", is_staff=True)
+    superuser.is_superuser = True
+    superuser.save()
+    staff.force_login(superuser)
+    assert staff.get(url).status_code == 200
