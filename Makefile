@@ -55,7 +55,7 @@ chromium:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 run: install
-	DEBUG=$${DEBUG:-true} $(PY) manage.py migrate --noinput
+	DEBUG=$${DEBUG:-true} $(PY) manage.py migrate --noinput -v 0
 	DEBUG=$${DEBUG:-true} $(PY) manage.py seed_demo
 	@echo ""
 	@echo "Credits is running at http://$(HOST):$(PORT)/  (Ctrl-C stops it)"
@@ -79,5 +79,5 @@ bench: $(TEST_STAMP)
 
 serve: install
 	$(PY) manage.py collectstatic --noinput -v0
-	$(PY) manage.py migrate --noinput
+	$(PY) manage.py migrate --noinput -v 0
 	$(VENV)/bin/gunicorn config.wsgi -b $(HOST):$(PORT) -w $${WEB_CONCURRENCY:-2}
