@@ -51,7 +51,8 @@ class ApproveForm(forms.Form):
         amount = self.cleaned_data["amount"]
         if amount > self.credit_request.amount:
             raise forms.ValidationError(
-                f"You can grant at most the {self.credit_request.amount:,} credits requested (less is fine, more is not)."
+                f"You can grant at most the {self.credit_request.amount:,} credits requested "
+                "(less is fine, more is not)."
             )
         return amount
 

@@ -40,9 +40,7 @@ class CreditRequest(models.Model):
     )
     decided_at = models.DateTimeField(null=True, blank=True)
     decision_reason = models.CharField(max_length=500, blank=True)
-    transfer = models.OneToOneField(
-        Transfer, models.PROTECT, null=True, blank=True, related_name="credit_request"
-    )
+    transfer = models.OneToOneField(Transfer, models.PROTECT, null=True, blank=True, related_name="credit_request")
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -62,7 +60,8 @@ class CreditRequest(models.Model):
                 name="billing_creditrequest_approved_has_transfer",
             ),
             models.CheckConstraint(
-                condition=Q(status="pending", decided_at__isnull=True) | (~Q(status="pending") & Q(decided_at__isnull=False)),
+                condition=Q(status="pending", decided_at__isnull=True)
+                | (~Q(status="pending") & Q(decided_at__isnull=False)),
                 name="billing_creditrequest_decided_at",
             ),
             models.UniqueConstraint(

@@ -59,7 +59,9 @@ def requests_history(request: HttpRequest, org_slug: str) -> HttpResponse:
 def _approve_credit_types(org):
     """Credit types the org wallet holds (Org-allocated always offered first: it is the default)."""
     balance = wallet_balance(Wallet.objects.for_org(org))
-    return [(b.credit_type, b.balance) for b in balance.by_type if b.balance > 0 or b.credit_type.slug == "org-allocated"]
+    return [
+        (b.credit_type, b.balance) for b in balance.by_type if b.balance > 0 or b.credit_type.slug == "org-allocated"
+    ]
 
 
 def _decide(request: HttpRequest, org_slug: str, request_id: int, action: str) -> HttpResponse:

@@ -149,9 +149,7 @@ def credit_request_approve(
         request.transfer = transfer
         request.decided_by = actor
         request.decided_at = timezone.now()
-        request.save(
-            update_fields=["status", "granted_amount", "credit_type", "transfer", "decided_by", "decided_at"]
-        )
+        request.save(update_fields=["status", "granted_amount", "credit_type", "transfer", "decided_by", "decided_at"])
         transaction.on_commit(lambda: notify_requester_of_decision(request.pk), robust=True)
     return request
 
@@ -175,9 +173,7 @@ def credit_request_reject(*, org: Organization, request_id: int, actor, reason: 
 def credit_request_cancel(*, request_id: int, user) -> CreditRequest:
     """The author withdraws a pending request."""
     with transaction.atomic():
-        request = (
-            CreditRequest.objects.select_for_update(of=("self",)).filter(pk=request_id, requester=user).first()
-        )
+        request = CreditRequest.objects.select_for_update(of=("self",)).filter(pk=request_id, requester=user).first()
         if request is None:
             raise CreditRequest.DoesNotExist
         if not request.is_pending:

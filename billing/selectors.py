@@ -51,7 +51,7 @@ def decided_requests_page(org: Organization, *, page, per_page: int = REQUESTS_P
 def member_requests(membership: Membership, limit: int = 10) -> list[CreditRequest]:
     """The member's latest requests in this org, newest first, for the status panel."""
     return list(
-        CreditRequest.objects.filter(membership=membership).select_related("credit_type").order_by("-created_at", "-id")[
-            :limit
-        ]
+        CreditRequest.objects.filter(membership=membership)
+        .select_related("credit_type")
+        .order_by("-created_at", "-id")[:limit]
     )

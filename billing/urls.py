@@ -27,8 +27,6 @@ urlpatterns += [
         name="request_reject",
     ),
     path("orgs/<slug:org_slug>/requests/new/", request_views.request_new, name="request_new"),
-    path(
-        "orgs/<slug:org_slug>/requests/<int:request_id>/cancel/", request_views.request_cancel, name="request_cancel"
-    ),
+    path("orgs/<slug:org_slug>/requests/<int:request_id>/cancel/", request_views.request_cancel, name="request_cancel"),
     path("orgs/<slug:org_slug>/requests/panel/", request_views.member_panel, name="member_requests_panel"),
 ]

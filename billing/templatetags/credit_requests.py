@@ -20,7 +20,11 @@ def _org_membership(context):
 @register.inclusion_tag("billing/_member_request_button.html", takes_context=True)
 def credit_request_button(context):
     membership = _org_membership(context)
-    return {"show": membership is not None, "org": membership.org if membership else None, "request": context.get("request")}
+    return {
+        "show": membership is not None,
+        "org": membership.org if membership else None,
+        "request": context.get("request"),
+    }
 
 
 @register.inclusion_tag("billing/_member_requests_panel_slot.html", takes_context=True)
