@@ -67,7 +67,9 @@ def _approve_credit_types(org):
 def _decide(request: HttpRequest, org_slug: str, request_id: int, action: str) -> HttpResponse:
     membership = billing_admin_membership(user=request.user, org_slug=org_slug)
     org = membership.org
-    credit_request = get_object_or_404(CreditRequest.objects.select_related("requester"), pk=request_id, org=org)
+    credit_request = get_object_or_404(
+        CreditRequest.objects.select_related("requester", "decided_by"), pk=request_id, org=org
+    )
     if action == "approve":
         form_class, kwargs = ApproveForm, {"credit_request": credit_request, "credit_types": _approve_credit_types(org)}
     else:
@@ -171,7 +173,7 @@ def request_cancel(request: HttpRequest, org_slug: str, request_id: int) -> Http
     """The author withdraws a pending request."""
     membership = active_membership(user=request.user, org_slug=org_slug)
     try:
-        credit_request_cancel(request_id=request_id, user=request.user)
+        credit_request_cancel(request_id=request_id, user=request.user, org=membership.org)
     except CreditRequest.DoesNotExist:
         raise Http404 from None
     except WalletError as exc:

@@ -170,10 +170,13 @@ def credit_request_reject(*, org: Organization, request_id: int, actor, reason: 
     return request
 
 
-def credit_request_cancel(*, request_id: int, user) -> CreditRequest:
-    """The author withdraws a pending request."""
+def credit_request_cancel(*, request_id: int, user, org: Organization | None = None) -> CreditRequest:
+    """The author withdraws a pending request (scoped to `org` when given)."""
     with transaction.atomic():
-        request = CreditRequest.objects.select_for_update(of=("self",)).filter(pk=request_id, requester=user).first()
+        requests = CreditRequest.objects.select_for_update(of=("self",)).filter(pk=request_id, requester=user)
+        if org is not None:
+            requests = requests.filter(org=org)
+        request = requests.first()
         if request is None:
             raise CreditRequest.DoesNotExist
         if not request.is_pending:

@@ -559,3 +559,36 @@ def test_transfer_rows_are_never_touched_by_a_decision(funded_org, owner, member
     req = _ask(member_membership, 100)
     credit_request_approve(org=funded_org, request_id=req.pk, actor=owner)
     assert Transfer.objects.filter(kind=TransferKind.REQUEST_APPROVAL).count() == 1
+
+
+def test_confirm_step_of_a_decided_request_offers_nothing_to_confirm(client, funded_org, owner, member_membership):
+    req = _ask(member_membership, 500)
+    credit_request_reject(org=funded_org, request_id=req.pk, actor=owner)
+    client.force_login(owner)
+    html = client.get(_url("request_approve", funded_org, req)).content.decode()
+    assert "already rejected by" in html
+    assert "Confirm approval" not in html
+
+
+def test_cancel_through_another_orgs_url_is_404(client, funded_org, other_org, member_membership):
+    req = _ask(member_membership, 10)
+    MembershipFactory(org=other_org, user=member_membership.user)
+    client.force_login(member_membership.user)
+    assert client.post(_url("request_cancel", other_org, req)).status_code == 404
+    assert CreditRequest.objects.get(pk=req.pk).status == CreditRequestStatus.PENDING
+
+
+def test_wallet_page_query_count_does_not_grow_with_requests(client, funded_org, owner, member_membership):
+    """The status panel is one query, however many requests the member has made."""
+    _in_org_workspace(client, member_membership)
+    _ask(member_membership, 10)
+    client.get(reverse("wallet"))
+    with CaptureQueriesContext(connection) as few:
+        client.get(reverse("wallet"))
+    for _ in range(10):
+        req = _ask(member_membership, 10)
+        credit_request_approve(org=funded_org, request_id=req.pk, actor=owner)
+    with CaptureQueriesContext(connection) as many:
+        html = client.get(reverse("wallet")).content.decode()
+    assert html.count("Approved 10") == 10  # the panel shows the latest 10
+    assert len(few) == len(many)

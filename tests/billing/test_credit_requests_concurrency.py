@@ -111,3 +111,31 @@ def test_parallel_submits_never_exceed_three_pending(org):
     assert len(results) == MAX_PENDING_REQUESTS_PER_MEMBER
     assert all(isinstance(e, TooManyPendingRequests) for e in errors) and len(errors) == 3
     assert CreditRequest.objects.filter(membership=member, status="pending").count() == 3
+
+
+def test_control_without_the_request_lock_both_admins_decide(setup, monkeypatch):
+    """Control: with the row lock replaced by a plain read, both approvals 'succeed' (the race is real).
+
+    Only the ledger's idempotency key (`request:<id>`) keeps it to one transfer; the lock is what makes
+    the second admin see a clear "already approved" instead of a silent double decision.
+    """
+    import billing.requests as requests_module
+
+    org, owner, admin, member, req = setup
+    both_read = threading.Barrier(2)
+
+    def unlocked_read(*, org, request_id):
+        row = CreditRequest.objects.select_related("membership", "requester").get(pk=request_id, org=org)
+        both_read.wait(timeout=10)
+        return row
+
+    monkeypatch.setattr(requests_module, "_lock_request", unlocked_read)
+    results, errors = _race(
+        [
+            lambda: credit_request_approve(org=org, request_id=req.pk, actor=owner),
+            lambda: credit_request_approve(org=org, request_id=req.pk, actor=admin),
+        ]
+    )
+    assert errors == [] and len(results) == 2  # two decisions: the race the lock prevents
+    assert Transfer.objects.filter(kind=TransferKind.REQUEST_APPROVAL).count() == 1  # the key's backstop
+    assert wallet_balance(Wallet.objects.for_user(member.user)).total == 500
