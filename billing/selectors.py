@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.core.paginator import Page, Paginator
+from django.db.models import Subquery
 
 from billing.models import CreditRequest, CreditRequestStatus
 from orgs.models import Membership, Organization
@@ -25,15 +26,22 @@ def _page_number(raw, count: int, per_page: int) -> int:
 
 
 def pending_requests_page(org: Organization, *, page, count: int, per_page: int = REQUESTS_PER_PAGE) -> Page:
-    """A page of pending requests, oldest first, with the requester: one query (the count is passed in)."""
-    paginator = Paginator(
-        CreditRequest.objects.filter(org=org, status=CreditRequestStatus.PENDING)
-        .select_related("requester")
-        .order_by("created_at", "id"),
-        per_page,
-    )
+    """A page of pending requests, oldest first, with the requester: one query (the count is passed in).
+
+    The OFFSET runs in a subquery over the partial pending index alone, so a deep page skips index
+    entries rather than joined rows; only the 25 rows shown are joined to their requester.
+    """
+    pending = CreditRequest.objects.filter(org=org, status=CreditRequestStatus.PENDING).order_by("created_at", "id")
+    paginator = Paginator(pending, per_page)
     paginator.__dict__["count"] = count  # already counted for the tab badge; don't count twice
-    return paginator.page(_page_number(page, count, per_page))
+    number = _page_number(page, count, per_page)
+    offset = (number - 1) * per_page
+    rows = list(
+        CreditRequest.objects.filter(pk__in=Subquery(pending.values("pk")[offset : offset + per_page]))
+        .select_related("requester")
+        .order_by("created_at", "id")
+    )
+    return Page(rows, number, paginator)
 
 
 def decided_requests_page(org: Organization, *, page, per_page: int = REQUESTS_PER_PAGE) -> Page:
