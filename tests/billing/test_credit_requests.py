@@ -592,3 +592,14 @@ def test_wallet_page_query_count_does_not_grow_with_requests(client, funded_org,
         html = client.get(reverse("wallet")).content.decode()
     assert html.count("Approved 10") == 10  # the panel shows the latest 10
     assert len(few) == len(many)
+
+
+def test_django_admin_lists_requests_read_only(client, funded_org, member_membership):
+    from orgs.models import User
+
+    _ask(member_membership, 10)
+    staff = User.objects.create_superuser("staff@example.com", "pw-staff-123456")
+    client.force_login(staff)
+    response = client.get(reverse("admin:billing_creditrequest_changelist"))
+    assert response.status_code == 200 and member_membership.user.email in response.content.decode()
+    assert client.get(reverse("admin:billing_creditrequest_add")).status_code == 403
