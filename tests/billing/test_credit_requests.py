@@ -312,6 +312,7 @@ def test_approve_with_htmx_returns_confirmation_and_triggers_events(client, fund
     listing = client.get(_url("requests_list", funded_org), headers={"HX-Request": "true"}).content.decode()
     assert "No pending credit requests." in listing
     assert 'hx-swap-oob="outerHTML:.tabs"' in listing
+    assert 'id="requests-subnav" class="subnav" aria-label="Credit requests" hx-swap-oob="true"' in listing
 
 
 @pytest.mark.parametrize(

@@ -54,6 +54,7 @@ def test_member_requests_admin_approves_less_then_rejects_with_reason(page, live
     dialog.get_by_role("button", name="Close").click()
     expect(pending).to_contain_text("No pending credit requests")
     expect(page.get_by_test_id("pending-requests-badge")).to_have_count(0)
+    expect(page.get_by_role("navigation", name="Credit requests")).not_to_contain_text("(1)")
     expect(page.get_by_test_id("org-balance-total")).to_have_text("54,700")  # Balance card refreshed itself
     _sign_out(page)
 
