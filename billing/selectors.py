@@ -38,7 +38,7 @@ def pending_requests_page(org: Organization, *, page, count: int, per_page: int 
     offset = (number - 1) * per_page
     rows = list(
         CreditRequest.objects.filter(pk__in=Subquery(pending.values("pk")[offset : offset + per_page]))
-        .select_related("requester")
+        .select_related("requester", "membership")
         .order_by("created_at", "id")
     )
     return Page(rows, number, paginator)

@@ -367,6 +367,7 @@ def test_approve_view_removed_requester_shows_error(client, funded_org, owner, m
     member_membership.save()
     client.force_login(owner)
     before = ledger_snapshot()
+    assert "No longer a member" in client.get(_url("requests", funded_org)).content.decode()
     html = client.post(_url("request_approve", funded_org, req), {"amount": "500"}).content.decode()
     assert "no longer a member of this organization" in html
     assert ledger_snapshot() == before
