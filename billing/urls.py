@@ -9,3 +9,24 @@ urlpatterns = [
     path("orgs/<slug:org_slug>/billing/requests/", views.billing_page, {"tab": "requests"}, name="requests"),
     path("orgs/<slug:org_slug>/billing/balance/", views.balance_card, name="balance_card"),
 ]
+
+# Credit requests (issue 6): members ask from their wallet; owners/admins decide on the Credit Requests tab.
+from billing import request_views  # noqa: E402
+
+urlpatterns += [
+    path("orgs/<slug:org_slug>/billing/requests/list/", request_views.requests_list, name="requests_list"),
+    path("orgs/<slug:org_slug>/billing/requests/history/", request_views.requests_history, name="requests_history"),
+    path(
+        "orgs/<slug:org_slug>/billing/requests/<int:request_id>/approve/",
+        request_views.request_approve,
+        name="request_approve",
+    ),
+    path(
+        "orgs/<slug:org_slug>/billing/requests/<int:request_id>/reject/",
+        request_views.request_reject,
+        name="request_reject",
+    ),
+    path("orgs/<slug:org_slug>/requests/new/", request_views.request_new, name="request_new"),
+    path("orgs/<slug:org_slug>/requests/<int:request_id>/cancel/", request_views.request_cancel, name="request_cancel"),
+    path("orgs/<slug:org_slug>/requests/panel/", request_views.member_panel, name="member_requests_panel"),
+]

@@ -4,6 +4,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 from django_htmx.http import HttpRequest
 
+from billing.selectors import pending_request_count, pending_requests_page
 from orgs.selectors import billing_viewer_membership
 from wallets.models import Wallet
 from wallets.selectors import recent_entries, wallet_balance
@@ -22,9 +23,13 @@ def _billing_context(request, org_slug: str, tab: str) -> dict:
         "balance": wallet_balance(wallet),
         "tab": tab,
         "tabs": TABS,
+        "pending_count": pending_request_count(org),  # the badge on the Credit Requests tab
     }
     if tab == "credits":
         context["entries"] = recent_entries(wallet, limit=10)
+    elif tab == "requests":
+        context["requests_view"] = "pending"
+        context["pending"] = pending_requests_page(org, page=request.GET.get("page"), count=context["pending_count"])
     return context
 
 

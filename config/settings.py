@@ -112,9 +112,30 @@ STORAGES = {
     },
 }
 
-EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
-if env.str("EMAIL_URL", default=""):
-    vars().update(env.email_url("EMAIL_URL"))
+# Django 6.1 mailers (EMAIL_BACKEND and EMAIL_HOST… are deprecated). Console by default; set
+# EMAIL_URL=smtp+tls://user:password@host:587 for SMTP (EMAIL_BACKEND still picks another backend class).
+_email = env.email_url("EMAIL_URL") if env.str("EMAIL_URL", default="") else {}
+MAILERS = {
+    "default": {
+        "BACKEND": _email.get("EMAIL_BACKEND")
+        or env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend"),
+        "OPTIONS": {
+            key: _email[setting]
+            for key, setting in [
+                ("host", "EMAIL_HOST"),
+                ("port", "EMAIL_PORT"),
+                ("username", "EMAIL_HOST_USER"),
+                ("password", "EMAIL_HOST_PASSWORD"),
+                ("use_tls", "EMAIL_USE_TLS"),
+                ("use_ssl", "EMAIL_USE_SSL"),
+            ]
+            if _email.get(setting) not in (None, "")
+        }
+        | ({"timeout": env.int("EMAIL_TIMEOUT", default=10)} if _email else {}),
+    }
+}
+# Absolute links in emails.
+SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Credits <credits@localhost>")
 
 LOGGING = {

@@ -1,0 +1,41 @@
+"""Wallet page slots for credit requests: the Request credits button and the status panel.
+
+Inclusion tags, so the Wallet view needs no change: they read the current workspace from the request
+(one query for the panel; nothing in a personal workspace).
+"""
+
+from django import template
+
+from billing.selectors import member_requests
+
+register = template.Library()
+
+
+def _org_membership(context):
+    request = context.get("request")
+    workspace = getattr(request, "workspace", None)
+    return workspace.membership if workspace is not None else None
+
+
+@register.inclusion_tag("billing/_member_request_button.html", takes_context=True)
+def credit_request_button(context):
+    membership = _org_membership(context)
+    return {
+        "show": membership is not None,
+        "org": membership.org if membership else None,
+        "request": context.get("request"),
+    }
+
+
+@register.inclusion_tag("billing/_member_requests_panel_slot.html", takes_context=True)
+def credit_requests_panel(context):
+    membership = _org_membership(context)
+    if membership is None:
+        return {"show": False}
+    return {
+        "show": True,
+        "org": membership.org,
+        "requests": member_requests(membership),
+        "request": context.get("request"),
+        "csrf_token": context.get("csrf_token"),
+    }
