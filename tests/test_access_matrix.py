@@ -24,6 +24,10 @@ def _signed_in(status, anonymous=302):
 
 BILLING_VIEW = {**_signed_in(200), "member": 403, "other_admin": 404, "staff": 404}
 READ_ONLY = _signed_in(405)
+# Acting on Billing: owner/admins; managers and members 403; outsiders 404.
+DECIDE = {**_signed_in(200), "member": 403, "manager": 403, "other_admin": 404, "staff": 404}
+# Any active member of the org; outsiders 404.
+ORG_MEMBER = {**_signed_in(200), "other_admin": 404, "staff": 404}
 
 # url name -> {"kwargs": callable(ctx) -> dict, "GET": {role: status}, "POST": {role: status}}
 MATRIX = {
@@ -40,6 +44,35 @@ MATRIX = {
         "kwargs": lambda c: {"org_slug": c["org"].slug},
         "GET": BILLING_VIEW,
         "POST": READ_ONLY,
+    },
+    # Credit requests (issue 6). Members ask; owner/admins decide; managers look.
+    "billing:requests_list": {"kwargs": lambda c: {"org_slug": c["org"].slug}, "GET": BILLING_VIEW, "POST": _all(405)},
+    "billing:requests_history": {
+        "kwargs": lambda c: {"org_slug": c["org"].slug},
+        "GET": BILLING_VIEW,
+        "POST": _all(405),
+    },
+    "billing:request_approve": {
+        "kwargs": lambda c: {"org_slug": c["org"].slug, "request_id": c["credit_request"].pk},
+        "GET": DECIDE,
+        "POST": DECIDE,
+    },
+    "billing:request_reject": {
+        "kwargs": lambda c: {"org_slug": c["org"].slug, "request_id": c["credit_request"].pk},
+        "GET": DECIDE,
+        # The reason is optional, so the admin's empty POST rejects it (302); the owner then finds it decided.
+        "POST": {**DECIDE, "admin": 302},
+    },
+    "billing:request_new": {"kwargs": lambda c: {"org_slug": c["org"].slug}, "GET": ORG_MEMBER, "POST": ORG_MEMBER},
+    "billing:request_cancel": {
+        "kwargs": lambda c: {"org_slug": c["org"].slug, "request_id": c["credit_request"].pk},
+        "GET": _all(405),
+        "POST": {**_signed_in(404), "member": 302},
+    },
+    "billing:member_requests_panel": {
+        "kwargs": lambda c: {"org_slug": c["org"].slug},
+        "GET": ORG_MEMBER,
+        "POST": _all(405),
     },
 }
 
@@ -75,7 +108,10 @@ def ctx(db):
         "other_admin": MembershipFactory(org=other, role="admin").user,
         "staff": UserFactory(email="matrix-staff@example.com", is_staff=True),
     }
-    return {"org": org, "other_org": other, "users": users}
+    from billing.requests import credit_request_create
+
+    credit_request = credit_request_create(org=org, user=users["member"], amount=50, reason="matrix")
+    return {"org": org, "other_org": other, "users": users, "credit_request": credit_request}
 
 
 def test_access_matrix(ctx):
