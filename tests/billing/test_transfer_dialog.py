@@ -264,9 +264,7 @@ def test_same_key_with_other_details_is_a_conflict(admin_client, funded_org, mem
     data = _one(member_membership)
     admin_client.post(_url(funded_org, "transfer_submit"), data, **HTMX)
     before = ledger_snapshot()
-    html = admin_client.post(
-        _url(funded_org, "transfer_submit"), {**data, "amount": "999"}, **HTMX
-    ).content.decode()
+    html = admin_client.post(_url(funded_org, "transfer_submit"), {**data, "amount": "999"}, **HTMX).content.decode()
     assert "already submitted with different details" in html
     assert ledger_snapshot() == before
 
@@ -334,9 +332,7 @@ def test_all_members_get_one_bulk_transfer(admin_client, funded_org):
 def test_select_all_matching_a_search(admin_client, funded_org):
     lab = [MembershipFactory(org=funded_org, user=UserFactory(email=f"p{i}@physics.example")) for i in range(3)]
     MembershipFactory(org=funded_org, user=UserFactory(email="x@chem.example"))
-    admin_client.post(
-        _url(funded_org, "transfer_submit"), _bulk("selected", q="physics", match_all="on"), **HTMX
-    )
+    admin_client.post(_url(funded_org, "transfer_submit"), _bulk("selected", q="physics", match_all="on"), **HTMX)
     assert all(wallet_balance(Wallet.objects.for_user(m.user)).total == 100 for m in lab)
     assert _org_total(funded_org) == 9_700
 
@@ -385,7 +381,9 @@ def _queries(client, url, params=None) -> int:
     return len(ctx.captured_queries)
 
 
-def test_dialog_query_count_is_constant_from_a_few_to_10000_members(admin_client, funded_org, django_assert_num_queries):
+def test_dialog_query_count_is_constant_from_a_few_to_10000_members(
+    admin_client, funded_org, django_assert_num_queries
+):
     bulk_members(funded_org, 25)
     picked = list(funded_org.memberships.values_list("pk", flat=True)[:3])
     cases = [
