@@ -40,7 +40,7 @@ class Holding:
 def org_holdings(wallet: Wallet) -> list[Holding]:
     """Credit types the org wallet holds (balance > 0), with their balance. One query."""
     rows = (
-        CreditType.objects.filter(pockets__wallet=wallet, pockets__balance__gt=0)
+        CreditType.objects.filter(pockets__wallet=wallet, pockets__funding_org__isnull=True, pockets__balance__gt=0)
         .annotate(available=Sum("pockets__balance"))
         .order_by("sort_order", "id")
     )

@@ -42,8 +42,9 @@ def test_one_member_transfer_end_to_end_and_the_member_sees_it(page, live_server
     expect(dialog.get_by_label("Credit type")).to_contain_text("Org-allocated (49,250 available)")
     dialog.get_by_role("button", name="Close").click()
     expect(dialog).to_be_hidden()
-    page.reload()
-    expect(page.get_by_role("tabpanel")).to_contain_text("GPU hours for the demo")
+    # The Credits tab's recent movements refreshed too, with the actor and the message.
+    expect(page.get_by_role("tabpanel").get_by_role("row").nth(1)).to_contain_text("GPU hours for the demo")
+    expect(page.get_by_role("tabpanel").get_by_role("row").nth(1)).to_contain_text("-750")
 
     page.get_by_role("button", name="Sign out").click()
     sign_in(page, live_server, "erin@example.com")
