@@ -29,7 +29,7 @@ from billing.transfers import (
     search_members,
 )
 from orgs.selectors import billing_admin_membership
-from wallets.exceptions import InsufficientCredits, InvalidAmount, MemberNotActive, WalletError
+from wallets.exceptions import InvalidAmount, MemberNotActive, WalletError
 from wallets.models import Wallet
 from wallets.services import org_bulk_transfer, org_transfer_to_member
 
@@ -212,10 +212,9 @@ def _perform(form: TransferForm, *, org, actor) -> str:
 
 
 def _error_field(form: TransferForm, exc: WalletError) -> str | None:
+    """Which field a domain error belongs next to (None: at the top of the form, e.g. a shortfall)."""
     if isinstance(exc, MemberNotActive):
         return "recipient" if "recipient" in form.fields else "member"
     if isinstance(exc, InvalidAmount):
         return "amount"
-    if isinstance(exc, InsufficientCredits):
-        return None
     return None

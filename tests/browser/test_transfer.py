@@ -100,3 +100,21 @@ def test_bulk_transfer_blocked_shows_the_shortfall_and_moves_nothing(page, live_
     expect(dialog.get_by_test_id("transfer-error")).to_contain_text("10,000 missing")
     expect(page.get_by_role("region", name="Balance")).to_contain_text("55,000")
     assert Transfer.objects.count() == before
+
+
+def test_large_org_picks_the_recipient_with_a_type_ahead(page, live_server, demo):
+    from orgs.models import Organization
+    from tests.factories import bulk_members
+
+    bulk_members(Organization.objects.get(name="Quantum Lab"), 30, prefix="researcher")
+    dialog = _open_transfer(page, live_server)
+    expect(dialog.locator("select[name=recipient]")).to_have_count(0)
+    expect(dialog.get_by_role("radio")).to_have_count(20)  # a first page, never the whole org
+    dialog.get_by_placeholder("Search 36 members by name or email").fill("erin")
+    expect(dialog.get_by_role("radio")).to_have_count(1)
+    dialog.get_by_role("radio", name=re.compile(r"^Erin")).check()
+    dialog.get_by_label("Amount").fill("5")
+    expect(dialog.get_by_test_id("transfer-preview")).to_contain_text("Erin")
+    dialog.get_by_role("button", name="Transfer Credits").click()
+    expect(dialog.get_by_test_id("transfer-success")).to_have_text("Transferred 5 Org-allocated credits to Erin.")
+    expect(page.get_by_role("region", name="Balance")).to_contain_text("54,995")
