@@ -401,3 +401,21 @@ def test_dialog_query_count_is_constant_from_a_few_to_10000_members(
     with django_assert_num_queries(small[0]):
         html = admin_client.get(_url(funded_org), **HTMX).content.decode()
     assert html.count('type="radio" name="recipient"') == 20
+
+
+@pytest.mark.postgres
+def test_bulk_transfer_post_query_count_does_not_grow_with_members(admin_client, funded_org):
+    """The whole POST (permissions, form, one set-based bulk transfer, fresh form) is the same number of queries."""
+    bulk_members(funded_org, 4)
+
+    def post() -> int:
+        with CaptureQueriesContext(connection) as ctx:
+            html = admin_client.post(_url(funded_org, "transfer_submit"), _bulk("all", "2"), **HTMX).content.decode()
+        assert "Transferred 2 Org-allocated credits" in html
+        return len(ctx.captured_queries)
+
+    small = post()
+    bulk_members(funded_org, 1_000)
+    assert post() == small
+    assert Entry.objects.filter(transfer__kind=TransferKind.BULK_TRANSFER, amount=2).count() == 5 + 1_005
+    assert ledger_problems() == []
