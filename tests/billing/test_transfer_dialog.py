@@ -419,3 +419,17 @@ def test_bulk_transfer_post_query_count_does_not_grow_with_members(admin_client,
     assert post() == small
     assert Entry.objects.filter(transfer__kind=TransferKind.BULK_TRANSFER, amount=2).count() == 5 + 1_005
     assert ledger_problems() == []
+
+
+def test_all_members_includes_a_member_without_a_default_wallet_yet(admin_client, funded_org):
+    """createsuperuser makes users without a Default wallet; a bulk transfer makes one instead of failing."""
+    from orgs.models import User
+    from orgs.services import membership_add
+
+    staff = User.objects.create_superuser("staff@example.com", "pw-correct-horse-battery")
+    membership_add(org=funded_org, user=staff, role="member")
+    assert not Wallet.objects.filter(user=staff).exists()
+    html = admin_client.post(_url(funded_org, "transfer_submit"), _bulk("all", "10"), **HTMX).content.decode()
+    assert "to each of 2 members (20 in total)" in html
+    assert wallet_balance(Wallet.objects.for_user(staff)).total == 10
+    assert ledger_problems() == []
