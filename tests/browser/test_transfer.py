@@ -118,3 +118,32 @@ def test_large_org_picks_the_recipient_with_a_type_ahead(page, live_server, demo
     dialog.get_by_role("button", name="Transfer Credits").click()
     expect(dialog.get_by_test_id("transfer-success")).to_have_text("Transferred 5 Org-allocated credits to Erin.")
     expect(page.get_by_role("region", name="Balance")).to_contain_text("54,995")
+
+
+def test_double_click_on_transfer_credits_moves_once(page, live_server, demo):
+    dialog = _open_transfer(page, live_server)
+    before = Transfer.objects.filter(kind=TransferKind.TRANSFER).count()
+    dialog.get_by_label("Recipient").select_option(label="Carol (carol@example.com)")
+    dialog.get_by_label("Amount").fill("100")
+    dialog.get_by_role("button", name="Transfer Credits").dblclick()
+    expect(dialog.get_by_test_id("transfer-success")).to_be_visible()
+    expect(page.get_by_role("region", name="Balance")).to_contain_text("54,900")
+    page.wait_for_timeout(500)
+    assert Transfer.objects.filter(kind=TransferKind.TRANSFER).count() == before + 1
+
+
+def test_admin_demoted_while_the_dialog_is_open_is_told_and_nothing_moves(page, live_server, demo):
+    from orgs.models import Membership
+
+    sign_in(page, live_server, "alice@example.com")
+    switch_workspace(page, "Quantum Lab")
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Billing").click()
+    page.get_by_role("region", name="Balance").get_by_role("link", name="Transfer", exact=True).click()
+    dialog = page.get_by_role("dialog", name="Transfer credits")
+    dialog.get_by_label("Recipient").select_option(label="Carol (carol@example.com)")
+    dialog.get_by_label("Amount").fill("100")
+    Membership.objects.filter(user__email="alice@example.com").update(role="member")
+    before = Transfer.objects.count()
+    dialog.get_by_role("button", name="Transfer Credits").click()
+    expect(dialog.get_by_role("alert")).to_contain_text("You are not allowed to do this any more")
+    assert Transfer.objects.count() == before
