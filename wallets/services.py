@@ -164,9 +164,20 @@ def org_bulk_transfer(
         total = amount_per_member * len(rows)
         if total > MAX_AMOUNT:
             raise InvalidAmount(total, f"That total is too large (at most {MAX_AMOUNT:,} credits).")
+        user_ids = [u for _, u in rows]
         wallet_ids = dict(
-            Wallet.objects.filter(kind=WalletKind.USER, user_id__in=[u for _, u in rows]).values_list("user_id", "pk")
+            Wallet.objects.filter(kind=WalletKind.USER, user_id__in=user_ids).values_list("user_id", "pk")
         )
+        if len(wallet_ids) < len(user_ids):
+            # Users made outside user_create (e.g. createsuperuser) have no Default wallet yet: make them
+            # here, as Wallet.objects.for_user does for one member, instead of failing the whole transfer.
+            missing = [u for u in user_ids if u not in wallet_ids]
+            Wallet.objects.bulk_create(
+                [Wallet(kind=WalletKind.USER, user_id=u, name="Default wallet") for u in missing], ignore_conflicts=True
+            )
+            wallet_ids.update(
+                Wallet.objects.filter(kind=WalletKind.USER, user_id__in=missing).values_list("user_id", "pk")
+            )
         org_wallet = Wallet.objects.for_org(org)
         legs = [leg(org_wallet, credit_type, -total)]
         legs += [Leg(wallet_ids[user_id], credit_type.pk, amount_per_member, org.pk) for _, user_id in rows]

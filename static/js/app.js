@@ -44,3 +44,31 @@
     }
   });
 })();
+
+// A failed htmx request inside a dialog (403 after a role change, 500, network) says so instead of doing nothing.
+(function () {
+  "use strict";
+  function report(event, text) {
+    var target = event.detail && event.detail.target;
+    var dialog = target && target.closest && target.closest("dialog");
+    if (!dialog) return;
+    var box = dialog.querySelector("[data-request-error]");
+    if (!box) {
+      box = document.createElement("p");
+      box.className = "form-error";
+      box.setAttribute("role", "alert");
+      box.setAttribute("data-request-error", "");
+      dialog.prepend(box);
+    }
+    box.textContent = text;
+  }
+  document.addEventListener("htmx:responseError", function (event) {
+    var status = event.detail.xhr ? event.detail.xhr.status : 0;
+    report(event, status === 403
+      ? "You are not allowed to do this any more. Reload the page. Nothing was moved."
+      : "Something went wrong (error " + status + "). Nothing was moved; please try again.");
+  });
+  document.addEventListener("htmx:sendError", function (event) {
+    report(event, "The server could not be reached. Nothing was moved; please try again.");
+  });
+})();

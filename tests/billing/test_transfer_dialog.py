@@ -1,0 +1,435 @@
+"""The Transfer dialog: one member, selected members, all members; bad input moves nothing."""
+
+import re
+import uuid
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from orgs.models import MembershipStatus
+from tests.factories import MembershipFactory, UserFactory, bulk_members, fund, ledger_snapshot
+from wallets.models import Entry, Transfer, TransferKind, Wallet
+from wallets.selectors import ledger_problems, wallet_balance
+
+pytestmark = pytest.mark.django_db
+
+HTMX = {"HTTP_HX_REQUEST": "true", "HTTP_HX_TARGET": "transfer-dialog"}
+
+
+def _url(org, name="transfer"):
+    return reverse(f"billing:{name}", args=[org.slug])
+
+
+def _key(html: str) -> str:
+    return re.search(r'name="idempotency_key" value="([0-9a-f-]+)"', html).group(1)
+
+
+def _one(member, amount="250", **extra):
+    data = {
+        "mode": "one",
+        "recipient": str(member.pk),
+        "credit_type": "org-allocated",
+        "amount": amount,
+        "message": "Lab time",
+        "idempotency_key": str(uuid.uuid4()),
+    }
+    data.update(extra)
+    return data
+
+
+def _org_total(org) -> int:
+    return wallet_balance(Wallet.objects.for_org(org)).total
+
+
+@pytest.fixture
+def admin_client(client, funded_org, owner):
+    client.force_login(owner)
+    return client
+
+
+# --- opening the dialog -------------------------------------------------------------------------------
+
+
+def test_transfer_button_on_balance_card_for_owner(admin_client, funded_org):
+    html = admin_client.get(reverse("billing:page", args=[funded_org.slug])).content.decode()
+    assert f'href="{_url(funded_org)}"' in html
+    assert 'hx-target="#transfer-dialog"' in html
+    assert '<dialog id="transfer-dialog"' in html
+
+
+def test_dialog_htmx_partial_and_plain_page(admin_client, funded_org):
+    partial = admin_client.get(_url(funded_org), **HTMX).content.decode()
+    assert "<html" not in partial
+    assert 'id="transfer-body"' in partial
+    assert "Transfer Credits" in partial
+    assert "data-close-dialog" in partial
+    page = admin_client.get(_url(funded_org)).content.decode()
+    assert "<html" in page and "Transfer Credits" in page
+    assert _key(page) != _key(partial)  # a fresh idempotency key per opening
+
+
+def test_credit_types_listed_are_only_those_the_org_holds(admin_client, funded_org):
+    html = admin_client.get(_url(funded_org), **HTMX).content.decode()
+    assert "Org-allocated (10,000 available)" in html
+    assert 'value="promo"' not in html
+    fund(funded_org, 300, "promo")
+    html = admin_client.get(_url(funded_org), **HTMX).content.decode()
+    assert "Promo (300 available)" in html
+
+
+def test_empty_org_wallet_says_so(client, org, owner):
+    client.force_login(owner)
+    html = client.get(_url(org), **HTMX).content.decode()
+    assert "The org wallet is empty" in html
+    assert "Transfer Credits" not in html
+
+
+def test_bulk_modes_have_their_words(admin_client, funded_org):
+    selected = admin_client.get(_url(funded_org) + "?mode=selected", **HTMX).content.decode()
+    assert "Amount per member" in selected
+    assert 'placeholder="Monthly allocation"' in selected
+    assert ">Transfer</button>" in selected
+    assert "Select all" in selected
+    all_ = admin_client.get(_url(funded_org) + "?mode=all", **HTMX).content.decode()
+    assert 'data-testid="all-count">1<' in all_  # the owner alone
+    assert ">Transfer</button>" in all_
+
+
+def test_small_org_uses_a_dropdown_large_org_a_type_ahead(admin_client, funded_org):
+    bulk_members(funded_org, 19)  # 20 with the owner
+    html = admin_client.get(_url(funded_org), **HTMX).content.decode()
+    assert '<select name="recipient"' in html
+    assert len(re.findall(r'<option value="\d+"', html)) == 20
+    bulk_members(funded_org, 1)
+    html = admin_client.get(_url(funded_org), **HTMX).content.decode()
+    assert '<select name="recipient"' not in html
+    assert 'type="search" name="q"' in html
+    assert html.count('type="radio" name="recipient"') == 20  # a capped first page, never the whole org
+
+
+def test_type_ahead_search_finds_members(admin_client, funded_org):
+    bulk_members(funded_org, 30)
+    zed = MembershipFactory(org=funded_org, user=UserFactory(email="zed@lab.example", name="Zed Quark"))
+    html = admin_client.get(_url(funded_org, "transfer_members"), {"mode": "one", "q": "quark"}).content.decode()
+    assert f'value="{zed.pk}"' in html
+    assert html.count('type="radio"') == 1
+    html = admin_client.get(
+        _url(funded_org, "transfer_members"), {"mode": "selected", "q": "nobody-matches", "member": [zed.pk]}
+    ).content.decode()
+    assert f'name="member" value="{zed.pk}" checked' in html  # checked people stay checked while searching
+    assert "Select all 0" in html
+
+
+def test_preview_shows_from_to_type_amount_and_balances(admin_client, funded_org, member_membership):
+    html = admin_client.get(
+        _url(funded_org, "transfer_preview"),
+        {"mode": "one", "recipient": member_membership.pk, "credit_type": "org-allocated", "amount": "2,500"},
+    ).content.decode()
+    assert "Acme Quantum org wallet" in html
+    assert member_membership.user.display_name in html
+    assert "Org-allocated" in html
+    assert "2,500" in html
+    assert "10,000 → 7,500" in html
+
+
+def test_preview_total_and_shortfall_for_all(admin_client, funded_org):
+    bulk_members(funded_org, 4)  # 5 with the owner
+    html = admin_client.get(
+        _url(funded_org, "transfer_preview"), {"mode": "all", "credit_type": "org-allocated", "amount": "1500"}
+    ).content.decode()
+    assert 'data-testid="transfer-total">7,500<' in html
+    assert "10,000 → 2,500" in html
+    html = admin_client.get(
+        _url(funded_org, "transfer_preview"), {"mode": "all", "credit_type": "org-allocated", "amount": "2500"}
+    ).content.decode()
+    assert 'data-testid="transfer-total">12,500<' in html
+    assert "2,500 short of the 12,500 needed" in html
+
+
+# --- one member ---------------------------------------------------------------------------------------
+
+
+def test_one_member_transfer_moves_credits_and_refreshes_the_card(admin_client, funded_org, member_membership, owner):
+    data = _one(member_membership)
+    response = admin_client.post(_url(funded_org, "transfer_submit"), data, **HTMX)
+    assert response.status_code == 200
+    assert "balances-changed" in response.headers["HX-Trigger"]
+    html = response.content.decode()
+    assert "Transferred 250 Org-allocated credits to" in html
+    assert _key(html) != data["idempotency_key"]  # a fresh form for the next transfer
+    assert wallet_balance(Wallet.objects.for_user(member_membership.user)).total == 250
+    assert _org_total(funded_org) == 9_750
+    transfer = Transfer.objects.get(kind=TransferKind.TRANSFER)
+    assert transfer.actor == owner and transfer.memo == "Lab time"
+    assert ledger_problems() == []
+    # The Credits tab lists it with the actor and the message.
+    page = admin_client.get(reverse("billing:page", args=[funded_org.slug])).content.decode()
+    assert "Lab time" in page and "-250" in page
+
+
+def test_one_member_transfer_without_js_redirects_with_a_message(admin_client, funded_org, member_membership):
+    response = admin_client.post(_url(funded_org, "transfer_submit"), _one(member_membership), follow=True)
+    assert response.redirect_chain[-1][0] == reverse("billing:page", args=[funded_org.slug])
+    assert "Transferred 250 Org-allocated credits" in response.content.decode()
+
+
+def test_resubmitted_form_moves_once(admin_client, funded_org, member_membership):
+    data = _one(member_membership)
+    for _ in range(3):
+        assert admin_client.post(_url(funded_org, "transfer_submit"), data, **HTMX).status_code == 200
+    assert Transfer.objects.filter(kind=TransferKind.TRANSFER).count() == 1
+    assert _org_total(funded_org) == 9_750
+
+
+def test_insufficient_credits_says_what_is_missing(admin_client, funded_org, member_membership):
+    before = ledger_snapshot()
+    html = admin_client.post(
+        _url(funded_org, "transfer_submit"), _one(member_membership, amount="10001"), **HTMX
+    ).content.decode()
+    assert "1 missing" in html
+    assert ledger_snapshot() == before
+
+
+@pytest.mark.parametrize(
+    ("amount", "message"),
+    [
+        ("0", "Enter an amount greater than zero."),
+        ("-5", "Enter an amount greater than zero."),
+        ("1.5", "Credits are whole numbers"),
+        ("abc", "Enter a whole number of credits"),
+        ("", "Enter an amount."),
+        ("1e3", "Enter a whole number of credits"),
+        ("0x10", "Enter a whole number of credits"),
+        ("1,00", "Enter a whole number of credits"),
+        (str(10**15 + 1), "That amount is too large"),
+        ("9" * 5000, "That amount is too large"),
+    ],
+)
+@pytest.mark.parametrize("mode", ["one", "all"])
+def test_bad_amounts_get_a_message_next_to_the_field_and_move_nothing(
+    admin_client, funded_org, member_membership, amount, message, mode
+):
+    before = ledger_snapshot()
+    data = _one(member_membership, amount=amount, mode=mode)
+    html = admin_client.post(_url(funded_org, "transfer_submit"), data, **HTMX).content.decode()
+    field = re.search(r'<div class="field has-error">\s*<label for="id_amount">.*?</div>', html, re.S)
+    assert field is not None, html
+    assert message in field.group(0)
+    assert ledger_snapshot() == before
+
+
+def test_amount_with_thousands_separators_is_accepted(admin_client, funded_org, member_membership):
+    admin_client.post(_url(funded_org, "transfer_submit"), _one(member_membership, amount="1,000"), **HTMX)
+    assert wallet_balance(Wallet.objects.for_user(member_membership.user)).total == 1_000
+
+
+def test_forged_recipients_are_refused(admin_client, funded_org, other_org):
+    removed = MembershipFactory(org=funded_org)
+    removed.status = MembershipStatus.REMOVED
+    removed.save()
+    foreign = MembershipFactory(org=other_org)
+    before = ledger_snapshot()
+    for recipient in [str(foreign.pk), str(removed.pk), "999999", "abc", "", "1 OR 1=1"]:
+        data = _one(foreign, recipient=recipient)
+        html = admin_client.post(_url(funded_org, "transfer_submit"), data, **HTMX).content.decode()
+        assert ("not (or no longer) a member of this organization" in html) or (
+            "Pick a member to receive the credits." in html
+        ), recipient
+    assert ledger_snapshot() == before
+
+
+def test_credit_type_the_org_does_not_hold_is_refused(admin_client, funded_org, member_membership):
+    before = ledger_snapshot()
+    for slug in ["promo", "bogus", ""]:
+        data = _one(member_membership, credit_type=slug)
+        html = admin_client.post(_url(funded_org, "transfer_submit"), data, **HTMX).content.decode()
+        assert "The org wallet holds no credits of that type." in html or "This field is required." in html
+    assert ledger_snapshot() == before
+
+
+def test_missing_or_bad_idempotency_key_is_refused(admin_client, funded_org, member_membership):
+    before = ledger_snapshot()
+    for key in ["", "not-a-uuid"]:
+        html = admin_client.post(
+            _url(funded_org, "transfer_submit"), _one(member_membership, idempotency_key=key), **HTMX
+        ).content.decode()
+        assert "This form has expired" in html
+    assert ledger_snapshot() == before
+
+
+def test_same_key_with_other_details_is_a_conflict(admin_client, funded_org, member_membership):
+    data = _one(member_membership)
+    admin_client.post(_url(funded_org, "transfer_submit"), data, **HTMX)
+    before = ledger_snapshot()
+    html = admin_client.post(_url(funded_org, "transfer_submit"), {**data, "amount": "999"}, **HTMX).content.decode()
+    assert "already submitted with different details" in html
+    assert ledger_snapshot() == before
+
+
+def test_non_admins_get_403_and_strangers_404(client, funded_org, manager_membership, member_membership, other_org):
+    before = ledger_snapshot()
+    for membership in (manager_membership, member_membership):
+        client.force_login(membership.user)
+        assert client.get(_url(funded_org)).status_code == 403
+        assert client.post(_url(funded_org, "transfer_submit"), _one(member_membership)).status_code == 403
+        assert client.get(_url(funded_org, "transfer_members")).status_code == 403
+        assert client.get(_url(funded_org, "transfer_preview")).status_code == 403
+    stranger = MembershipFactory(org=other_org, role="admin")
+    client.force_login(stranger.user)
+    assert client.post(_url(funded_org, "transfer_submit"), _one(member_membership)).status_code == 404
+    client.logout()
+    assert client.post(_url(funded_org, "transfer_submit"), _one(member_membership)).status_code == 302
+    assert ledger_snapshot() == before
+
+
+def test_missing_csrf_token_is_403(funded_org, owner, member_membership):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(owner)
+    before = ledger_snapshot()
+    assert client.post(_url(funded_org, "transfer_submit"), _one(member_membership)).status_code == 403
+    assert ledger_snapshot() == before
+
+
+# --- many members -------------------------------------------------------------------------------------
+
+
+def _bulk(mode, amount="100", **extra):
+    data = {
+        "mode": mode,
+        "credit_type": "org-allocated",
+        "amount": amount,
+        "reason": "Monthly allocation",
+        "idempotency_key": str(uuid.uuid4()),
+    }
+    data.update(extra)
+    return data
+
+
+def test_selected_members_get_one_bulk_transfer(admin_client, funded_org, owner):
+    a, b, c = (MembershipFactory(org=funded_org) for _ in range(3))
+    response = admin_client.post(_url(funded_org, "transfer_submit"), _bulk("selected", member=[a.pk, b.pk]), **HTMX)
+    assert "balances-changed" in response.headers["HX-Trigger"]
+    assert "to each of 2 members (200 in total)" in response.content.decode()
+    transfer = Transfer.objects.get(kind=TransferKind.BULK_TRANSFER)
+    assert transfer.memo == "Monthly allocation" and transfer.actor == owner
+    entries = Entry.objects.filter(transfer=transfer)
+    assert entries.filter(amount=-200).count() == 1 and entries.filter(amount=100).count() == 2
+    assert wallet_balance(Wallet.objects.for_user(c.user)).total == 0
+    assert ledger_problems() == []
+
+
+def test_all_members_get_one_bulk_transfer(admin_client, funded_org):
+    bulk_members(funded_org, 9)  # 10 with the owner
+    html = admin_client.post(_url(funded_org, "transfer_submit"), _bulk("all", "250"), **HTMX).content.decode()
+    assert "to each of 10 members (2,500 in total)" in html
+    assert _org_total(funded_org) == 7_500
+    assert Entry.objects.filter(transfer__kind=TransferKind.BULK_TRANSFER, amount=250).count() == 10
+
+
+def test_select_all_matching_a_search(admin_client, funded_org):
+    lab = [MembershipFactory(org=funded_org, user=UserFactory(email=f"p{i}@physics.example")) for i in range(3)]
+    MembershipFactory(org=funded_org, user=UserFactory(email="x@chem.example"))
+    admin_client.post(_url(funded_org, "transfer_submit"), _bulk("selected", q="physics", match_all="on"), **HTMX)
+    assert all(wallet_balance(Wallet.objects.for_user(m.user)).total == 100 for m in lab)
+    assert _org_total(funded_org) == 9_700
+
+
+def test_bulk_blocked_shows_the_shortfall_and_moves_nothing(admin_client, funded_org):
+    bulk_members(funded_org, 9)
+    before = ledger_snapshot()
+    html = admin_client.post(_url(funded_org, "transfer_submit"), _bulk("all", "1001"), **HTMX).content.decode()
+    assert "10 missing" in html
+    assert 'data-testid="transfer-shortfall"' in html
+    assert ledger_snapshot() == before
+
+
+def test_bulk_with_forged_or_no_members_is_refused(admin_client, funded_org, other_org):
+    a = MembershipFactory(org=funded_org)
+    foreign = MembershipFactory(org=other_org)
+    before = ledger_snapshot()
+    html = admin_client.post(
+        _url(funded_org, "transfer_submit"), _bulk("selected", member=[a.pk, foreign.pk]), **HTMX
+    ).content.decode()
+    assert "not (or no longer) members of this organization" in html
+    html = admin_client.post(_url(funded_org, "transfer_submit"), _bulk("selected"), **HTMX).content.decode()
+    assert "Pick at least one member." in html
+    assert ledger_snapshot() == before
+
+
+def test_search_and_preview_without_js_move_nothing(admin_client, funded_org, member_membership):
+    before = ledger_snapshot()
+    html = admin_client.post(
+        _url(funded_org, "transfer_submit"), _one(member_membership, action="preview")
+    ).content.decode()
+    assert "10,000 → 9,750" in html
+    html = admin_client.post(
+        _url(funded_org, "transfer_submit"), _bulk("selected", action="search", q=member_membership.user.email)
+    ).content.decode()
+    assert f'value="{member_membership.pk}"' in html
+    assert ledger_snapshot() == before
+
+
+# --- query counts -------------------------------------------------------------------------------------
+
+
+def _queries(client, url, params=None) -> int:
+    with CaptureQueriesContext(connection) as ctx:
+        assert client.get(url, params or {}, **HTMX).status_code == 200
+    return len(ctx.captured_queries)
+
+
+def test_dialog_query_count_is_constant_from_a_few_to_10000_members(
+    admin_client, funded_org, django_assert_num_queries
+):
+    bulk_members(funded_org, 25)
+    picked = list(funded_org.memberships.values_list("pk", flat=True)[:3])
+    cases = [
+        (_url(funded_org), {"mode": "one"}),
+        (_url(funded_org), {"mode": "selected"}),
+        (_url(funded_org), {"mode": "all"}),
+        (_url(funded_org, "transfer_members"), {"mode": "selected", "q": "bulk", "member": picked}),
+        (_url(funded_org, "transfer_preview"), {"mode": "all", "credit_type": "org-allocated", "amount": "5"}),
+    ]
+    small = [_queries(admin_client, url, params) for url, params in cases]
+    bulk_members(funded_org, 10_000 - 26)
+    large = [_queries(admin_client, url, params) for url, params in cases]
+    assert small == large
+    assert all(0 < n <= 10 for n in small), small
+    with django_assert_num_queries(small[0]):
+        html = admin_client.get(_url(funded_org), **HTMX).content.decode()
+    assert html.count('type="radio" name="recipient"') == 20
+
+
+@pytest.mark.postgres
+def test_bulk_transfer_post_query_count_does_not_grow_with_members(admin_client, funded_org):
+    """The whole POST (permissions, form, one set-based bulk transfer, fresh form) is the same number of queries."""
+    bulk_members(funded_org, 4)
+
+    def post() -> int:
+        with CaptureQueriesContext(connection) as ctx:
+            html = admin_client.post(_url(funded_org, "transfer_submit"), _bulk("all", "2"), **HTMX).content.decode()
+        assert "Transferred 2 Org-allocated credits" in html
+        return len(ctx.captured_queries)
+
+    small = post()
+    bulk_members(funded_org, 1_000)
+    assert post() == small
+    assert Entry.objects.filter(transfer__kind=TransferKind.BULK_TRANSFER, amount=2).count() == 5 + 1_005
+    assert ledger_problems() == []
+
+
+def test_all_members_includes_a_member_without_a_default_wallet_yet(admin_client, funded_org):
+    """createsuperuser makes users without a Default wallet; a bulk transfer makes one instead of failing."""
+    from orgs.models import User
+    from orgs.services import membership_add
+
+    staff = User.objects.create_superuser("staff@example.com", "pw-correct-horse-battery")
+    membership_add(org=funded_org, user=staff, role="member")
+    assert not Wallet.objects.filter(user=staff).exists()
+    html = admin_client.post(_url(funded_org, "transfer_submit"), _bulk("all", "10"), **HTMX).content.decode()
+    assert "to each of 2 members (20 in total)" in html
+    assert wallet_balance(Wallet.objects.for_user(staff)).total == 10
+    assert ledger_problems() == []
