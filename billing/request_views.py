@@ -24,6 +24,7 @@ from billing.requests import (
 )
 from billing.selectors import decided_requests_page, member_requests
 from billing.views import _billing_context
+from config.ratelimit import rate_limited
 from orgs.selectors import active_membership, billing_admin_membership
 from wallets.exceptions import WalletError
 from wallets.models import Wallet
@@ -119,6 +120,7 @@ def _decide(request: HttpRequest, org_slug: str, request_id: int, action: str) -
 
 @require_http_methods(["GET", "POST"])
 @login_required
+@rate_limited("RATE_LIMIT_MONEY")
 def request_approve(request: HttpRequest, org_slug: str, request_id: int) -> HttpResponse:
     return _decide(request, org_slug, request_id, "approve")
 
@@ -134,6 +136,7 @@ def request_reject(request: HttpRequest, org_slug: str, request_id: int) -> Http
 
 @require_http_methods(["GET", "POST"])
 @login_required
+@rate_limited("RATE_LIMIT_REQUESTS")
 def request_new(request: HttpRequest, org_slug: str) -> HttpResponse:
     """A member asks the org for credits (Amount, Reason)."""
     membership = active_membership(user=request.user, org_slug=org_slug)

@@ -28,6 +28,7 @@ from billing.transfers import (
     parse_ids,
     search_members,
 )
+from config.ratelimit import rate_limited
 from orgs.selectors import billing_admin_membership
 from wallets.exceptions import InvalidAmount, MemberNotActive, WalletError
 from wallets.models import Wallet
@@ -151,6 +152,7 @@ def transfer_preview(request: HttpRequest, org_slug: str) -> HttpResponse:
 
 @require_POST
 @login_required
+@rate_limited("RATE_LIMIT_MONEY")
 def transfer_submit(request: HttpRequest, org_slug: str) -> HttpResponse:
     """Move the credits (or, without JS, refresh the preview / member search). Exactly once per form."""
     membership, holdings, member_count = _setup(request, org_slug)

@@ -14,9 +14,16 @@ class UserManager(BaseUserManager["User"]):
     def create_user(self, email: str, password: str | None = None, **extra) -> "User":
         if not email:
             raise ValueError("An email address is required.")
+        from django.db import transaction
+
+        from wallets.models import Wallet  # wallets depends on orgs; import here to avoid a cycle
+
         user = self.model(email=self.normalize_email(email).lower(), **extra)
         user.set_password(password)
-        user.save(using=self._db)
+        with transaction.atomic(using=self._db):
+            user.save(using=self._db)
+            # Every user has a Default wallet, however the user was made (sign-up, invite, createsuperuser).
+            Wallet.objects.create_for_user(user)
         return user
 
     def create_superuser(self, email: str, password: str | None = None, **extra) -> "User":

@@ -6,13 +6,8 @@ from orgs.models import Membership, MembershipStatus, Organization, Role, User
 
 
 def user_create(*, email: str, password: str | None, name: str = "", is_staff: bool = False) -> User:
-    """Create a user together with their personal Default wallet."""
-    from wallets.models import Wallet
-
-    with transaction.atomic():
-        user = User.objects.create_user(email=email, password=password, name=name, is_staff=is_staff)
-        Wallet.objects.create_for_user(user)
-    return user
+    """Create a user; `create_user` also makes their personal Default wallet."""
+    return User.objects.create_user(email=email, password=password, name=name, is_staff=is_staff)
 
 
 def org_create(*, name: str, owner: User) -> Organization:

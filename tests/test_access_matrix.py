@@ -74,6 +74,11 @@ MATRIX = {
         "GET": ORG_MEMBER,
         "POST": _all(405),
     },
+    # Transfer dialog (issue 4): owner/admins only.
+    "billing:transfer": {"kwargs": lambda c: {"org_slug": c["org"].slug}, "GET": DECIDE, "POST": _all(405)},
+    "billing:transfer_members": {"kwargs": lambda c: {"org_slug": c["org"].slug}, "GET": DECIDE, "POST": _all(405)},
+    "billing:transfer_preview": {"kwargs": lambda c: {"org_slug": c["org"].slug}, "GET": DECIDE, "POST": _all(405)},
+    "billing:transfer_submit": {"kwargs": lambda c: {"org_slug": c["org"].slug}, "GET": _all(405), "POST": DECIDE},
 }
 
 

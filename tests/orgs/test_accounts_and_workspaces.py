@@ -98,3 +98,10 @@ def test_wallet_page_shows_balance_by_type_and_funding_org(client, funded_org, m
     assert ">321<" in html
     assert funded_org.name in html
     assert "For the demo" in html
+
+
+def test_createsuperuser_users_get_a_default_wallet_too():
+    from django.core.management import call_command
+
+    call_command("createsuperuser", email="root@example.com", interactive=False, verbosity=0)
+    assert Wallet.objects.filter(user__email="root@example.com", kind="user").count() == 1
