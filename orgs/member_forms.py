@@ -20,6 +20,10 @@ class MemberFilterForm(forms.Form):
     role = forms.ChoiceField(label="Role", required=False, choices=[("", "Any role"), *Role.choices])
     status = forms.ChoiceField(label="Status", required=False, choices=STATUS_FILTERS)
 
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("auto_id", "filter_%s")  # the invite form on the same page also has a Role
+        super().__init__(*args, **kwargs)
+
     def values(self) -> dict:
         if self.is_valid():
             return self.cleaned_data
@@ -37,6 +41,10 @@ class InviteForm(forms.Form):
         help_text="Org-allocated credits they get from the org wallet when they accept.",
         widget=forms.NumberInput(attrs={"inputmode": "numeric", "placeholder": "0"}),
     )
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("auto_id", "invite_%s")
+        super().__init__(*args, **kwargs)
 
 
 class BulkInviteForm(forms.Form):

@@ -311,7 +311,7 @@ def test_accepting_cancelled_expired_used_or_foreign_invitation_changes_nothing(
         svc.invitation_accept(invitation_id=cancelled.pk, user=user)
     with pytest.raises(svc.InvitationInvalid, match="expired"):
         svc.invitation_accept(invitation_id=expired.pk, user=late_user)
-    with pytest.raises(svc.InvitationInvalid, match="is for someone@example.com"):
+    with pytest.raises(svc.InvitationInvalid, match=r"is for someone@example\.com"):
         svc.invitation_accept(invitation_id=wrong.pk, user=user)
     assert ledger_snapshot() == before
     assert not Membership.objects.filter(user__in=[user, late_user]).exists()

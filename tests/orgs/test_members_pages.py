@@ -112,7 +112,9 @@ def test_members_page_query_count_is_flat_for_10_and_10000_members(client, org, 
 def test_invite_shows_link_and_emails_it(client, org, owner, mailoutbox, django_capture_on_commit_callbacks):
     client.force_login(owner)
     with django_capture_on_commit_callbacks(execute=True):
-        response = client.post(url("invite", org), {"email": "ada@example.com", "role": "manager", "credit_allocation": "75"})
+        response = client.post(
+            url("invite", org), {"email": "ada@example.com", "role": "manager", "credit_allocation": "75"}
+        )
     assert response.status_code == 302
     html = client.get(response.url).content.decode()
     assert "Invitation sent to ada@example.com" in html
@@ -261,7 +263,9 @@ def _token_path(inv):
 
 def test_accept_link_signs_up_a_new_user_and_joins(client, funded_org, owner):
     MemberDefaults.objects.create(org=funded_org, default_credit_allocation=100)
-    inv = svc.invitation_create(org=funded_org, email="new@example.com", role="member", credit_allocation=20, actor=owner)
+    inv = svc.invitation_create(
+        org=funded_org, email="new@example.com", role="member", credit_allocation=20, actor=owner
+    )
     path = _token_path(inv)
     assert "Sign up and join" in client.get(path).content.decode()
     response = client.post(path, {"name": "New Person", "password": "a-long-enough-passphrase"})
