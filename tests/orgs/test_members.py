@@ -398,3 +398,32 @@ def test_bulk_invite_accepts_exactly_100_rows(org, owner):
     data = "".join(f"p{i}@example.com,member\n" for i in range(100)).encode()
     result = svc.invitation_bulk_create(org=org, data=data, actor=owner)
     assert len(result.invited) == 100 and not result.skipped
+
+
+def test_member_remove_returns_many_credit_types_in_one_transfer(funded_org, owner, member_membership):
+    """Thirty credit types: the ledger locks one wallet's many pockets with a compact query, and all return."""
+    from wallets.ledger import Leg, post_transfer
+    from wallets.models import ExternalCode
+
+    types = CreditType.objects.bulk_create([CreditType(slug=f"t{i}", name=f"Type {i}") for i in range(30)])
+    types = list(CreditType.objects.filter(slug__in=[t.slug for t in types]))
+    stripe, org_w = Wallet.objects.external(ExternalCode.STRIPE), Wallet.objects.for_org(funded_org)
+    member_w = Wallet.objects.for_user(member_membership.user)
+    post_transfer(
+        kind=TransferKind.PURCHASE,
+        org=funded_org,
+        legs=[Leg(stripe.pk, t.pk, -9, funded_org.pk, True) for t in types]
+        + [Leg(org_w.pk, t.pk, 9, None) for t in types],
+    )
+    post_transfer(
+        kind=TransferKind.TRANSFER,
+        org=funded_org,
+        legs=[Leg(org_w.pk, t.pk, -(1 + i), None) for i, t in enumerate(types)]
+        + [Leg(member_w.pk, t.pk, 1 + i, funded_org.pk) for i, t in enumerate(types)],
+    )
+    removal = svc.member_remove(org=funded_org, membership_id=member_membership.pk, actor=owner)
+    assert removal.returned == sum(range(1, 31))
+    assert removal.transfer.entries.count() == 60
+    assert user_balance(member_membership.user) == 0
+    assert org_balance(funded_org) == 10_000 + 30 * 40
+    assert ledger_problems() == []
