@@ -412,8 +412,8 @@ def test_member_remove_returns_many_credit_types_in_one_transfer(funded_org, own
     post_transfer(
         kind=TransferKind.PURCHASE,
         org=funded_org,
-        legs=[Leg(stripe.pk, t.pk, -9, funded_org.pk, True) for t in types]
-        + [Leg(org_w.pk, t.pk, 9, None) for t in types],
+        legs=[Leg(stripe.pk, t.pk, -40, funded_org.pk, True) for t in types]
+        + [Leg(org_w.pk, t.pk, 40, None) for t in types],
     )
     post_transfer(
         kind=TransferKind.TRANSFER,
