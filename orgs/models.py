@@ -153,7 +153,7 @@ class MemberDefaults(models.Model):
     auto_assign_default_role = models.BooleanField(
         "Auto-assign default role",
         default=True,
-        help_text="New members get the default role unless an invite says otherwise.",
+        help_text="Invitations start with the default role, and a CSV row without a role gets it.",
     )
     default_role = models.CharField(
         max_length=16,
