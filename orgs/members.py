@@ -25,7 +25,7 @@ from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
-from django.db.models import Q, Sum
+from django.db.models import Sum
 from django.urls import reverse
 from django.utils import timezone
 
@@ -41,7 +41,7 @@ from orgs.models import (
     User,
 )
 from orgs.services import membership_add
-from wallets.exceptions import InsufficientCredits, MemberNotActive, WalletError
+from wallets.exceptions import InsufficientCredits, LedgerBusy, MemberNotActive, WalletError
 from wallets.ledger import Leg, post_transfer
 from wallets.models import CreditType, Pocket, Transfer, TransferKind, Wallet
 from wallets.services import lock_active_membership, org_transfer_to_member
@@ -138,35 +138,41 @@ def member_remove(*, org: Organization, membership_id: int, actor: User | None) 
 
 
 def _return_credits(*, org: Organization, membership: Membership, actor) -> tuple[Transfer | None, int]:
-    """One RETURN transfer: each non-empty pocket funded by this org back to the org wallet, any credit type."""
+    """One RETURN transfer: each non-empty pocket funded by this org back to the org wallet, any credit type.
+
+    The membership is locked, so nothing can add to these pockets meanwhile (every movement from an org to a
+    member locks the membership first); only the member's own spending can lower them. So the balances are
+    read without a lock and the primitive locks the pockets (in its id order) and re-checks them: if spending
+    got in between, it refuses the overdraft and the balances are read again.
+    """
     member_wallet = Wallet.objects.for_user(membership.user)
     org_wallet = Wallet.objects.for_org(org)
-    # Lock the member's funded pockets together with the org wallet's own pockets, in id order (the ledger's
-    # order), so that the balances read here are the ones the primitive will move.
-    rows = list(
-        Pocket.objects.select_for_update()
-        .filter(Q(wallet=member_wallet, funding_org=org) | Q(wallet=org_wallet, funding_org__isnull=True))
-        .order_by("pk")
-        .values_list("wallet_id", "credit_type_id", "balance")
-    )
-    legs: list[Leg] = []
-    per_type: dict[int, int] = defaultdict(int)
-    for wallet_id, credit_type_id, balance in rows:
-        if wallet_id == member_wallet.pk and balance > 0:
-            legs.append(Leg(wallet_id, credit_type_id, -balance, org.pk))
-            per_type[credit_type_id] += balance
-    if not legs:
-        return None, 0
-    legs += [Leg(org_wallet.pk, ct_id, amount, None) for ct_id, amount in per_type.items()]
-    transfer = post_transfer(
-        kind=TransferKind.RETURN,
-        org=org,
-        actor=actor,
-        memo=f"Return from {membership.user.email} (removed)",
-        idempotency_key=f"return:{membership.pk}:{membership.removals}",
-        legs=legs,
-    )
-    return transfer, sum(per_type.values())
+    for _attempt in range(5):
+        rows = list(
+            Pocket.objects.filter(wallet=member_wallet, funding_org=org, balance__gt=0).values_list(
+                "credit_type_id", "balance"
+            )
+        )
+        if not rows:
+            return None, 0
+        legs = [Leg(member_wallet.pk, ct_id, -balance, org.pk) for ct_id, balance in rows]
+        per_type: dict[int, int] = defaultdict(int)
+        for ct_id, balance in rows:
+            per_type[ct_id] += balance
+        legs += [Leg(org_wallet.pk, ct_id, amount, None) for ct_id, amount in per_type.items()]
+        try:
+            transfer = post_transfer(
+                kind=TransferKind.RETURN,
+                org=org,
+                actor=actor,
+                memo=f"Return from {membership.user.email} (removed)",
+                idempotency_key=f"return:{membership.pk}:{membership.removals}",
+                legs=legs,
+            )
+        except InsufficientCredits:
+            continue  # the member spent some of it since the read: read the balances again
+        return transfer, sum(per_type.values())
+    raise LedgerBusy()
 
 
 # ---------------------------------------------------------------- seats

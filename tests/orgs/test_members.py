@@ -427,3 +427,35 @@ def test_member_remove_returns_many_credit_types_in_one_transfer(funded_org, own
     assert user_balance(member_membership.user) == 0
     assert org_balance(funded_org) == 10_000 + 30 * 40
     assert ledger_problems() == []
+
+
+def test_member_remove_rereads_balances_when_the_member_spent_meanwhile(
+    funded_org, owner, member_membership, monkeypatch
+):
+    """Balances are read without a lock; if the member spends before the primitive locks the pockets, the
+    overdraft is refused and the removal reads again, returning exactly what is left."""
+    from wallets.ledger import leg, post_transfer
+    from wallets.models import ExternalCode
+
+    org_transfer_to_member(org=funded_org, membership_id=member_membership.pk, credit_type=ct(), amount=100)
+    member_w = Wallet.objects.for_user(member_membership.user)
+    usage = Wallet.objects.external(ExternalCode.USAGE)
+    calls = []
+
+    def spend_then_post(**kwargs):
+        if not calls:
+            post_transfer(
+                kind=TransferKind.USAGE,
+                org=funded_org,
+                legs=[leg(member_w, ct(), -30, funded_org), leg(usage, ct(), 30, funded_org)],
+            )
+        calls.append(kwargs)
+        return post_transfer(**kwargs)
+
+    monkeypatch.setattr(svc, "post_transfer", spend_then_post)
+    removal = svc.member_remove(org=funded_org, membership_id=member_membership.pk, actor=owner)
+    assert len(calls) == 2  # the first attempt (100) was refused as an overdraft, the second returned 70
+    assert removal.returned == 70
+    assert user_balance(member_membership.user) == 0
+    assert org_balance(funded_org) == 9_970
+    assert ledger_problems() == []
