@@ -129,3 +129,50 @@ def test_seat_assignments_racing_for_two_seats_give_out_exactly_two(org, owner):
     assert svc.seats_used(org) == 2
     assert _org_total(org) == 9_800
     assert ledger_problems() == []
+
+
+@pytest.mark.parametrize("locked", [True, False], ids=["membership-locked", "control-without-lock"])
+def test_transfer_checked_before_a_removal_lands_before_the_return_only_with_the_lock(org, owner, monkeypatch, locked):
+    """A transfer has checked the member is active and is about to move credits when the removal starts.
+    With the membership row lock the removal waits and returns those credits. The control drops that lock
+    and shows the race is real: the credits land on a removed member and are left behind."""
+    from wallets import services
+
+    fund(org, 1_000)
+    member = MembershipFactory(org=org)
+    ct = CreditType.objects.get(slug="org-allocated")
+    checked, removed = threading.Event(), threading.Event()
+    real = services.lock_active_membership
+
+    def lock_then_pause(*, org, membership_id):
+        if locked:
+            m = real(org=org, membership_id=membership_id)
+        else:
+            m = Membership.objects.select_related("user").get(pk=membership_id, status=MembershipStatus.ACTIVE)
+        checked.set()
+        removed.wait(1.5)  # with the lock, the removal cannot finish, so this times out and the transfer goes on
+        return m
+
+    monkeypatch.setattr(services, "lock_active_membership", lock_then_pause)
+
+    def transfer():
+        return org_transfer_to_member(org=org, membership_id=member.pk, credit_type=ct, amount=300)
+
+    def remove():
+        checked.wait(5)
+        try:
+            return svc.member_remove(org=org, membership_id=member.pk, actor=owner)
+        finally:
+            removed.set()
+
+    results, errors = _race([transfer, remove])
+    assert errors == []
+    removal = next(r for r in results if isinstance(r, svc.Removal))
+    assert removal.returned == (300 if locked else 0)
+    if locked:
+        assert _left_behind(org, member.user) == 0
+        assert _org_total(org) == 1_000
+    else:
+        assert _left_behind(org, member.user) == 300  # the race the lock prevents
+        assert _org_total(org) == 700
+    assert ledger_problems() == []
