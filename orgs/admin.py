@@ -48,7 +48,9 @@ class OrganizationAdminForm(forms.ModelForm):
                 .count()
             )
             if seats < used:
-                raise forms.ValidationError(f"{used} seats are assigned: revoke some before lowering seats below that.")
+                raise forms.ValidationError(
+                    f"Seats assigned now: {used}. Revoke some before lowering seats below that."
+                )
         return seats
 
 

@@ -322,3 +322,26 @@ def test_accept_link_used_by_someone_else_is_refused(client, org, owner):
     response = client.post(path)
     assert response.status_code == 400 and "already been used" in response.content.decode()
     assert not Membership.objects.filter(user=other).exists()
+
+
+def test_staff_cannot_lower_seats_below_the_seats_assigned(funded_org, owner, member_membership):
+    from django.forms.models import model_to_dict
+
+    from orgs.admin import OrganizationAdminForm
+
+    funded_org.seats = 2
+    funded_org.save()
+    svc.seat_assign(org=funded_org, membership_id=member_membership.pk, actor=owner)
+    data = {**model_to_dict(funded_org), "seats": 0}
+    form = OrganizationAdminForm(data=data, instance=funded_org)
+    assert not form.is_valid() and "Seats assigned now: 1." in str(form.errors["seats"])
+    assert OrganizationAdminForm(data={**data, "seats": 1}, instance=funded_org).is_valid()
+
+
+def test_staff_sets_seats_in_django_admin(client, org):
+    staff = UserFactory(email="staff@example.com", is_staff=True)
+    staff.is_superuser = True
+    staff.save()
+    client.force_login(staff)
+    html = client.get(reverse("admin:orgs_organization_change", args=[org.pk])).content.decode()
+    assert 'name="seats"' in html and "Member defaults" in html
