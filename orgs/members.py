@@ -22,7 +22,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.core import signing
 from django.core.exceptions import ValidationError
-from django.core.mail import send_mail
+from django.core.mail import EmailMessage, get_connection
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.db.models import Sum
@@ -345,22 +345,30 @@ def invitation_create(
 
 
 def _send_invitation_email(invitation: Invitation, link: str) -> None:
+    _send_invitation_emails([(invitation, link)])
+
+
+def _send_invitation_emails(invitations: list[tuple[Invitation, str]]) -> None:
+    """One SMTP connection for all of them; a mail server hiccup never undoes an invitation."""
+    messages = [_invitation_message(invitation, link) for invitation, link in invitations]
+    get_connection(fail_silently=True).send_messages(messages)
+
+
+def _invitation_message(invitation: Invitation, link: str) -> EmailMessage:
     inviter = invitation.invited_by.display_name if invitation.invited_by else "An admin"
     credits = (
         f"\nYou will get {invitation.credit_allocation:,} credits when you join.\n"
         if invitation.credit_allocation
         else ""
     )
-    send_mail(
+    return EmailMessage(
         subject=f"You are invited to join {invitation.org.name} on Credits",
-        message=(
+        body=(
             f"{inviter} invited you to join {invitation.org.name} as {invitation.get_role_display()}.\n{credits}\n"
             f"Accept the invitation: {link}\n\n"
             f"The link works until {invitation.expires_at:%Y-%m-%d %H:%M} UTC."
         ),
-        from_email=None,
-        recipient_list=[invitation.email],
-        fail_silently=True,
+        to=[invitation.email],
     )
 
 
@@ -513,6 +521,7 @@ def invitation_bulk_create(*, org: Organization, data: bytes, actor: User, base_
     defaults = MemberDefaults.for_org(org)
     result = BulkResult()
     seen: dict[str, int] = {}
+    valid: list[tuple[int, str, str, str]] = []  # (line, raw, email, role)
     for line, row in rows:
         raw = ",".join(row)[:120]
         try:
@@ -523,7 +532,64 @@ def invitation_bulk_create(*, org: Organization, data: bytes, actor: User, base_
             if email in seen:
                 raise MemberError(f"Duplicate of line {seen[email]}.")
             seen[email] = line
-            result.invited.append(invitation_create(org=org, email=email, role=role, actor=actor, base_url=base_url))
+            valid.append((line, raw, email, role))
         except MemberError as exc:
             result.skipped.append((line, raw, exc.message))
+    if not valid:
+        return result
+    try:
+        _bulk_insert(org=org, valid=valid, actor=actor, base_url=base_url, result=result)
+    except IntegrityError:
+        # Someone invited one of these addresses at the same moment: fall back to one row at a time.
+        for line, raw, email, role in valid:
+            try:
+                result.invited.append(
+                    invitation_create(org=org, email=email, role=role, actor=actor, base_url=base_url)
+                )
+            except MemberError as exc:
+                result.skipped.append((line, raw, exc.message))
+    result.skipped.sort()
     return result
+
+
+def _bulk_insert(*, org, valid, actor, base_url, result: BulkResult) -> None:
+    """Set-based: one query for current members, one to expire stale invites, one for pending ones, one insert."""
+    emails = [email for _line, _raw, email, _role in valid]
+    now = timezone.now()
+    with transaction.atomic():
+        members = set(
+            Membership.objects.filter(org=org, user__email__in=emails)
+            .exclude(status=MembershipStatus.REMOVED)
+            .values_list("user__email", flat=True)
+        )
+        Invitation.objects.filter(
+            org=org, email__in=emails, status=InvitationStatus.PENDING, expires_at__lte=now
+        ).update(status=InvitationStatus.EXPIRED)
+        pending = set(
+            Invitation.objects.filter(org=org, email__in=emails, status=InvitationStatus.PENDING).values_list(
+                "email", flat=True
+            )
+        )
+        fresh = []
+        for line, raw, email, role in valid:
+            if email in members:
+                result.skipped.append((line, raw, f"{email} is already a member of {org.name}."))
+            elif email in pending:
+                result.skipped.append((line, raw, f"{email} already has a pending invitation."))
+            else:
+                fresh.append(
+                    Invitation(
+                        org=org,
+                        email=email,
+                        role=role,
+                        nonce=secrets.token_hex(12),
+                        invited_by=actor,
+                        created_at=now,
+                        expires_at=now + timedelta(days=settings.INVITE_MAX_AGE_DAYS),
+                    )
+                )
+        created = Invitation.objects.bulk_create(fresh)
+        emails_out = [(inv, invitation_url(inv, base_url)) for inv in created]
+        transaction.on_commit(lambda: _send_invitation_emails(emails_out))
+    result.invited.extend(created)
+    log.info("invitations_bulk org=%s created=%s actor=%s", org.pk, len(created), actor.pk)

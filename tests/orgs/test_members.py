@@ -394,10 +394,21 @@ def test_bulk_invite_rejects_whole_file(org, owner, data, message):
     assert not Invitation.objects.exists()
 
 
-def test_bulk_invite_accepts_exactly_100_rows(org, owner):
+def test_bulk_invite_accepts_exactly_100_rows_in_a_few_queries(
+    org, owner, django_assert_max_num_queries, django_capture_on_commit_callbacks
+):
+    """Set-based: the same handful of queries for 100 rows as for 1, and one batch of emails."""
+    svc.invitation_create(org=org, email="p7@example.com", role="member", actor=owner)
     data = "".join(f"p{i}@example.com,member\n" for i in range(100)).encode()
-    result = svc.invitation_bulk_create(org=org, data=data, actor=owner)
-    assert len(result.invited) == 100 and not result.skipped
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True), django_assert_max_num_queries(8):
+        result = svc.invitation_bulk_create(org=org, data=data, actor=owner)
+    assert len(result.invited) == 99
+    assert result.skipped == [(8, "p7@example.com,member", "p7@example.com already has a pending invitation.")]
+    assert Invitation.objects.filter(status=InvitationStatus.PENDING).count() == 100
+    assert len(mail.outbox) == 99
+    token = mail.outbox[0].body.split("/invite/")[1].split("/")[0]
+    assert svc.invitation_from_token(token).email == mail.outbox[0].to[0]
 
 
 def test_member_remove_returns_many_credit_types_in_one_transfer(funded_org, owner, member_membership):
