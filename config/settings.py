@@ -17,6 +17,7 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 # A credit costs 1 / CREDITS_PER_USD dollars (default: $0.01).
 CREDITS_PER_USD = env.int("CREDITS_PER_USD", default=100)
+INVITE_MAX_AGE_DAYS = env.int("INVITE_MAX_AGE_DAYS", default=7)  # how long an invitation link works
 
 INSTALLED_APPS = [
     "django.contrib.admin",

@@ -9,4 +9,5 @@ urlpatterns = [
     path("", include("orgs.urls")),
     path("", include("wallets.urls")),
     path("", include("billing.urls")),
+    path("", include("orgs.member_urls")),
 ]

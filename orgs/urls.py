@@ -1,6 +1,6 @@
 from django.urls import path
 
-from orgs import views
+from orgs import member_views, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -9,3 +9,5 @@ urlpatterns = [
     path("accounts/signup/", views.signup, name="signup"),
     path("workspace/switch/", views.workspace_switch, name="workspace_switch"),
 ]
+
+urlpatterns += [path("invite/<str:token>/", member_views.invite_accept, name="invite_accept")]

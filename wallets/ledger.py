@@ -98,12 +98,23 @@ def fingerprint_of(kind: str, legs: Sequence[Leg], memo: str, org_id: int | None
 
 
 def _pocket_query(keys: Iterable[tuple[int, int, int | None]]) -> Q:
-    """OR of (credit type, funding org) groups, each with `wallet_id IN (…)`: compact for bulk moves."""
-    groups: dict[tuple[int, int | None], list[int]] = defaultdict(list)
+    """OR of groups, each exact: (credit type, funding org) with `wallet_id IN (…)` (compact for bulk moves to
+    many wallets), or (wallet, funding org) with `credit_type_id IN (…)` (compact for one wallet's many credit
+    types, e.g. a Return), whichever needs fewer groups."""
+    keys = list(keys)
+    by_type: dict[tuple[int, int | None], list[int]] = defaultdict(list)
+    by_wallet: dict[tuple[int, int | None], list[int]] = defaultdict(list)
     for wallet_id, ct_id, fo_id in keys:
-        groups[(ct_id, fo_id)].append(wallet_id)
+        by_type[(ct_id, fo_id)].append(wallet_id)
+        by_wallet[(wallet_id, fo_id)].append(ct_id)
     q = Q(pk__in=[])
-    for (ct_id, fo_id), wallet_ids in groups.items():
+    if len(by_wallet) < len(by_type):
+        for (wallet_id, fo_id), ct_ids in by_wallet.items():
+            part = Q(wallet_id=wallet_id, credit_type_id__in=ct_ids)
+            part &= Q(funding_org__isnull=True) if fo_id is None else Q(funding_org_id=fo_id)
+            q |= part
+        return q
+    for (ct_id, fo_id), wallet_ids in by_type.items():
         part = Q(credit_type_id=ct_id, wallet_id__in=wallet_ids)
         part &= Q(funding_org__isnull=True) if fo_id is None else Q(funding_org_id=fo_id)
         q |= part

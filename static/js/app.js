@@ -43,6 +43,20 @@
       if (dialog) dialog.close();
     }
   });
+
+  // Invitation links: copy to the clipboard, and select the whole link on focus.
+  document.addEventListener("click", function (event) {
+    var btn = event.target.closest("[data-copy]");
+    if (!btn) return;
+    var input = document.querySelector(btn.getAttribute("data-copy"));
+    if (!input) return;
+    input.select();
+    if (navigator.clipboard) navigator.clipboard.writeText(input.value);
+    btn.textContent = "Copied";
+  });
+  document.addEventListener("focusin", function (event) {
+    if (event.target.matches && event.target.matches("[data-select-on-focus]")) event.target.select();
+  });
 })();
 
 // A failed htmx request inside a dialog (403 after a role change, 500, network) says so instead of doing nothing.

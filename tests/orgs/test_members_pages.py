@@ -1,0 +1,347 @@
+"""The Members, Seat Management and Member defaults pages, invitation links, and their permissions."""
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from orgs import members as svc
+from orgs.models import Invitation, InvitationStatus, MemberDefaults, Membership, MembershipStatus
+from tests.factories import MembershipFactory, UserFactory, bulk_members, ledger_snapshot
+from wallets.models import CreditType, Wallet
+from wallets.selectors import wallet_balance
+from wallets.services import org_transfer_to_member
+
+pytestmark = pytest.mark.django_db
+
+
+def url(name, org, *args):
+    return reverse(f"members:{name}", args=[org.slug, *args])
+
+
+def test_members_page_lists_people_with_returnable_credits(client, funded_org, owner, member_membership):
+    org_transfer_to_member(
+        org=funded_org,
+        membership_id=member_membership.pk,
+        credit_type=CreditType.objects.get(slug="org-allocated"),
+        amount=1_234,
+    )
+    client.force_login(owner)
+    client.post(reverse("workspace_switch"), {"workspace": funded_org.slug})
+    html = client.get(url("page", funded_org)).content.decode()
+    assert member_membership.user.email in html and owner.email in html
+    assert "1,234" in html
+    assert ">Members</a>" in html  # sidebar link
+
+
+@pytest.mark.parametrize("who", ["manager_membership", "member_membership"])
+def test_members_page_needs_an_admin(client, org, who, request):
+    client.force_login(request.getfixturevalue(who).user)
+    assert client.get(url("page", org)).status_code == 403
+    assert client.get(url("defaults", org)).status_code == 403
+
+
+def test_another_orgs_admin_gets_404_everywhere_and_nothing_changes(client, funded_org, other_org, member_membership):
+    outsider = MembershipFactory(org=other_org, role="admin")
+    client.force_login(outsider.user)
+    before = ledger_snapshot()
+    m = member_membership.pk
+    for method, u in [
+        ("get", url("page", funded_org)),
+        ("get", url("seats", funded_org)),
+        ("get", url("defaults", funded_org)),
+        ("get", url("remove", funded_org, m)),
+        ("post", url("remove", funded_org, m)),
+        ("post", url("role", funded_org, m)),
+        ("post", url("seat_assign", funded_org, m)),
+        ("post", url("invite", funded_org)),
+    ]:
+        assert getattr(client, method)(u, {"role": "admin", "email": "x@example.com"}).status_code == 404, u
+    assert ledger_snapshot() == before
+    assert Membership.objects.get(pk=m).status == MembershipStatus.ACTIVE
+    assert not Invitation.objects.exists()
+
+
+def test_another_orgs_member_id_is_refused_here(client, funded_org, other_org, owner):
+    foreign = MembershipFactory(org=other_org)
+    client.force_login(owner)
+    before = ledger_snapshot()
+    assert client.get(url("remove", funded_org, foreign.pk)).status_code == 404
+    response = client.post(url("remove", funded_org, foreign.pk), follow=True)
+    assert "not (or no longer) a member" in response.content.decode()
+    assert Membership.objects.get(pk=foreign.pk).status == MembershipStatus.ACTIVE
+    assert ledger_snapshot() == before
+
+
+def test_members_filters(client, org, owner):
+    alice = MembershipFactory(org=org, user=UserFactory(email="alice@example.com", name="Alice Q"), role="admin")
+    MembershipFactory(org=org, user=UserFactory(email="bob@example.com"), role="member")
+    suspended = MembershipFactory(org=org, user=UserFactory(email="sam@example.com"))
+    suspended.status = MembershipStatus.SUSPENDED
+    suspended.save()
+    svc.invitation_create(org=org, email="pending@example.com", role="manager", actor=owner)
+    client.force_login(owner)
+    by_name = client.get(url("page", org), {"q": "alice q"}).content.decode()
+    assert "alice@example.com" in by_name and "bob@example.com" not in by_name
+    by_role = client.get(url("page", org), {"role": "admin"}).content.decode()
+    assert alice.user.email in by_role and "bob@example.com" not in by_role
+    by_status = client.get(url("page", org), {"status": "suspended"}).content.decode()
+    assert "sam@example.com" in by_status and "bob@example.com" not in by_status
+    pending = client.get(url("page", org), {"status": "pending"}).content.decode()
+    assert "pending@example.com" in pending and "bob@example.com" not in pending
+    assert "/invite/" in pending  # the link to copy
+
+
+def test_members_page_query_count_is_flat_for_10_and_10000_members(client, org, owner):
+    """The same number of queries (and a page of 25 rows) for 10 and 10,000 members."""
+    bulk_members(org, 10)
+    client.force_login(owner)
+    page = url("page", org)
+    client.get(page)
+    with CaptureQueriesContext(connection) as small:
+        assert client.get(page).status_code == 200
+    bulk_members(org, 9_990)
+    with CaptureQueriesContext(connection) as large:
+        response = client.get(page, {"page": 2})
+        assert response.status_code == 200
+    assert len(small) == len(large) <= 10
+    assert response.content.decode().count("data-member=") == 25
+
+
+def test_invite_shows_link_and_emails_it(client, org, owner, mailoutbox, django_capture_on_commit_callbacks):
+    client.force_login(owner)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            url("invite", org), {"email": "ada@example.com", "role": "manager", "credit_allocation": "75"}
+        )
+    assert response.status_code == 302
+    html = client.get(response.url).content.decode()
+    assert "Invitation sent to ada@example.com" in html
+    inv = Invitation.objects.get()
+    assert inv.role == "manager" and inv.credit_allocation == 75
+    assert "/invite/" in html and len(mailoutbox) == 1
+
+
+@pytest.mark.parametrize(
+    ("data", "error"),
+    [
+        ({"email": "nope", "role": "member"}, "valid email"),
+        ({"email": "a@example.com", "role": "owner"}, "valid choice"),
+        ({"email": "a@example.com", "role": "member", "credit_allocation": "-1"}, "greater than or equal"),
+        ({"email": "a@example.com", "role": "member", "credit_allocation": "1.5"}, "whole number"),
+        ({"email": "owner@example.com", "role": "member"}, "already a member"),
+    ],
+)
+def test_invite_bad_input_shows_error_and_invites_nobody(client, funded_org, owner, data, error):
+    client.force_login(owner)
+    response = client.post(url("invite", funded_org), data)
+    assert response.status_code == 400
+    assert error in response.content.decode()
+    assert not Invitation.objects.exists()
+
+
+def test_bulk_invite_upload_lists_skipped_rows(client, org, owner):
+    client.force_login(owner)
+    upload = SimpleUploadedFile("people.csv", b"email,role\na@example.com,member\nbad,member\n", "text/csv")
+    html = client.post(url("invite_bulk", org), {"file": upload}).content.decode()
+    assert "1 invitation sent" in html and "not a valid email" in html
+    assert list(Invitation.objects.values_list("email", flat=True)) == ["a@example.com"]
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "error"),
+    [
+        ("photo.png", b"\x89PNG", "not a CSV"),
+        ("people.csv", b"\xff\xfe\x00bad", "not a CSV"),
+        ("people.csv", "".join(f"p{i}@example.com,member\n" for i in range(101)).encode(), "at most 100"),
+    ],
+)
+def test_bulk_invite_bad_file_invites_nobody(client, org, owner, name, content, error):
+    client.force_login(owner)
+    response = client.post(url("invite_bulk", org), {"file": SimpleUploadedFile(name, content)})
+    assert response.status_code == 400 and error in response.content.decode()
+    assert not Invitation.objects.exists()
+
+
+def test_remove_confirm_states_the_credits_and_post_returns_them(client, funded_org, owner, member_membership):
+    org_transfer_to_member(
+        org=funded_org,
+        membership_id=member_membership.pk,
+        credit_type=CreditType.objects.get(slug="org-allocated"),
+        amount=1_500,
+    )
+    client.force_login(owner)
+    confirm = client.get(url("remove", funded_org, member_membership.pk), headers={"HX-Request": "true"})
+    html = confirm.content.decode()
+    assert "<html" not in html and "1,500 credits</strong> will return to the org wallet" in html
+    response = client.post(url("remove", funded_org, member_membership.pk), follow=True)
+    assert "1,500 credits returned to the org wallet" in response.content.decode()
+    assert wallet_balance(Wallet.objects.for_org(funded_org)).total == 10_000
+
+
+def test_remove_owner_from_page_is_refused(client, funded_org, owner):
+    owner_m = Membership.objects.get(org=funded_org, user=owner)
+    client.force_login(owner)
+    before = ledger_snapshot()
+    response = client.post(url("remove", funded_org, owner_m.pk), follow=True)
+    assert "owner cannot be removed" in response.content.decode()
+    assert ledger_snapshot() == before
+
+
+def test_change_role_from_page(client, org, owner, member_membership):
+    client.force_login(owner)
+    client.post(url("role", org, member_membership.pk), {"role": "manager"})
+    assert Membership.objects.get(pk=member_membership.pk).role == "manager"
+    response = client.post(url("role", org, member_membership.pk), {"role": "owner"}, follow=True)
+    assert "Pick a role" in response.content.decode()
+    assert Membership.objects.get(pk=member_membership.pk).role == "manager"
+
+
+def test_member_defaults_page_saves_and_refuses_out_of_range(client, org, owner):
+    client.force_login(owner)
+    page = url("defaults", org)
+    assert "Seat assignment credits" in client.get(page).content.decode()
+    good = {
+        "auto_assign_default_role": "on",
+        "default_role": "manager",
+        "auto_assign_seats": "on",
+        "seat_assignment_credits": "200",
+        "default_credit_allocation": "100",
+    }
+    assert client.post(page, good).status_code == 302
+    saved = MemberDefaults.objects.get(org=org)
+    assert (saved.default_role, saved.seat_assignment_credits, saved.default_credit_allocation) == ("manager", 200, 100)
+    for field, value in [
+        ("seat_assignment_credits", "100001"),
+        ("seat_assignment_credits", "-1"),
+        ("default_credit_allocation", "abc"),
+        ("default_role", "owner"),
+    ]:
+        response = client.post(page, {**good, field: value})
+        assert response.status_code == 400, (field, value)
+    saved.refresh_from_db()
+    assert (saved.default_role, saved.seat_assignment_credits) == ("manager", 200)
+
+
+def test_seat_assign_from_billing_page_beyond_seats_is_refused(client, funded_org, owner, member_membership):
+    client.force_login(owner)
+    billing = reverse("billing:page", args=[funded_org.slug])
+    html = client.get(billing).content.decode()
+    assert "Seat Management" in html and "<strong>0</strong> of 0 used" in html
+    before = ledger_snapshot()
+    response = client.post(url("seat_assign", funded_org, member_membership.pk), {"next": billing}, follow=True)
+    assert "No free seat" in response.content.decode()
+    assert ledger_snapshot() == before
+    funded_org.seats = 1
+    funded_org.save()
+    client.post(url("seat_assign", funded_org, member_membership.pk), {"next": billing})
+    assert Membership.objects.get(pk=member_membership.pk).has_seat
+    assert "<strong>1</strong> of 1 used" in client.get(billing).content.decode()
+    client.post(url("seat_revoke", funded_org, member_membership.pk))
+    assert not Membership.objects.get(pk=member_membership.pk).has_seat
+
+
+def test_seats_page_query_count_is_flat(client, org, owner):
+    bulk_members(org, 5)
+    client.force_login(owner)
+    client.get(url("seats", org))
+    with CaptureQueriesContext(connection) as small:
+        client.get(url("seats", org))
+    bulk_members(org, 2_000)
+    with CaptureQueriesContext(connection) as large:
+        client.get(url("seats", org))
+    assert len(small) == len(large)
+
+
+# ---------------------------------------------------------------- accepting through the link
+
+
+def _token_path(inv):
+    return reverse("invite_accept", args=[svc.invitation_token(inv)])
+
+
+def test_accept_link_signs_up_a_new_user_and_joins(client, funded_org, owner):
+    MemberDefaults.objects.create(org=funded_org, default_credit_allocation=100)
+    inv = svc.invitation_create(
+        org=funded_org, email="new@example.com", role="member", credit_allocation=20, actor=owner
+    )
+    path = _token_path(inv)
+    assert "Sign up and join" in client.get(path).content.decode()
+    response = client.post(path, {"name": "New Person", "password": "a-long-enough-passphrase"})
+    assert response.status_code == 302 and response.url == reverse("wallet")
+    user = Membership.objects.get(org=funded_org, user__email="new@example.com").user
+    assert wallet_balance(Wallet.objects.for_user(user)).total == 120
+    assert Invitation.objects.get().status == InvitationStatus.ACCEPTED
+    before = ledger_snapshot()
+    assert client.post(path).status_code == 302  # clicked twice: joined once, paid once
+    assert ledger_snapshot() == before
+
+
+def test_accept_link_signs_in_an_existing_user(client, org, owner):
+    UserFactory(email="known@example.com", password="pw-correct-horse-battery")
+    inv = svc.invitation_create(org=org, email="known@example.com", role="admin", actor=owner)
+    path = _token_path(inv)
+    assert "Sign in and join" in client.get(path).content.decode()
+    bad = client.post(path, {"password": "wrong"})
+    assert bad.status_code == 400 and "does not match" in bad.content.decode()
+    assert not Membership.objects.filter(org=org, user__email="known@example.com").exists()
+    client.post(path, {"password": "pw-correct-horse-battery"})
+    assert Membership.objects.get(org=org, user__email="known@example.com").role == "admin"
+
+
+def test_accept_link_tampered_cancelled_used_expired_all_refused(client, funded_org, owner):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    MemberDefaults.objects.create(org=funded_org, default_credit_allocation=100)
+    inv = svc.invitation_create(org=funded_org, email="new@example.com", role="member", actor=owner)
+    path = _token_path(inv)
+    before = ledger_snapshot()
+    tampered = path[:-3] + ("x" if path[-2] != "x" else "y") + "/"
+    response = client.post(tampered, {"password": "a-long-enough-passphrase"})
+    assert response.status_code == 400 and "not valid" in response.content.decode()
+    Invitation.objects.filter(pk=inv.pk).update(expires_at=timezone.now() - timedelta(minutes=1))
+    response = client.post(path, {"password": "a-long-enough-passphrase"})
+    assert response.status_code == 400 and "expired" in response.content.decode()
+    Invitation.objects.filter(pk=inv.pk).update(status=InvitationStatus.CANCELLED)
+    response = client.get(path)
+    assert response.status_code == 400 and "cancelled" in response.content.decode()
+    assert ledger_snapshot() == before
+    assert not Membership.objects.filter(user__email="new@example.com").exists()
+
+
+def test_accept_link_used_by_someone_else_is_refused(client, org, owner):
+    inv = svc.invitation_create(org=org, email="new@example.com", role="member", actor=owner)
+    path = _token_path(inv)
+    client.post(path, {"password": "a-long-enough-passphrase"})
+    client.logout()
+    other = UserFactory(email="other@example.com")
+    client.force_login(other)
+    response = client.post(path)
+    assert response.status_code == 400 and "already been used" in response.content.decode()
+    assert not Membership.objects.filter(user=other).exists()
+
+
+def test_staff_cannot_lower_seats_below_the_seats_assigned(funded_org, owner, member_membership):
+    from django.forms.models import model_to_dict
+
+    from orgs.admin import OrganizationAdminForm
+
+    funded_org.seats = 2
+    funded_org.save()
+    svc.seat_assign(org=funded_org, membership_id=member_membership.pk, actor=owner)
+    data = {**model_to_dict(funded_org), "seats": 0}
+    form = OrganizationAdminForm(data=data, instance=funded_org)
+    assert not form.is_valid() and "Seats assigned now: 1." in str(form.errors["seats"])
+    assert OrganizationAdminForm(data={**data, "seats": 1}, instance=funded_org).is_valid()
+
+
+def test_staff_sets_seats_in_django_admin(client, org):
+    staff = UserFactory(email="staff@example.com", is_staff=True)
+    staff.is_superuser = True
+    staff.save()
+    client.force_login(staff)
+    html = client.get(reverse("admin:orgs_organization_change", args=[org.pk])).content.decode()
+    assert 'name="seats"' in html and "Member defaults" in html
