@@ -26,8 +26,16 @@ BILLING_VIEW = {**_signed_in(200), "member": 403, "other_admin": 404, "staff": 4
 READ_ONLY = _signed_in(405)
 # Acting on Billing: owner/admins; managers and members 403; outsiders 404.
 DECIDE = {**_signed_in(200), "member": 403, "manager": 403, "other_admin": 404, "staff": 404}
+# Acting with a redirect back on success (POST-only actions): 302 for owner/admins.
+ACT = {**DECIDE, "admin": 302, "owner": 302}
+BAD_INPUT = {**DECIDE, "admin": 400, "owner": 400}
 # Any active member of the org; outsiders 404.
 ORG_MEMBER = {**_signed_in(200), "other_admin": 404, "staff": 404}
+
+
+def _target(c):
+    return {"org_slug": c["org"].slug, "membership_id": c["target"].pk}
+
 
 # url name -> {"kwargs": callable(ctx) -> dict, "GET": {role: status}, "POST": {role: status}}
 MATRIX = {
@@ -79,6 +87,28 @@ MATRIX = {
     "billing:transfer_members": {"kwargs": lambda c: {"org_slug": c["org"].slug}, "GET": DECIDE, "POST": _all(405)},
     "billing:transfer_preview": {"kwargs": lambda c: {"org_slug": c["org"].slug}, "GET": DECIDE, "POST": _all(405)},
     "billing:transfer_submit": {"kwargs": lambda c: {"org_slug": c["org"].slug}, "GET": _all(405), "POST": DECIDE},
+    # Members, invitations, seats, member defaults (issue 7): owner/admins; the invite link is public.
+    "members:page": {"kwargs": lambda c: {"org_slug": c["org"].slug}, "GET": DECIDE, "POST": _all(405)},
+    "members:seats": {"kwargs": lambda c: {"org_slug": c["org"].slug}, "GET": DECIDE, "POST": _all(405)},
+    # An empty POST is bad input: 400 with the form's errors.
+    "members:defaults": {"kwargs": lambda c: {"org_slug": c["org"].slug}, "GET": DECIDE, "POST": BAD_INPUT},
+    "members:invite": {"kwargs": lambda c: {"org_slug": c["org"].slug}, "GET": _all(405), "POST": BAD_INPUT},
+    "members:invite_bulk": {"kwargs": lambda c: {"org_slug": c["org"].slug}, "GET": _all(405), "POST": BAD_INPUT},
+    "members:invite_cancel": {
+        "kwargs": lambda c: {"org_slug": c["org"].slug, "invitation_id": c["invitation"].pk},
+        "GET": _all(405),
+        "POST": ACT,
+    },
+    "members:role": {"kwargs": _target, "GET": _all(405), "POST": ACT},
+    "members:seat_assign": {"kwargs": _target, "GET": _all(405), "POST": ACT},
+    "members:seat_revoke": {"kwargs": _target, "GET": _all(405), "POST": ACT},
+    "members:remove": {"kwargs": _target, "GET": DECIDE, "POST": ACT},
+    "invite_accept": {
+        "kwargs": lambda c: {"token": c["invite_token"]},
+        "GET": _all(200),
+        # Signed in as someone other than the invitee: refused (400); anonymous sees the sign-up form.
+        "POST": {**_all(400), "anonymous": 200},
+    },
 }
 
 
@@ -116,7 +146,21 @@ def ctx(db):
     from billing.requests import credit_request_create
 
     credit_request = credit_request_create(org=org, user=users["member"], amount=50, reason="matrix")
-    return {"org": org, "other_org": other, "users": users, "credit_request": credit_request}
+    from orgs.members import invitation_create, invitation_token
+
+    target = MembershipFactory(org=org, role="member")
+    invitation = invitation_create(org=org, email="matrix-invitee@example.com", role="member", actor=owner)
+    return {
+        "org": org,
+        "other_org": other,
+        "users": users,
+        "credit_request": credit_request,
+        "target": target,
+        "invitation": invitation,
+        "invite_token": invitation_token(
+            invitation_create(org=org, email="matrix-accept@example.com", role="member", actor=owner)
+        ),
+    }
 
 
 def test_access_matrix(ctx):
