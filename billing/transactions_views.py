@@ -60,9 +60,9 @@ def transactions_page(request: HttpRequest, org_slug: str) -> HttpResponse:
     if request.htmx and request.htmx.target == "transactions-list" and not request.htmx.history_restore_request:
         return render(request, template + "#transactions-list", context)
     context["member_emails"] = list(
-        Membership.objects.filter(org=org).order_by("user__email").values_list("user__email", flat=True)[
-            :MEMBER_SUGGESTIONS
-        ]
+        Membership.objects.filter(org=org)
+        .order_by("user__email")
+        .values_list("user__email", flat=True)[:MEMBER_SUGGESTIONS]
     )
     return render(request, template, context)
 
@@ -77,7 +77,7 @@ def transactions_export(request: HttpRequest, org_slug: str) -> HttpResponse:
     if errors:
         return redirect(reverse("billing:transactions", args=[org.slug]) + "?" + request.GET.urlencode())
     stamp = timezone.now().strftime("%Y%m%d-%H%M")
-    response = StreamingHttpResponse(tx.csv_chunks(tx.iter_transactions(org, filt)), content_type="text/csv")
+    response = StreamingHttpResponse(tx.export_csv(org, filt), content_type="text/csv")
     response["Content-Disposition"] = f'attachment; filename="{org.slug}-transactions-{stamp}.csv"'
     response["Cache-Control"] = "no-store"
     return response

@@ -14,7 +14,11 @@ from billing import transactions_views  # noqa: E402
 
 urlpatterns += [
     path("orgs/<slug:org_slug>/transactions/", transactions_views.transactions_page, name="transactions"),
-    path("orgs/<slug:org_slug>/transactions/export.csv", transactions_views.transactions_export, name="transactions_export"),
+    path(
+        "orgs/<slug:org_slug>/transactions/export.csv",
+        transactions_views.transactions_export,
+        name="transactions_export",
+    ),
     path(
         "orgs/<slug:org_slug>/transactions/<int:transfer_id>/recipients/",
         transactions_views.transfer_recipients,

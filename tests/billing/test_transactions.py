@@ -183,7 +183,9 @@ def _qd(**params):
 def test_filter_round_trips_through_url_params(mixed):
     filt, errors = tx.parse_filter(mixed, _qd(kind="transfer", member="alice@example.com", min="1", to="2030-01-01"))
     assert not errors
-    again, _ = tx.parse_filter(mixed, _qd(**{k: v if isinstance(v, str) else v[0] for k, v in filt.as_params().items()}))
+    again, _ = tx.parse_filter(
+        mixed, _qd(**{k: v if isinstance(v, str) else v[0] for k, v in filt.as_params().items()})
+    )
     assert again == filt
 
 
@@ -253,7 +255,9 @@ def test_htmx_request_gets_only_the_list(client, mixed, owner):
     assert "<html" not in html and html.strip().startswith('<section id="transactions-list"')
     assert html.count('<tr data-kind="transfer"') == 3
     assert "export.csv?kind=transfer" in html  # the export follows the filter
-    restore = client.get(url(mixed, kind="transfer"), headers={"HX-Request": "true", "HX-History-Restore-Request": "true"})
+    restore = client.get(
+        url(mixed, kind="transfer"), headers={"HX-Request": "true", "HX-History-Restore-Request": "true"}
+    )
     assert "<html" in restore.content.decode()
 
 
@@ -303,7 +307,7 @@ def test_page_query_count_is_constant_for_small_and_large_data(client, funded_or
     with CaptureQueriesContext(connection) as large:
         response = client.get(url(funded_org, kind="transfer", member=members[0].user.email))
         assert response.status_code == 200
-    assert len(small) == len(large) <= 12, [q['sql'][:90] for q in large]
+    assert len(small) == len(large) <= 12, [q["sql"][:90] for q in large]
     # Unfiltered, deep page with a 304-leg bulk transfer on it: the same count as the first page.
     with CaptureQueriesContext(connection) as first:
         html = client.get(url(funded_org)).content.decode()
@@ -339,12 +343,12 @@ def test_csv_export_of_the_current_filter(client, mixed, owner):
 
 def test_csv_escapes_formula_injection(client, funded_org, owner, ct):
     evil = MembershipFactory(org=funded_org, user=UserFactory(email="evil@example.com", name="=cmd|' /C calc'!A0"))
-    for memo in ("=HYPERLINK(\"http://x\")", "+1+1", "-2+3", "@SUM(A1)", "plain - text"):
+    for memo in ('=HYPERLINK("http://x")', "+1+1", "-2+3", "@SUM(A1)", "plain - text"):
         org_transfer_to_member(org=funded_org, membership_id=evil.pk, credit_type=ct, amount=1, memo=memo)
     client.force_login(owner)
     rows = _csv(client.get(reverse("billing:transactions_export", args=[funded_org.slug]) + "?kind=transfer"))
     memos = [r[10] for r in rows[1:]]
-    assert memos == ["plain - text", "'@SUM(A1)", "'-2+3", "'+1+1", "'=HYPERLINK(\"http://x\")"]
+    assert memos == ["plain - text", "'@SUM(A1)", "'-2+3", "'+1+1", '\'=HYPERLINK("http://x")']
     assert {r[4] for r in rows[1:]} == {"'=cmd|' /C calc'!A0"}
     assert tx.csv_safe("\tx") == "'\tx" and tx.csv_safe("\rx") == "'\rx" and tx.csv_safe("a=b") == "a=b"
 
@@ -374,3 +378,46 @@ def test_reading_changes_nothing(client, mixed, owner):
     client.get(url(mixed, kind="bogus"))
     b"".join(client.get(reverse("billing:transactions_export", args=[mixed.slug])).streaming_content)
     assert ledger_snapshot() == before
+
+
+@pytest.mark.postgres
+def test_postgres_copy_export_writes_the_same_cells_as_the_python_rows(funded_org, owner, alice, ct):
+    """The COPY export (PostgreSQL) and the keyset/Python export must agree cell for cell."""
+    fund(funded_org, 300, "promo")
+    promo = CreditType.objects.get(slug="promo")
+    bulk_members(funded_org, 3)
+    org_bulk_transfer(org=funded_org, credit_type=ct, amount_per_member=2, actor=owner, memo="=1+2")
+    org_transfer_to_member(org=funded_org, membership_id=alice.pk, credit_type=promo, amount=9, memo="@x")
+    org_transfer_to_member(org=funded_org, membership_id=alice.pk, credit_type=ct, amount=11, memo="-3")
+    usage = Wallet.objects.external(ExternalCode.USAGE)
+    alice_wallet = Wallet.objects.for_user(alice.user)
+    post_transfer(  # two credit types in one transfer, not touching the org wallet
+        kind=TransferKind.USAGE,
+        org=funded_org,
+        legs=[
+            leg(alice_wallet, promo, -4, funding_org=funded_org),
+            leg(usage, promo, 4, funding_org=funded_org),
+            leg(alice_wallet, ct, -6, funding_org=funded_org),
+            leg(usage, ct, 6, funding_org=funded_org),
+        ],
+    )
+    post_transfer(  # the org wallet on both credit types at once
+        kind=TransferKind.RETURN,
+        org=funded_org,
+        legs=[
+            leg(Wallet.objects.for_org(funded_org), promo, 1),
+            leg(alice_wallet, promo, -1, funding_org=funded_org),
+            leg(Wallet.objects.for_org(funded_org), ct, 2),
+            leg(alice_wallet, ct, -2, funding_org=funded_org),
+        ],
+    )
+    for filt in (tx.TransactionFilter(), tx.TransactionFilter(kinds=("transfer",), amount_min=10)):
+        python = list(csv.reader(io.StringIO("".join(tx.csv_chunks(tx.iter_transactions(funded_org, filt))))))
+        copied = list(csv.reader(io.StringIO(b"".join(tx.copy_csv(funded_org, filt)).decode())))
+        assert copied == python
+    assert len(python) == 2 and python[1][10] == "'-3"
+    rows = list(csv.reader(io.StringIO(b"".join(tx.copy_csv(funded_org, tx.TransactionFilter())).decode())))
+    by_kind = {r[2]: r for r in rows[1:]}
+    assert by_kind["Bulk transfer"][4] == "5 members" and by_kind["Bulk transfer"][10] == "'=1+2"
+    assert by_kind["Usage"][5] == "Org-allocated + Promo" and by_kind["Usage"][6] == ""
+    assert by_kind["Return"][6] == "3" and by_kind["Return"][8] == "Org-allocated 9981; Promo 292"
