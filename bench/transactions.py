@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import ROOT, percentile, reset_ledger, setup  # noqa: E402
+from _common import ROOT, percentile, reset_ledger, setup
 
 ROWS = int(os.environ.get("TX_BENCH_ROWS", 1_000_000))
 MEMBERS = int(os.environ.get("TX_BENCH_MEMBERS", 1_000))
@@ -81,7 +81,8 @@ def build(rows: int, members: int) -> None:
         )
         cur.execute(
             "CREATE TEMP TABLE bench_mw ON COMMIT DROP AS "
-            "SELECT (ord - 1) AS k, w AS wallet_id, p.id AS pocket_id FROM unnest(%s::bigint[]) WITH ORDINALITY u(w, ord) "
+            "SELECT (ord - 1) AS k, w AS wallet_id, p.id AS pocket_id "
+            "FROM unnest(%s::bigint[]) WITH ORDINALITY u(w, ord) "
             "JOIN wallets_pocket p ON p.wallet_id = u.w AND p.funding_org_id = %s AND p.credit_type_id = %s",
             [member_wallets, org.pk, ct.pk],
         )
