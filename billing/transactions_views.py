@@ -11,7 +11,7 @@ from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django_htmx.http import HttpRequest
+from django_htmx.http import HttpRequest, push_url
 
 from billing import transactions as tx
 from orgs.models import Membership
@@ -58,7 +58,10 @@ def transactions_page(request: HttpRequest, org_slug: str) -> HttpResponse:
     }
     template = "billing/transactions.html"
     if request.htmx and request.htmx.target == "transactions-list" and not request.htmx.history_restore_request:
-        return render(request, template + "#transactions-list", context)
+        response = render(request, template + "#transactions-list", context)
+        # The address bar shows only the parameters in use (a form GET also sends the empty ones).
+        used = [(k, v) for k, values in request.GET.lists() for v in values if v.strip()]
+        return push_url(response, request.path + ("?" + urlencode(used) if used else ""))
     context["member_emails"] = list(
         Membership.objects.filter(org=org)
         .order_by("user__email")
