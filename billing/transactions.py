@@ -29,6 +29,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
+from django.db import connection
 from django.db.models import Count, Exists, Max, Min, OuterRef, Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
@@ -469,17 +470,16 @@ def csv_chunks(rows: Iterator[TransactionRow], rows_per_chunk: int = 1000) -> It
 # COPY ... TO STDOUT: Python only forwards bytes, so a million rows take seconds and a few MB of memory.
 # tests/billing/test_transactions.py checks that both paths write the same cells.
 _SAFE_SQL = "CASE WHEN left({0}, 1) IN ('=', '+', '-', '@', chr(9), chr(13)) THEN chr(39) || {0} ELSE {0} END"
-_WALLET_LABEL_SQL = (
-    "CASE WHEN {w}.id = {ow} THEN 'Org wallet' WHEN {w}.kind = 'user' THEN COALESCE(NULLIF({u}.name, ''), {u}.email)"
-    " ELSE {w}.name END"
-)
-_SIDE_SQL = (
-    "CASE WHEN s.n_{side} > 1 OR s.ids_{side} > 1 THEN to_char(GREATEST(s.n_{side}, s.ids_{side}), 'FM999,999,999,990')"
-    " || ' members' WHEN s.w_{side} IS NULL THEN '—' ELSE {label} END"
-)
+
+
+def _sql_text(value: str) -> str:
+    """A SQL string literal for a name we own (credit type names), safe inside a %s-parameterized query."""
+    return "'" + value.replace("'", "''").replace("%", "%%") + "'"
 
 
 def _export_sql(org: Organization, filt: TransactionFilter) -> tuple[str, list]:
+    """One flat aggregate per transfer (no per-row sort or join): per credit type columns are spelled
+    out, there are only a handful of credit types."""
     inner = (
         _base_queryset(org, filt)
         .order_by("-created_at", "-id")
@@ -489,16 +489,40 @@ def _export_sql(org: Organization, filt: TransactionFilter) -> tuple[str, list]:
     kind_case = "CASE t.kind " + " ".join("WHEN %s THEN %s" for _ in TransferKind.choices) + " ELSE t.kind END"
     kind_params = [x for pair in TransferKind.choices for x in pair]
     ow = int(Wallet.objects.for_org(org).pk)
-    from_label = _WALLET_LABEL_SQL.format(w="fw", u="fu", ow=ow)
-    to_label = _WALLET_LABEL_SQL.format(w="tw", u="tu", ow=ow)
-    balance = "CASE WHEN s.n_bal = 1 THEN s.bal_one::text ELSE COALESCE(s.bal_many, '') END"
+    types = [(int(pk), _sql_text(name)) for pk, name in CreditType.objects.order_by("pk").values_list("pk", "name")]
+    per_type = ",\n".join(
+        f"bool_or(e.credit_type_id = {pk}) AS has_{pk}, "
+        f"MAX(e.balance_after) FILTER (WHERE e.wallet_id = {ow} AND e.credit_type_id = {pk}) AS bal_{pk}, "
+        f"COUNT(*) FILTER (WHERE e.amount < 0 AND e.credit_type_id = {pk}) AS nf_{pk}, "
+        f"COUNT(*) FILTER (WHERE e.amount > 0 AND e.credit_type_id = {pk}) AS nt_{pk}"
+        for pk, _ in types
+    )
+    cts = "concat_ws(' + ', " + ", ".join(f"CASE WHEN s.has_{pk} THEN {name} END" for pk, name in types) + ")"
+    bal_many = (
+        "concat_ws('; ', "
+        + ", ".join(f"CASE WHEN s.bal_{pk} IS NOT NULL THEN {name} || ' ' || s.bal_{pk} END" for pk, name in types)
+        + ")"
+    )
+    balance = f"CASE WHEN s.n_bal = 1 THEN s.bal_one::text ELSE {bal_many} END"
+
+    def side(side: str, w: str, u: str) -> str:
+        n = "GREATEST(" + ", ".join(f"s.n{side[0]}_{pk}" for pk, _ in types) + ", 2)"
+        label = (
+            f"CASE WHEN {w}.id = {ow} THEN 'Org wallet' WHEN {w}.kind = 'user' "
+            f"THEN COALESCE(NULLIF({u}.name, ''), {u}.email) ELSE {w}.name END"
+        )
+        return (
+            f"CASE WHEN s.min_{side} <> s.max_{side} THEN to_char({n}, 'FM999,999,999,990') || ' members' "
+            f"WHEN s.min_{side} IS NULL THEN '—' ELSE {label} END"
+        )
+
     sql = f"""
         SELECT t.id AS id,
                to_char(t.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"') AS date,
                {kind_case} AS kind,
-               {_SAFE_SQL.format(_SIDE_SQL.format(side="from", label=from_label))} AS "from",
-               {_SAFE_SQL.format(_SIDE_SQL.format(side="to", label=to_label))} AS "to",
-               {_SAFE_SQL.format("s.cts")} AS credit_type,
+               {_SAFE_SQL.format(side("from", "fw", "fu"))} AS "from",
+               {_SAFE_SQL.format(side("to", "tw", "tu"))} AS "to",
+               {_SAFE_SQL.format(cts)} AS credit_type,
                s.org_amount AS amount,
                t.amount AS credits_moved,
                {_SAFE_SQL.format(balance)} AS balance_after,
@@ -506,27 +530,19 @@ def _export_sql(org: Organization, filt: TransactionFilter) -> tuple[str, list]:
                {_SAFE_SQL.format("t.memo")} AS message
         FROM ({inner_sql}) t
         CROSS JOIN LATERAL (
-            SELECT SUM(g.org_amount) AS org_amount,
-                   string_agg(c.name, ' + ' ORDER BY g.credit_type_id) AS cts,
-                   COUNT(g.org_balance) AS n_bal,
-                   MAX(g.org_balance) AS bal_one,
-                   string_agg(c.name || ' ' || g.org_balance, '; ' ORDER BY g.credit_type_id) AS bal_many,
-                   MAX(g.n_from) AS n_from, COUNT(DISTINCT g.w_from) AS ids_from, MIN(g.w_from) AS w_from,
-                   MAX(g.n_to) AS n_to, COUNT(DISTINCT g.w_to) AS ids_to, MIN(g.w_to) AS w_to
-            FROM (
-                SELECT e.credit_type_id,
-                       SUM(e.amount) FILTER (WHERE e.wallet_id = {ow}) AS org_amount,
-                       MAX(e.balance_after) FILTER (WHERE e.wallet_id = {ow}) AS org_balance,
-                       COUNT(DISTINCT e.wallet_id) FILTER (WHERE e.amount < 0) AS n_from,
-                       MIN(e.wallet_id) FILTER (WHERE e.amount < 0) AS w_from,
-                       COUNT(DISTINCT e.wallet_id) FILTER (WHERE e.amount > 0) AS n_to,
-                       MIN(e.wallet_id) FILTER (WHERE e.amount > 0) AS w_to
-                FROM wallets_entry e WHERE e.transfer_id = t.id GROUP BY e.credit_type_id
-            ) g JOIN wallets_credittype c ON c.id = g.credit_type_id
+            SELECT SUM(e.amount) FILTER (WHERE e.wallet_id = {ow}) AS org_amount,
+                   COUNT(*) FILTER (WHERE e.wallet_id = {ow}) AS n_bal,
+                   MAX(e.balance_after) FILTER (WHERE e.wallet_id = {ow}) AS bal_one,
+                   MIN(e.wallet_id) FILTER (WHERE e.amount < 0) AS min_from,
+                   MAX(e.wallet_id) FILTER (WHERE e.amount < 0) AS max_from,
+                   MIN(e.wallet_id) FILTER (WHERE e.amount > 0) AS min_to,
+                   MAX(e.wallet_id) FILTER (WHERE e.amount > 0) AS max_to,
+                   {per_type}
+            FROM wallets_entry e WHERE e.transfer_id = t.id
         ) s
         LEFT JOIN orgs_user a ON a.id = t.actor_id
-        LEFT JOIN wallets_wallet fw ON fw.id = s.w_from LEFT JOIN orgs_user fu ON fu.id = fw.user_id
-        LEFT JOIN wallets_wallet tw ON tw.id = s.w_to LEFT JOIN orgs_user tu ON tu.id = tw.user_id
+        LEFT JOIN wallets_wallet fw ON fw.id = s.min_from LEFT JOIN orgs_user fu ON fu.id = fw.user_id
+        LEFT JOIN wallets_wallet tw ON tw.id = s.min_to LEFT JOIN orgs_user tu ON tu.id = tw.user_id
         ORDER BY t.created_at DESC, t.id DESC
     """
     return sql, [*kind_params, *inner_params]
@@ -535,7 +551,6 @@ def _export_sql(org: Organization, filt: TransactionFilter) -> tuple[str, list]:
 def copy_csv(org: Organization, filt: TransactionFilter, flush_bytes: int = 256 * 1024) -> Iterator[bytes]:
     """PostgreSQL only: the export as CSV bytes (header first), streamed by COPY (SELECT ...) TO STDOUT in
     ~256 KB pieces. One statement, so one consistent snapshot of the ledger."""
-    from django.db import connection
 
     sql, params = _export_sql(org, filt)
     copy_sql = f"COPY ({sql}) TO STDOUT WITH (FORMAT csv, HEADER true)"
@@ -559,7 +574,6 @@ def copy_csv(org: Organization, filt: TransactionFilter, flush_bytes: int = 256 
 
 def export_csv(org: Organization, filt: TransactionFilter) -> Iterator[bytes | str]:
     """The CSV export as an iterator for StreamingHttpResponse: COPY on PostgreSQL, keyset chunks elsewhere."""
-    from django.db import connection
 
     if connection.vendor == "postgresql":
         return copy_csv(org, filt)
@@ -615,30 +629,56 @@ CHART_RANGES = (30, 90)
 
 def balance_chart(wallet: Wallet, by_type: list, days: int = 30, today: date | None = None) -> BalanceChart:
     """End-of-day balances of `wallet` per credit type over the last `days` days, stacked, as SVG
-    geometry. ONE aggregate query (net movement per day and credit type inside the window); the
-    balances are walked back from today's balances (`by_type`, from wallet_balance), which the page
-    already has."""
+    geometry, with ONE query. On PostgreSQL: for each day and pocket, the balance_after of the pocket's
+    last entry before the day ends (an index probe on wallets_entry_pocket_time: days x pockets probes,
+    whatever the number of entries). Elsewhere: the net movement per day and credit type, walked back
+    from today's balances (`by_type`, from wallet_balance, which the page already has)."""
     today = today or timezone.localdate()
     start = today - timedelta(days=days - 1)
-    start_at = timezone.make_aware(datetime.combine(start, time.min))
-    nets: dict[tuple[date, int], int] = {}
-    for day, ct_id, total in (
-        Entry.objects.filter(wallet=wallet, created_at__gte=start_at)
-        .annotate(day=TruncDate("created_at"))
-        .values_list("day", "credit_type_id")
-        .annotate(s=Sum("amount"))
-        .order_by()
-    ):
-        nets[(day, ct_id)] = int(total)
     day_list = [start + timedelta(days=i) for i in range(days)]
-    series = []
-    for tb in by_type:
-        values = [0] * days
-        balance = int(tb.balance)
-        for i in range(days - 1, -1, -1):
-            values[i] = balance
-            balance -= nets.get((day_list[i], tb.credit_type.pk), 0)
-        series.append(ChartSeries(tb.credit_type, values))
+    if connection.vendor == "postgresql":
+        ends = [timezone.make_aware(datetime.combine(d + timedelta(days=1), time.min)) for d in day_list]
+        found: dict[tuple[int, int], int] = {}
+        with connection.cursor() as cursor:
+            cursor.execute(
+                """
+                SELECT d.i, p.credit_type_id, SUM(last.balance_after)
+                FROM unnest(%s::timestamptz[]) WITH ORDINALITY AS d(day_end, i)
+                CROSS JOIN wallets_pocket p
+                CROSS JOIN LATERAL (
+                    SELECT e.balance_after FROM wallets_entry e
+                    WHERE e.pocket_id = p.id AND e.created_at < d.day_end
+                    ORDER BY e.created_at DESC, e.id DESC LIMIT 1
+                ) last
+                WHERE p.wallet_id = %s
+                GROUP BY d.i, p.credit_type_id
+                """,
+                [ends, wallet.pk],
+            )
+            for i, ct_id, total in cursor.fetchall():
+                found[(int(i) - 1, ct_id)] = int(total)
+        series = [
+            ChartSeries(tb.credit_type, [found.get((i, tb.credit_type.pk), 0) for i in range(days)]) for tb in by_type
+        ]
+    else:
+        start_at = timezone.make_aware(datetime.combine(start, time.min))
+        nets: dict[tuple[date, int], int] = {}
+        for day, ct_id, total in (
+            Entry.objects.filter(wallet=wallet, created_at__gte=start_at)
+            .annotate(day=TruncDate("created_at"))
+            .values_list("day", "credit_type_id")
+            .annotate(s=Sum("amount"))
+            .order_by()
+        ):
+            nets[(day, ct_id)] = int(total)
+        series = []
+        for tb in by_type:
+            values = [0] * days
+            balance = int(tb.balance)
+            for i in range(days - 1, -1, -1):
+                values[i] = balance
+                balance -= nets.get((day_list[i], tb.credit_type.pk), 0)
+            series.append(ChartSeries(tb.credit_type, values))
     chart = BalanceChart(days=day_list, series=series, max_total=0)
     _layout(chart)
     return chart

@@ -421,3 +421,42 @@ def test_postgres_copy_export_writes_the_same_cells_as_the_python_rows(funded_or
     assert by_kind["Bulk transfer"][4] == "5 members" and by_kind["Bulk transfer"][10] == "'=1+2"
     assert by_kind["Usage"][5] == "Org-allocated + Promo" and by_kind["Usage"][6] == ""
     assert by_kind["Return"][6] == "3" and by_kind["Return"][8] == "Org-allocated 9981; Promo 292"
+
+
+# --- balance over time ----------------------------------------------------------------------------
+
+
+def test_balance_chart_end_of_day_balances_stacked_by_credit_type(org, owner, ct):
+    from unittest import mock
+
+    from wallets.selectors import wallet_balance
+
+    now = timezone.now()
+    alice = MembershipFactory(org=org)
+    with mock.patch("wallets.ledger.timezone.now", return_value=now - timedelta(days=2)):
+        fund(org, 1_000)
+    with mock.patch("wallets.ledger.timezone.now", return_value=now - timedelta(days=1)):
+        org_transfer_to_member(org=org, membership_id=alice.pk, credit_type=ct, amount=300)
+    fund(org, 50, "promo")
+    balance = wallet_balance(Wallet.objects.for_org(org))
+    with CaptureQueriesContext(connection) as queries:
+        chart = tx.balance_chart(balance.wallet, balance.by_type, days=30)
+    assert len(queries) == 1
+    by_slug = {s.credit_type.slug: s.values for s in chart.series}
+    assert len(chart.days) == 30 and chart.days[-1] == timezone.localdate()
+    assert by_slug["org-allocated"][-4:] == [0, 1_000, 700, 700]
+    assert by_slug["promo"][-3:] == [0, 0, 50]
+    assert chart.totals[-1] == 750 and chart.max_total >= 1_000
+    assert all(s.path.count(",") == 60 for s in chart.series)  # 30 upper + 30 lower points
+
+
+def test_billing_page_shows_chart_and_switches_range(client, funded_org, owner):
+    client.force_login(owner)
+    html = client.get(reverse("billing:page", args=[funded_org.slug])).content.decode()
+    assert 'data-testid="balance-chart"' in html and "last 30 days" in html and "<polygon" in html
+    assert "cdn" not in html.lower()
+    partial = client.get(
+        reverse("billing:balance_chart", args=[funded_org.slug]) + "?chart=90", headers={"HX-Request": "true"}
+    ).content.decode()
+    assert partial.strip().startswith('<section id="balance-chart"') and "last 90 days" in partial
+    assert "last 30 days" in client.get(reverse("billing:page", args=[funded_org.slug]) + "?chart=7").content.decode()
