@@ -174,6 +174,17 @@ def measure_pages() -> dict:
             .values_list("id", "created_at", "kind", "amount", "memo")[999 * 50 : 1000 * 50]
         )
         offset_times.append((time.perf_counter() - t0) * 1000)
+    # The last page of the org (about 1,000,000 rows deep): OFFSET vs a keyset cursor that points there.
+    deepest = Transfer.objects.filter(org=org).count() - 100
+    t0 = time.perf_counter()
+    offset_rows = list(
+        Transfer.objects.filter(org=org)
+        .order_by("-created_at", "-id")
+        .values_list("created_at", "id")[deepest : deepest + 50]
+    )
+    anchor = offset_rows[0]
+    offset_last_ms = (time.perf_counter() - t0) * 1000
+    last_ms, last_q = timed_get(f"{url}?cursor={tx.encode_cursor(anchor[0], anchor[1])}")
     billing_ms, billing_q = timed_get(reverse("billing:page", args=[org.slug]) + "?chart=90")
     return {
         "first_page_ms": first_ms,
@@ -185,6 +196,9 @@ def measure_pages() -> dict:
         "filtered_page_ms": filtered_ms,
         "filtered_page_queries": filtered_q,
         "offset_page_1000_query_ms": statistics.median(offset_times),
+        "offset_last_page_query_ms": offset_last_ms,
+        "keyset_last_page_ms": last_ms,
+        "keyset_last_page_queries": last_q,
         "billing_page_90d_ms": billing_ms,
         "billing_page_queries": billing_q,
     }
@@ -244,6 +258,9 @@ def main() -> None:
         f"  cursor step (selector only): median {pages['cursor_step_median_ms']:.1f} ms, "
         f"p95 {pages['cursor_step_p95_ms']:.1f} ms\n"
         f"  baseline OFFSET 49,950 query alone: {pages['offset_page_1000_query_ms']:.1f} ms\n"
+        f"deepest page (~{ROWS:,} rows in): keyset page {pages['keyset_last_page_ms']:.1f} ms, "
+        f"{pages['keyset_last_page_queries']} queries; baseline OFFSET query alone "
+        f"{pages['offset_last_page_query_ms']:.1f} ms\n"
         f"filtered page (kind+member+min): {pages['filtered_page_ms']:.1f} ms, "
         f"{pages['filtered_page_queries']} queries\n"
         f"Billing page with 90-day chart: {pages['billing_page_90d_ms']:.1f} ms, "
