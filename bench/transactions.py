@@ -105,6 +105,7 @@ def build(rows: int, members: int) -> None:
                        t.amount
                 FROM bench_t t JOIN bench_mw mw ON mw.k = t.g %% %(m)s
             ) l JOIN wallets_pocket p ON p.id = l.pocket_id
+            ORDER BY l.transfer_id, l.amount  -- entry ids follow time, as the primitive writes them
             """,
             {"ct": ct.pk, "sp": stripe_pocket, "op": org_pocket, "sw": stripe.pk, "ow": org_wallet.pk, "m": members},
         )
