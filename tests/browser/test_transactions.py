@@ -54,7 +54,7 @@ def test_billing_page_shows_balance_chart_and_switches_range(page, live_server, 
     sign_in(page, live_server, "admin@example.com")
     switch_workspace(page, "Quantum Lab")
     page.goto(f"{live_server.url}/orgs/quantum-lab/billing/")
-    chart = page.get_by_role("region", name="Balance over time")
+    chart = page.get_by_role("region", name="Credits over time")
     expect(chart.get_by_test_id("balance-chart")).to_be_visible()
     expect(chart.locator("polygon")).to_have_count(2)
     chart.get_by_role("link", name="90 days").click()
