@@ -35,3 +35,20 @@ urlpatterns += [
     path("orgs/<slug:org_slug>/requests/<int:request_id>/cancel/", request_views.request_cancel, name="request_cancel"),
     path("orgs/<slug:org_slug>/requests/panel/", request_views.member_panel, name="member_requests_panel"),
 ]
+
+from billing import transactions_views  # noqa: E402
+
+urlpatterns += [
+    path("orgs/<slug:org_slug>/transactions/", transactions_views.transactions_page, name="transactions"),
+    path(
+        "orgs/<slug:org_slug>/transactions/export.csv",
+        transactions_views.transactions_export,
+        name="transactions_export",
+    ),
+    path(
+        "orgs/<slug:org_slug>/transactions/<int:transfer_id>/recipients/",
+        transactions_views.transfer_recipients,
+        name="transfer_recipients",
+    ),
+    path("orgs/<slug:org_slug>/billing/balance-chart/", transactions_views.balance_chart, name="balance_chart"),
+]

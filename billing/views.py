@@ -5,6 +5,8 @@ from django.views.decorators.http import require_GET
 from django_htmx.http import HttpRequest
 
 from billing.selectors import pending_request_count, pending_requests_page
+from billing.transactions import balance_chart
+from billing.transactions_views import chart_days
 from orgs.selectors import billing_viewer_membership
 from wallets.models import Wallet
 from wallets.selectors import recent_entries, wallet_balance
@@ -41,6 +43,9 @@ def billing_page(request: HttpRequest, org_slug: str, tab: str = "credits") -> H
     template = "billing/billing.html"
     if request.htmx and request.htmx.target == "tab-panel":
         template += "#tab-panel"
+    else:  # the balance-over-time card (billing/transactions.py): one aggregate query
+        balance = context["balance"]
+        context["chart"] = balance_chart(balance.wallet, balance.by_type, days=chart_days(request))
     return render(request, template, context)
 
 

@@ -215,6 +215,8 @@ class Entry(models.Model):
         indexes = [
             models.Index(F("wallet"), F("id").desc(), name="wallets_entry_wallet_recent"),
             models.Index(fields=["pocket", "id"], name="wallets_entry_pocket"),
+            # Balance over time (billing.transactions.balance_chart): a pocket's last entry before a moment.
+            models.Index(fields=["pocket", "created_at", "id"], name="wallets_entry_pocket_time"),
         ]
         triggers = [
             pgtrigger.Protect(name="entry_append_only", operation=pgtrigger.Update | pgtrigger.Delete),

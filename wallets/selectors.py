@@ -113,3 +113,25 @@ def ledger_problems(limit: int = 50) -> list[LedgerProblem]:
             for tid, amt, s in cur.fetchall()
         ]
     return problems
+
+
+@dataclass
+class EntriesPage:
+    entries: list[Entry]
+    older: int | None  # pass as `before` for the next (older) page
+    kind: str = ""
+
+
+def wallet_entries_page(wallet: Wallet, *, before: int | None = None, kind: str = "", limit: int = 25) -> EntriesPage:
+    """One page of a wallet's movements, newest first, keyset-paginated on the entry id (index
+    wallets_entry_wallet_recent): one query whatever the page, stable while new entries arrive."""
+    qs = Entry.objects.filter(wallet=wallet)
+    if before is not None:
+        qs = qs.filter(id__lt=before)
+    if kind:
+        qs = qs.filter(transfer__kind=kind)
+    rows = list(
+        qs.select_related("transfer", "transfer__actor", "transfer__org", "credit_type").order_by("-id")[: limit + 1]
+    )
+    older = rows[limit - 1].pk if len(rows) > limit else None
+    return EntriesPage(entries=rows[:limit], older=older, kind=kind)
