@@ -11,6 +11,7 @@ from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.views.decorators.http import require_GET
 from django_htmx.http import HttpRequest, push_url
 
 from billing import transactions as tx
@@ -27,6 +28,7 @@ def _query(params: dict) -> str:
 
 
 @login_required
+@require_GET
 def transactions_page(request: HttpRequest, org_slug: str) -> HttpResponse:
     """Every movement of the org, newest first, filtered by the GET parameters, keyset-paginated.
     With htmx (target #transactions-list) only the list is rendered; the URL is pushed by the client."""
@@ -71,6 +73,7 @@ def transactions_page(request: HttpRequest, org_slug: str) -> HttpResponse:
 
 
 @login_required
+@require_GET
 def transactions_export(request: HttpRequest, org_slug: str) -> HttpResponse:
     """The current filter as CSV, streamed in keyset chunks: memory stays flat for millions of rows.
     A malformed filter sends the user back to the page, which explains what is wrong."""
@@ -87,6 +90,7 @@ def transactions_export(request: HttpRequest, org_slug: str) -> HttpResponse:
 
 
 @login_required
+@require_GET
 def transfer_recipients(request: HttpRequest, org_slug: str, transfer_id: int) -> HttpResponse:
     """Who received a bulk transfer (htmx: the list alone, expanded under the row)."""
     membership = billing_viewer_membership(user=request.user, org_slug=org_slug)
@@ -110,6 +114,7 @@ def chart_days(request) -> int:
 
 
 @login_required
+@require_GET
 def balance_chart(request: HttpRequest, org_slug: str) -> HttpResponse:
     """The Billing page's balance-over-time card alone (switching 30/90 days with htmx)."""
     membership = billing_viewer_membership(user=request.user, org_slug=org_slug)

@@ -87,6 +87,19 @@ MATRIX = {
     "billing:transfer_members": {"kwargs": lambda c: {"org_slug": c["org"].slug}, "GET": DECIDE, "POST": _all(405)},
     "billing:transfer_preview": {"kwargs": lambda c: {"org_slug": c["org"].slug}, "GET": DECIDE, "POST": _all(405)},
     "billing:transfer_submit": {"kwargs": lambda c: {"org_slug": c["org"].slug}, "GET": _all(405), "POST": DECIDE},
+    # Transactions (issue 8): owner, admins, managers read; members 403.
+    "billing:transactions": {"kwargs": lambda c: {"org_slug": c["org"].slug}, "GET": BILLING_VIEW, "POST": READ_ONLY},
+    "billing:transactions_export": {
+        "kwargs": lambda c: {"org_slug": c["org"].slug},
+        "GET": BILLING_VIEW,
+        "POST": READ_ONLY,
+    },
+    "billing:transfer_recipients": {
+        "kwargs": lambda c: {"org_slug": c["org"].slug, "transfer_id": c["bulk_transfer"].pk},
+        "GET": BILLING_VIEW,
+        "POST": READ_ONLY,
+    },
+    "billing:balance_chart": {"kwargs": lambda c: {"org_slug": c["org"].slug}, "GET": BILLING_VIEW, "POST": READ_ONLY},
     # Members, invitations, seats, member defaults (issue 7): owner/admins; the invite link is public.
     "members:page": {"kwargs": lambda c: {"org_slug": c["org"].slug}, "GET": DECIDE, "POST": _all(405)},
     "members:seats": {"kwargs": lambda c: {"org_slug": c["org"].slug}, "GET": DECIDE, "POST": _all(405)},
@@ -147,8 +160,11 @@ def ctx(db):
 
     credit_request = credit_request_create(org=org, user=users["member"], amount=50, reason="matrix")
     from orgs.members import invitation_create, invitation_token
+    from wallets.models import CreditType
+    from wallets.services import org_bulk_transfer
 
     target = MembershipFactory(org=org, role="member")
+    bulk = org_bulk_transfer(org=org, credit_type=CreditType.objects.get(slug="org-allocated"), amount_per_member=1)
     invitation = invitation_create(org=org, email="matrix-invitee@example.com", role="member", actor=owner)
     return {
         "org": org,
@@ -156,6 +172,7 @@ def ctx(db):
         "users": users,
         "credit_request": credit_request,
         "target": target,
+        "bulk_transfer": bulk,
         "invitation": invitation,
         "invite_token": invitation_token(
             invitation_create(org=org, email="matrix-accept@example.com", role="member", actor=owner)
