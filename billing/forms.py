@@ -3,18 +3,11 @@ import uuid
 from django import forms
 
 from billing.requests import MAX_REASON
-from wallets.models import MAX_AMOUNT
-
-AMOUNT_ERRORS = {
-    "invalid": "Credits are whole numbers: enter an amount like 100.",
-    "required": "Enter an amount.",
-    "min_value": "Enter an amount greater than zero.",
-    "max_value": "That amount is too large (at most %(limit_value)s credits).",
-}
+from wallets.forms import CreditsField
 
 
 class CreditRequestForm(forms.Form):
-    amount = forms.IntegerField(label="Amount", min_value=1, max_value=MAX_AMOUNT, error_messages=AMOUNT_ERRORS)
+    amount = CreditsField(label="Amount")
     reason = forms.CharField(
         label="Reason",
         max_length=MAX_REASON,
@@ -30,14 +23,14 @@ class CreditRequestForm(forms.Form):
 
 
 class ApproveForm(forms.Form):
-    amount = forms.IntegerField(label="Amount", min_value=1, error_messages=AMOUNT_ERRORS)
+    amount = CreditsField(label="Amount")
     credit_type = forms.ChoiceField(label="Credit type", required=False)
 
     def __init__(self, *args, credit_request, credit_types, **kwargs):
         super().__init__(*args, **kwargs)
         self.credit_request = credit_request
         amount = self.fields["amount"]
-        amount.max_value = credit_request.amount
+        # More than requested is refused by clean_amount, with a message that says so.
         amount.widget.attrs.update({"max": credit_request.amount, "min": 1})
         amount.help_text = f"Requested: {credit_request.amount:,}. You can grant less, not more."
         amount.initial = credit_request.amount

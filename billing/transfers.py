@@ -7,7 +7,6 @@ number of members: member lists are searched and capped, never rendered whole.
 
 from __future__ import annotations
 
-import re
 import uuid
 from dataclasses import dataclass
 
@@ -15,7 +14,8 @@ from django import forms
 from django.db.models import Q, Sum
 
 from orgs.models import Membership, MembershipStatus, Organization
-from wallets.models import MAX_AMOUNT, CreditType, Wallet
+from wallets.forms import CreditsField
+from wallets.models import CreditType, Wallet
 
 MODES = [("one", "One member"), ("selected", "Selected"), ("all", "All")]
 MODE_KEYS = {key for key, _ in MODES}
@@ -24,8 +24,6 @@ RESULTS_LIMIT = 20  # members shown per search in the type-ahead / checkbox list
 SELECTED_LIMIT = 500  # chosen members carried along while searching for more
 REASON_PLACEHOLDER = "Monthly allocation"
 
-_DIGITS = re.compile(r"\d+")
-_GROUPED = re.compile(r"\d{1,3}(,\d{3})+")
 
 
 # --- reads -------------------------------------------------------------------------------------------
@@ -65,52 +63,12 @@ def parse_ids(values) -> list[int]:
     ids = []
     for value in values:
         value = str(value).strip()
-        if _DIGITS.fullmatch(value) and len(value) < 19:
+        if value.isascii() and value.isdigit() and len(value) < 19:
             ids.append(int(value))
     return list(dict.fromkeys(ids))
 
 
 # --- fields ------------------------------------------------------------------------------------------
-
-
-class CreditsField(forms.CharField):
-    """A positive whole number of credits, at most MAX_AMOUNT. Accepts "1000" and "1,000"; nothing else."""
-
-    default_error_messages = {
-        "required": "Enter an amount.",
-        "fraction": "Credits are whole numbers: enter an amount like 100.",
-        "positive": "Enter an amount greater than zero.",
-        "too_large": f"That amount is too large (at most {MAX_AMOUNT:,} credits).",
-        "invalid": "Enter a whole number of credits, like 100.",
-    }
-
-    def __init__(self, **kwargs):
-        kwargs.setdefault(
-            "widget", forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off", "placeholder": "100"})
-        )
-        super().__init__(**kwargs)
-
-    def to_python(self, value):
-        text = super().to_python(value).replace(" ", "").replace("\u00a0", "")
-        if text in self.empty_values:
-            return None
-        if text.startswith("-") and _DIGITS.fullmatch(text[1:].replace(",", "").replace(".", "") or "x"):
-            raise forms.ValidationError(self.error_messages["positive"], code="positive")
-        if re.fullmatch(r"\d[\d,]*\.\d*", text):
-            if set(text.split(".", 1)[1]) - {"0"}:
-                raise forms.ValidationError(self.error_messages["fraction"], code="fraction")
-            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
-        if not (_DIGITS.fullmatch(text) or _GROUPED.fullmatch(text)):
-            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
-        digits = text.replace(",", "").lstrip("0") or "0"
-        if len(digits) > len(str(MAX_AMOUNT)):
-            raise forms.ValidationError(self.error_messages["too_large"], code="too_large")
-        amount = int(digits)
-        if amount <= 0:
-            raise forms.ValidationError(self.error_messages["positive"], code="positive")
-        if amount > MAX_AMOUNT:
-            raise forms.ValidationError(self.error_messages["too_large"], code="too_large")
-        return amount
 
 
 class MemberIdsField(forms.Field):

@@ -10,6 +10,7 @@ from orgs.models import (
     MemberDefaults,
     Role,
 )
+from wallets.forms import CreditsField
 
 ROLE_CHOICES = [(Role.MEMBER, "Member"), (Role.MANAGER, "Manager"), (Role.ADMIN, "Admin")]
 STATUS_FILTERS = [("", "Any status"), ("active", "Active"), ("pending", "Pending invite"), ("suspended", "Suspended")]
@@ -33,7 +34,7 @@ class MemberFilterForm(forms.Form):
 class InviteForm(forms.Form):
     email = forms.EmailField(label="Email", max_length=254)
     role = forms.ChoiceField(label="Role", choices=ROLE_CHOICES)
-    credit_allocation = forms.IntegerField(
+    credit_allocation = CreditsField(
         label="Credit allocation (optional)",
         required=False,
         min_value=0,
@@ -69,13 +70,13 @@ class RoleForm(forms.Form):
 
 
 class MemberDefaultsForm(forms.ModelForm):
-    seat_assignment_credits = forms.IntegerField(
+    seat_assignment_credits = CreditsField(
         label="Seat assignment credits",
         min_value=0,
         max_value=SEAT_CREDITS_MAX,
         help_text=f"Credits moved from the org wallet to a member when they get a seat (0 to {SEAT_CREDITS_MAX:,}).",
     )
-    default_credit_allocation = forms.IntegerField(
+    default_credit_allocation = CreditsField(
         label="Default credit allocation",
         min_value=0,
         max_value=DEFAULT_ALLOCATION_MAX,

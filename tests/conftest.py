@@ -106,3 +106,13 @@ def member_membership(org):
 @pytest.fixture
 def other_org(db):
     return OrgFactory(name="Other Org", owner=UserFactory(email="other-owner@example.com"))
+
+
+@pytest.fixture(autouse=True)
+def _generous_rate_limits(settings):
+    """Tests post far faster than people; the rate-limit test sets its own small limits."""
+    from django.core.cache import cache
+
+    settings.RATE_LIMIT_MONEY = (100_000, 60)
+    settings.RATE_LIMIT_REQUESTS = (100_000, 60)
+    cache.clear()
