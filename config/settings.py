@@ -31,6 +31,7 @@ INSTALLED_APPS = [
     "orgs",
     "wallets",
     "billing",
+    "ninja",  # the API docs page serves its vendored Swagger UI from static files, never a CDN
 ]
 
 MIDDLEWARE = [
@@ -121,3 +122,10 @@ LOGGING = {
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
 CSRF_FAILURE_VIEW = "config.views.csrf_failure"
+
+# Shared by the API's per-key rate limit; set CACHE_URL (e.g. redis://127.0.0.1:6379/1) to share it
+# between processes. The default works without any server.
+CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
+API_RATE_LIMIT_PER_MINUTE = env.int("API_RATE_LIMIT_PER_MINUTE", default=600)
+# Stored API responses for Idempotency-Key are kept at least this long (purge_idempotency_records).
+API_IDEMPOTENCY_RETENTION_HOURS = env.int("API_IDEMPOTENCY_RETENTION_HOURS", default=48)

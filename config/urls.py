@@ -7,3 +7,7 @@ urlpatterns = [
     path("", include("wallets.urls")),
     path("", include("billing.urls")),
 ]
+
+from billing.api import api  # noqa: E402
+
+urlpatterns += [path("api/v1/", api.urls)]

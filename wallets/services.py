@@ -147,3 +147,79 @@ def org_bulk_transfer(
             idempotency_key=idempotency_key,
             legs=legs,
         )
+
+
+def _usage_fingerprint(org_id: int, membership_id: int, amount: int, description: str) -> str:
+    import hashlib
+    import json
+
+    body = json.dumps(["usage", org_id, membership_id, amount, description], separators=(",", ":"))
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def member_charge_usage(
+    *,
+    org: Organization,
+    membership_id: int,
+    amount: int,
+    description: str = "",
+    actor=None,
+    idempotency_key: str | None = None,
+) -> Transfer:
+    """Charge a member for usage in this org: one USAGE transfer from their Default wallet to Usage.
+
+    Only pockets funded by THIS org are spent (the org pays for work done in the org; the member's
+    personal credits and other orgs' credits are never touched). Draw order: credit types by
+    `CreditType.draw_order` (Promo before Org-allocated), then oldest pocket first. Because the credits
+    leave the member's org-funded pockets, a later Return gives the org back only what is unspent.
+
+    The fingerprint is the request (member, amount, description), not the legs: the legs depend on the
+    balances at the time, and a replay must match the first call, not today's balances.
+    """
+    from wallets.exceptions import IdempotencyConflict, InsufficientCredits
+    from wallets.models import Pocket
+
+    check_amount(amount)
+    description = (description or "").strip()[:500]
+    fingerprint = _usage_fingerprint(org.pk, membership_id, amount, description)
+    with transaction.atomic():
+        membership = lock_active_membership(org=org, membership_id=membership_id)
+        if idempotency_key:
+            previous = Transfer.objects.filter(org=org, idempotency_key=idempotency_key).first()
+            if previous is not None:
+                if previous.fingerprint != fingerprint:
+                    raise IdempotencyConflict()
+                previous.replayed = True
+                return previous
+        wallet = Wallet.objects.for_user(membership.user)
+        # Lock in id order (the shared lock order), then sort into draw order in Python.
+        pockets = list(
+            Pocket.objects.select_for_update(of=("self",))
+            .select_related("credit_type")
+            .filter(wallet=wallet, funding_org=org, balance__gt=0)
+            .order_by("pk")
+        )
+        pockets.sort(key=lambda p: (p.credit_type.draw_order, p.credit_type_id, p.created_at, p.pk))
+        available = sum(p.balance for p in pockets)
+        if available < amount:
+            raise InsufficientCredits(available=available, requested=amount)
+        usage = Wallet.objects.external(ExternalCode.USAGE)
+        legs, left = [], amount
+        for pocket in pockets:
+            take = min(left, pocket.balance)
+            legs += [
+                leg(wallet, pocket.credit_type_id, -take, funding_org=org),
+                leg(usage, pocket.credit_type_id, take, funding_org=org),
+            ]
+            left -= take
+            if not left:
+                break
+        return post_transfer(
+            kind=TransferKind.USAGE,
+            org=org,
+            actor=actor,
+            memo=description,
+            idempotency_key=idempotency_key,
+            fingerprint=fingerprint,
+            legs=legs,
+        )

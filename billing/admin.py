@@ -1,0 +1,1 @@
+from billing.api_admin import ApiKeyAdmin, IdempotencyRecordAdmin, UsageChargeAdmin  # noqa: F401
