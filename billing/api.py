@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -15,14 +16,15 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import Field, Header, NinjaAPI, Query, Schema
+from ninja import Path as PathParam
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.openapi.docs import Swagger
-from pydantic import StrictInt, field_validator
+from pydantic import BeforeValidator, field_validator
 
 from billing.api_auth import ApiKeyAuth, require_scope
 from billing.api_errors import PROBLEM_CONTENT_TYPE, ApiProblem, problem_from_wallet_error, problem_response
 from billing.api_models import ApiKey, ApiKeyScope, IdempotencyRecord, UsageCharge
-from billing.api_selectors import BadCursor, member_org_balance, org_transfers_page
+from billing.api_selectors import CURSOR_PATTERN, BadCursor, member_org_balance, org_transfers_page
 from orgs.models import Membership, MembershipStatus
 from wallets.exceptions import IdempotencyConflict, LedgerBusy, WalletError
 from wallets.models import MAX_AMOUNT, CreditType, Entry, TransferKind, Wallet
@@ -43,7 +45,45 @@ same body returns the first response (status and body) and moves nothing; with a
 `message`.
 """
 
-Amount = Annotated[StrictInt, Field(ge=1, le=MAX_AMOUNT, description="Whole credits, 1 to 10^15.")]
+
+def _whole_number(value):
+    """JSON integers (and floats with no fraction, which JSON Schema also calls integers); never strings
+    or booleans, so "10" and true are refused rather than coerced."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("must be a whole number")
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError("must be a whole number")
+        return int(value)
+    return value
+
+
+RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:(\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
+
+
+def _rfc3339(value):
+    """An RFC 3339 date-time with an offset; not a bare number (pydantic would read it as a Unix time)."""
+    if isinstance(value, datetime):
+        return value
+    match = RFC3339.match(value) if isinstance(value, str) else None
+    if not match:
+        raise ValueError("use an RFC 3339 date-time with a timezone, e.g. 2026-01-31T00:00:00Z")
+    if match.group(1) == "60":  # a leap second: the instant just before the next minute
+        value = value[: match.start(1)] + "59.999999" + value[match.end(2) if match.group(2) else match.end(1) :]
+    try:
+        parsed = datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise ValueError("not a valid date-time") from exc
+    return parsed
+
+
+MAX_ID = 2**63 - 1
+Timestamp = Annotated[datetime, BeforeValidator(_rfc3339)]
+# Field before BeforeValidator, so the bounds reach the JSON Schema as minimum/maximum.
+Amount = Annotated[
+    int, Field(ge=1, le=MAX_AMOUNT, description="Whole credits, 1 to 10^15."), BeforeValidator(_whole_number)
+]
+Id = Annotated[int, Field(ge=1, le=MAX_ID), BeforeValidator(_whole_number)]
 IdemKey = Annotated[
     str,
     Header(
@@ -121,7 +161,7 @@ class TransactionPage(Schema):
 
 
 class TransferIn(Schema):
-    members: list[StrictInt] = Field(min_length=1, max_length=1000, description="Membership ids.")
+    members: list[Id] = Field(min_length=1, max_length=1000, description="Membership ids.")
     amount: Amount = Field(description="Credits for each member.")
     credit_type: str = Field("org-allocated", max_length=40)
     memo: str = Field("", max_length=500)
@@ -141,7 +181,7 @@ class TransferOut(Schema):
 
 
 class UsageIn(Schema):
-    member_id: StrictInt = Field(description="The membership id of the member to charge.")
+    member_id: Id = Field(description="The membership id of the member to charge.")
     amount: Amount
     description: str = Field("", max_length=500)
     metadata: dict[Annotated[str, Field(max_length=64)], MetadataValue] = Field(
@@ -363,13 +403,14 @@ def org_balance(request):
 class MemberFilters(Schema):
     email: str | None = Field(None, max_length=254, description="Exact email (case-insensitive).")
     status: Literal["active", "suspended", "removed"] | None = None
-    cursor: str | None = Field(None, max_length=200)
+    cursor: str | None = Field(None, pattern=r"^[0-9]{1,18}$", description="next_cursor from the previous page.")
     limit: int = Field(50, ge=1, le=200)
 
 
 @api.get("/members", response={200: MemberPage, **READ_ERRORS}, tags=["members"], summary="List members")
 def member_list(request, filters: Query[MemberFilters]):
     """The org's members, by id; find one by email to get the id the other calls take."""
+    _only_known_params(request, MemberFilters)
     key: ApiKey = request.auth
     qs = Membership.objects.select_related("user").filter(org_id=key.org_id)
     if filters.email:
@@ -377,8 +418,6 @@ def member_list(request, filters: Query[MemberFilters]):
     if filters.status:
         qs = qs.filter(status=filters.status)
     if filters.cursor:
-        if not filters.cursor.isdigit() or len(filters.cursor) > 18:
-            raise ApiProblem(422, "invalid_cursor", "This cursor is not valid; use next_cursor from a previous page.")
         qs = qs.filter(pk__gt=int(filters.cursor))
     rows = list(qs.order_by("pk")[: filters.limit + 1])
     more = len(rows) > filters.limit
@@ -397,7 +436,7 @@ def member_list(request, filters: Query[MemberFilters]):
     tags=["balances"],
     summary="Member balance",
 )
-def member_balance(request, member_id: int):
+def member_balance(request, member_id: int = PathParam(..., ge=1, le=MAX_ID)):
     """What the member holds from this org, by credit type: what usage charged by this org can spend."""
     key: ApiKey = request.auth
     membership = _member(key, member_id)
@@ -407,18 +446,24 @@ def member_balance(request, member_id: int):
 
 class TransactionFilters(Schema):
     kind: TransferKind | None = Field(None, description="Transfer kind, e.g. usage, transfer, purchase.")
-    member_id: int | None = Field(None, description="Only transfers touching this member's Default wallet.")
+    member_id: int | None = Field(
+        None, ge=1, le=MAX_ID, description="Only transfers touching this member's Default wallet."
+    )
     credit_type: str | None = Field(None, max_length=40, description="Credit type slug: org-allocated, promo.")
-    since: datetime | None = Field(None, description="Created at or after (ISO 8601, with a timezone).")
-    until: datetime | None = Field(None, description="Created before (ISO 8601, with a timezone).")
-    cursor: str | None = Field(None, max_length=200, description="next_cursor from the previous page.")
+    since: Timestamp | None = Field(None, description="Created at or after (ISO 8601, with a timezone).")
+    until: Timestamp | None = Field(None, description="Created before (ISO 8601, with a timezone).")
+    cursor: str | None = Field(None, pattern=CURSOR_PATTERN, description="next_cursor from the previous page.")
     limit: int = Field(50, ge=1, le=200)
 
 
-def _aware(value: datetime | None, name: str) -> datetime | None:
-    if value is not None and value.tzinfo is None:
-        raise ApiProblem(422, "validation_error", f"{name}: give a timezone, e.g. 2026-01-31T00:00:00Z.")
-    return value
+def _only_known_params(request: HttpRequest, filters: type[Schema]) -> None:
+    """A misspelt filter (`kidn=usage`) is an error, not a silently unfiltered list."""
+    unknown = sorted(set(request.GET) - set(filters.model_fields))
+    if unknown:
+        raise ApiProblem(422, "unknown_parameter", f"Unknown query parameter: {unknown[0]}.", parameters=unknown)
+    repeated = sorted(name for name in request.GET if len(request.GET.getlist(name)) > 1)
+    if repeated:
+        raise ApiProblem(422, "repeated_parameter", f"Give {repeated[0]} once.", parameters=repeated)
 
 
 @api.get(
@@ -429,6 +474,7 @@ def _aware(value: datetime | None, name: str) -> datetime | None:
 )
 def transaction_list(request, filters: Query[TransactionFilters]):
     """The org's transfers, newest first, paginated by an opaque keyset cursor."""
+    _only_known_params(request, TransactionFilters)
     key: ApiKey = request.auth
     member_wallet_id = None
     if filters.member_id is not None:
@@ -437,15 +483,15 @@ def transaction_list(request, filters: Query[TransactionFilters]):
     if filters.credit_type:
         credit_type = CreditType.objects.filter(slug=filters.credit_type).first()
         if credit_type is None:
-            raise ApiProblem(422, "unknown_credit_type", f"No credit type “{filters.credit_type}”.")
+            raise ApiProblem(404, "unknown_credit_type", f"No credit type “{filters.credit_type}”.")
     try:
         page = org_transfers_page(
             org=key.org,
             kind=filters.kind,
             member_wallet_id=member_wallet_id,
             credit_type=credit_type,
-            since=_aware(filters.since, "since"),
-            until=_aware(filters.until, "until"),
+            since=filters.since,
+            until=filters.until,
             cursor=filters.cursor,
             limit=filters.limit,
         )
@@ -487,7 +533,7 @@ def transfer_create(request, payload: TransferIn, idempotency_key: IdemKey):
     def run():
         credit_type = CreditType.objects.filter(slug=payload.credit_type).first()
         if credit_type is None:
-            raise ApiProblem(422, "unknown_credit_type", f"No credit type “{payload.credit_type}”.")
+            raise ApiProblem(404, "unknown_credit_type", f"No credit type “{payload.credit_type}”.")
         members = sorted(set(payload.members))
         ledger_key = f"api:{idempotency_key}"
         if len(members) == 1:
