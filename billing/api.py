@@ -599,14 +599,18 @@ def usage_charge(request, payload: UsageIn, idempotency_key: IdemKey):
                 metadata=payload.metadata,
                 created_at=transfer.created_at,
             )
-        membership = Membership.objects.select_related("user").get(pk=charge.membership_id)
-        slugs = dict(CreditType.objects.values_list("pk", "slug"))
-        drawn = [
-            {"credit_type": slugs[ct], "amount": -amount}
-            for ct, amount in Entry.objects.filter(transfer_id=transfer.pk, amount__lt=0)
-            .order_by("pk")
-            .values_list("credit_type_id", "amount")
-        ]
+        drawn = getattr(transfer, "drawn", None)
+        balance = getattr(transfer, "member_balance", None)
+        if drawn is None:  # a replay the ledger caught (the stored response was purged): read it back
+            slugs = dict(CreditType.objects.values_list("pk", "slug"))
+            drawn = [
+                (slugs[ct], -amount)
+                for ct, amount in Entry.objects.filter(transfer_id=transfer.pk, amount__lt=0)
+                .order_by("pk")
+                .values_list("credit_type_id", "amount")
+            ]
+            membership = Membership.objects.select_related("user").get(pk=charge.membership_id)
+            balance = member_org_balance(org=key.org, membership=membership)
         return 201, {
             "id": charge.pk,
             "transfer_id": transfer.pk,
@@ -614,8 +618,8 @@ def usage_charge(request, payload: UsageIn, idempotency_key: IdemKey):
             "amount": charge.amount,
             "description": charge.description,
             "metadata": charge.metadata,
-            "drawn": drawn,
-            "member_balance": member_org_balance(org=key.org, membership=membership),
+            "drawn": [{"credit_type": slug, "amount": amount} for slug, amount in drawn],
+            "member_balance": balance,
             "created_at": charge.created_at.isoformat(),
         }
 

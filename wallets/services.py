@@ -204,17 +204,21 @@ def member_charge_usage(
         if available < amount:
             raise InsufficientCredits(available=available, requested=amount)
         usage = Wallet.objects.external(ExternalCode.USAGE)
-        legs, left = [], amount
+        remaining = dict.fromkeys(CreditType.objects.values_list("slug", flat=True), 0)
+        legs, drawn, left = [], [], amount
         for pocket in pockets:
             take = min(left, pocket.balance)
-            legs += [
-                leg(wallet, pocket.credit_type_id, -take, funding_org=org),
-                leg(usage, pocket.credit_type_id, take, funding_org=org),
-            ]
+            if take:
+                legs += [
+                    leg(wallet, pocket.credit_type_id, -take, funding_org=org),
+                    leg(usage, pocket.credit_type_id, take, funding_org=org),
+                ]
+                drawn.append((pocket.credit_type.slug, take))
+            remaining[pocket.credit_type.slug] += pocket.balance - take
             left -= take
-            if not left:
-                break
-        return post_transfer(
+        # Everything above runs before the Usage pocket (the one row all of an org's charges share) is
+        # locked inside post_transfer, so that lock is held for as short a time as possible.
+        transfer = post_transfer(
             kind=TransferKind.USAGE,
             org=org,
             actor=actor,
@@ -223,3 +227,7 @@ def member_charge_usage(
             fingerprint=fingerprint,
             legs=legs,
         )
+        if not transfer.replayed:
+            transfer.drawn = drawn  # [(credit type slug, credits)] in draw order
+            transfer.member_balance = remaining  # {credit type slug: this org's credits left with the member}
+        return transfer
