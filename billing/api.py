@@ -38,8 +38,8 @@ Spend and move an organization's credits from code.
 `charge` keys also charge usage, `transfer` keys also transfer org credits to members.
 
 **Idempotency**: every POST needs an `Idempotency-Key` header (1-100 characters). The same key with the
-same body returns the first response (status and body) and moves nothing; with a different body it is
-409. Keys are kept at least 24 hours.
+same body returns the first response (status and body) and moves nothing; the same key with a different
+body gets a 409 Conflict. Keys are kept at least 24 hours.
 
 **Errors** are RFC 9457 problem details (`application/problem+json`) with a stable `code` and a human
 `message`.

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import uuid
+
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -18,6 +20,7 @@ from orgs.selectors import billing_admin_membership
 
 
 class ApiKeyForm(forms.Form):
+    request_key = forms.CharField(widget=forms.HiddenInput, max_length=64)
     name = forms.CharField(
         max_length=80,
         help_text="Where the key is used, e.g. “Job runner (production)”.",
@@ -30,6 +33,11 @@ class ApiKeyForm(forms.Form):
         "Transfer: also moves org credits to members.",
     )
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not self.is_bound:
+            self.initial["request_key"] = uuid.uuid4().hex
+
     def clean_name(self) -> str:
         name = self.cleaned_data["name"].strip()
         if not name:
@@ -37,9 +45,17 @@ class ApiKeyForm(forms.Form):
         return name
 
 
-def api_key_create(*, org: Organization, name: str, scope: str, actor) -> tuple[ApiKey, str]:
-    """Issue a key; the plain token is returned once and never stored."""
-    return ApiKey.objects.issue(org=org, name=name, scope=scope, created_by=actor)
+def api_key_create(*, org: Organization, name: str, scope: str, actor, request_key: str) -> tuple[ApiKey, str]:
+    """Issue a key; the plain token is returned once and never stored. A repeated form submission
+    (same request_key) returns the existing key with an empty token: its secret cannot be shown again."""
+    existing = ApiKey.objects.filter(org=org, request_key=request_key).first()
+    if existing is not None:
+        return existing, ""
+    try:
+        with transaction.atomic():
+            return ApiKey.objects.issue(org=org, name=name, scope=scope, created_by=actor, request_key=request_key)
+    except IntegrityError:
+        return ApiKey.objects.get(org=org, request_key=request_key), ""
 
 
 def api_key_revoke(*, org: Organization, key_id: int, actor) -> ApiKey | None:
@@ -82,8 +98,19 @@ def api_key_create_view(request, org_slug: str) -> HttpResponse:
     if not form.is_valid():
         return _render(request, membership, form, status=422)
     key, token = api_key_create(
-        org=membership.org, name=form.cleaned_data["name"], scope=form.cleaned_data["scope"], actor=request.user
+        org=membership.org,
+        name=form.cleaned_data["name"],
+        scope=form.cleaned_data["scope"],
+        actor=request.user,
+        request_key=form.cleaned_data["request_key"],
     )
+    if not token:
+        messages.warning(
+            request,
+            f"“{key.name}” was already created by this form; its secret was shown once. "
+            "If you did not copy it, revoke the key and create another.",
+        )
+        return redirect("billing:api_keys", org_slug=membership.org.slug)
     return _render(request, membership, ApiKeyForm(), new_token=token, new_key=key, status=201)
 
 

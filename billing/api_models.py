@@ -32,12 +32,20 @@ def _hash_secret(secret: str) -> str:
 
 
 class ApiKeyManager(models.Manager["ApiKey"]):
-    def issue(self, *, org: Organization, name: str, scope: str, created_by: User | None) -> tuple[ApiKey, str]:
+    def issue(
+        self, *, org: Organization, name: str, scope: str, created_by: User | None, request_key: str | None = None
+    ) -> tuple[ApiKey, str]:
         """Create a key; returns it with the one-time plain token (never stored, only its hash)."""
         lookup = secrets.token_hex(6)
         secret = secrets.token_urlsafe(32)
         key = self.create(
-            org=org, name=name, scope=scope, lookup=lookup, secret_hash=_hash_secret(secret), created_by=created_by
+            org=org,
+            name=name,
+            scope=scope,
+            lookup=lookup,
+            secret_hash=_hash_secret(secret),
+            created_by=created_by,
+            request_key=request_key,
         )
         return key, f"{TOKEN_PREFIX}{lookup}_{secret}"
 
@@ -67,11 +75,20 @@ class ApiKey(models.Model):
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
     revoked_by = models.ForeignKey(User, models.SET_NULL, null=True, blank=True, related_name="+")
+    # The create form's idempotency key: a reload or double-click of "Create key" makes one key, not two.
+    request_key = models.CharField(max_length=64, null=True, blank=True, editable=False)
 
     objects = ApiKeyManager()
 
     class Meta:
         verbose_name = "API key"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["org", "request_key"],
+                condition=Q(request_key__isnull=False),
+                name="billing_apikey_one_per_form",
+            )
+        ]
         indexes = [models.Index(F("org"), F("created_at").desc(), name="billing_apikey_org_recent")]
 
     def __str__(self) -> str:

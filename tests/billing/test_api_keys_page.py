@@ -15,7 +15,8 @@ def test_admin_creates_a_key_shown_once_and_stored_hashed(client, funded_org, ad
     url = reverse("billing:api_keys", args=[funded_org.slug])
     assert client.get(url).status_code == 200
     response = client.post(
-        reverse("billing:api_key_create", args=[funded_org.slug]), {"name": "Job runner", "scope": "charge"}
+        reverse("billing:api_key_create", args=[funded_org.slug]),
+        {"name": "Job runner", "scope": "charge", "request_key": "f1"},
     )
     assert response.status_code == 201
     assert "no-store" in response["Cache-Control"] or "no-cache" in response["Cache-Control"]
@@ -31,12 +32,27 @@ def test_admin_creates_a_key_shown_once_and_stored_hashed(client, funded_org, ad
     assert key.display_prefix in again and "Never" not in again  # it was just used
 
 
+def test_resubmitting_the_create_form_makes_one_key_and_never_reshows_the_secret(client, funded_org, owner):
+    client.force_login(owner)
+    url = reverse("billing:api_key_create", args=[funded_org.slug])
+    first = client.post(url, {"name": "CI", "scope": "read", "request_key": "same-form"})
+    assert first.status_code == 201
+    again = client.post(url, {"name": "CI", "scope": "read", "request_key": "same-form"}, follow=True)
+    html = again.content.decode()
+    assert "already created by this form" in html and 'id="new-token"' not in html
+    assert ApiKey.objects.filter(org=funded_org).count() == 1
+
+
 def test_blank_name_is_refused_and_creates_nothing(client, funded_org, owner):
     client.force_login(owner)
-    response = client.post(reverse("billing:api_key_create", args=[funded_org.slug]), {"name": "  ", "scope": "read"})
+    response = client.post(
+        reverse("billing:api_key_create", args=[funded_org.slug]), {"name": "  ", "scope": "read", "request_key": "f2"}
+    )
     assert response.status_code == 422
     assert not ApiKey.objects.exists()
-    response = client.post(reverse("billing:api_key_create", args=[funded_org.slug]), {"name": "x", "scope": "god"})
+    response = client.post(
+        reverse("billing:api_key_create", args=[funded_org.slug]), {"name": "x", "scope": "god", "request_key": "f3"}
+    )
     assert response.status_code == 422
     assert not ApiKey.objects.exists()
 
