@@ -365,8 +365,9 @@ def _idempotent(request: HttpRequest, idempotency_key: str, run) -> HttpResponse
         if record.status_code is not None:
             return _json(record.status_code, record.response_body, replayed=True)
         try:
-            with transaction.atomic():
-                status, body = run()
+            # No savepoint of its own: the services roll their own writes back (atomic blocks) when they
+            # refuse, and anything else unexpected rolls the whole request back, record included.
+            status, body = run()
         except (LedgerBusy, IdempotencyConflict):
             raise
         except WalletError as exc:
