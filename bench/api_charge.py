@@ -30,6 +30,7 @@ WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
 MAX_SECONDS = float(os.environ.get("BENCH_MAX_SECONDS", "60"))
 PORT = int(os.environ.get("BENCH_PORT", "8990"))
 THREADS = int(os.environ.get("BENCH_THREADS", "1"))  # >1: gthread workers (still BENCH_WORKERS processes)
+SEQUENTIAL = int(os.environ.get("BENCH_SEQUENTIAL", "200"))  # one client alone: latency without queueing
 MEMBERS = 64
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -44,7 +45,7 @@ def _prepare():
     reset_ledger()
     owner = user_create(email="bench-owner@example.com", password=None)
     org = org_create(name="Bench API", owner=owner)
-    per_member = 2 * CHARGES  # never runs out: both runs together spend at most 2 * CHARGES in total
+    per_member = 2 * CHARGES + SEQUENTIAL  # never runs out, even if every charge hit one member
     org_credit_from_stripe(org=org, amount=per_member * MEMBERS, memo="bench")
     members = bulk_members(org, MEMBERS)
     org_bulk_transfer(
@@ -57,13 +58,15 @@ def _prepare():
     return org, [m.pk for m in members], token
 
 
-def _run_clients(work):
-    """Run `work(i) -> (ok, seconds)` for CHARGES items over CLIENTS threads; returns (elapsed, latencies, ok)."""
-    counter = iter(range(CHARGES))
+def _run_clients(work, charges=None, clients=None):
+    """Run `work(i) -> ok` for `charges` items over `clients` threads; returns (elapsed, latencies, ok)."""
+    charges = CHARGES if charges is None else charges
+    clients = CLIENTS if clients is None else clients
+    counter = iter(range(charges))
     lock = threading.Lock()
     latencies, oks = [], []
     deadline = time.monotonic() + MAX_SECONDS
-    barrier = threading.Barrier(CLIENTS)
+    barrier = threading.Barrier(clients)
 
     def client():
         from django.db import connection
@@ -84,7 +87,7 @@ def _run_clients(work):
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=client) for _ in range(CLIENTS)]
+    threads = [threading.Thread(target=client) for _ in range(clients)]
     start = time.perf_counter()
     for t in threads:
         t.start()
@@ -149,7 +152,7 @@ def _stop(proc):
             os.killpg(proc.pid, signal.SIGKILL)
 
 
-def _http(member_ids, token):
+def _http(member_ids, token, charges=None, clients=None, prefix="http"):
     import requests
 
     local = threading.local()
@@ -164,7 +167,7 @@ def _http(member_ids, token):
             data=json.dumps({"member_id": member_ids[i % len(member_ids)], "amount": 1, "description": f"job {i}"}),
             headers={
                 "Authorization": f"Bearer {token}",
-                "Idempotency-Key": f"http-{uuid.uuid4()}",
+                "Idempotency-Key": f"{prefix}-{uuid.uuid4()}",
                 "Content-Type": "application/json",
             },
             timeout=30,
@@ -173,7 +176,7 @@ def _http(member_ids, token):
             statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
         return response.status_code == 201
 
-    elapsed, latencies, ok = _run_clients(work)
+    elapsed, latencies, ok = _run_clients(work, charges, clients)
     return elapsed, latencies, ok, statuses
 
 
@@ -194,6 +197,7 @@ def main():
 
     org, member_ids, token = _prepare()
     print(f"{CHARGES} charges of 1 credit per run, {CLIENTS} concurrent clients, {MEMBERS} members, PostgreSQL")
+    print(f"(HTTP x1: {SEQUENTIAL} more charges from a single client: the latency without queueing)")
 
     d_elapsed, d_lat, d_ok = _direct(org, member_ids)
     direct_rate = _report("direct", d_elapsed, d_lat, d_ok)
@@ -201,9 +205,12 @@ def main():
     proc = _start_gunicorn(db_url)
     try:
         h_elapsed, h_lat, h_ok, statuses = _http(member_ids, token)
+        s_elapsed, s_lat, s_ok, _ = _http(member_ids, token, charges=SEQUENTIAL, clients=1, prefix="seq")
     finally:
         _stop(proc)
     http_rate = _report("HTTP", h_elapsed, h_lat, h_ok)
+    _report("HTTP x1", s_elapsed, s_lat, s_ok)
+    h_ok += s_ok
     p99 = percentile(h_lat, 99) * 1000
 
     usage = Transfer.objects.filter(org=org, kind=TransferKind.USAGE).count()
