@@ -13,8 +13,9 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import transaction
+from django.db import connection, transaction
 from django.http import Http404, HttpRequest, HttpResponse
+from django.utils import timezone
 from ninja import Field, Header, NinjaAPI, Query, Schema
 from ninja import Path as PathParam
 from ninja.errors import AuthenticationError, HttpError, ValidationError
@@ -331,6 +332,34 @@ def _json(status: int, content: str, replayed: bool = False) -> HttpResponse:
     return response
 
 
+_CLAIM_SQL = """
+INSERT INTO billing_idempotencyrecord
+    (org_id, api_key_id, key, method, path, request_hash, status_code, response_body, created_at)
+VALUES (%s, %s, %s, %s, %s, %s, NULL, '', %s)
+ON CONFLICT (org_id, key) DO UPDATE SET key = EXCLUDED.key
+RETURNING id, request_hash, status_code, response_body
+"""
+
+
+def _claim_idempotency_record(key: ApiKey, idempotency_key: str, request, request_hash: str) -> IdempotencyRecord:
+    """Insert the record, or lock the one that exists, in one statement (one round trip).
+
+    ON CONFLICT DO UPDATE waits for a racer that holds the same key to commit, then locks and returns
+    its row, so the caller sees either its own fresh row or the racer's finished response."""
+    params = [key.org_id, key.pk, idempotency_key, request.method, request.path[:200], request_hash, timezone.now()]
+    with connection.cursor() as cursor:
+        cursor.execute(_CLAIM_SQL, params)
+        pk, stored_hash, status_code, body = cursor.fetchone()
+    return IdempotencyRecord(
+        pk=pk,
+        org_id=key.org_id,
+        key=idempotency_key,
+        request_hash=stored_hash,
+        status_code=status_code,
+        response_body=body,
+    )
+
+
 def _idempotent(request: HttpRequest, idempotency_key: str, run) -> HttpResponse:
     """Run `run() -> (status, body)` once per (org, Idempotency-Key).
 
@@ -342,20 +371,7 @@ def _idempotent(request: HttpRequest, idempotency_key: str, run) -> HttpResponse
     request_hash = _request_hash(request)
     instance = _instance(request)
     with transaction.atomic():
-        IdempotencyRecord.objects.bulk_create(
-            [
-                IdempotencyRecord(
-                    org_id=key.org_id,
-                    api_key=key,
-                    key=idempotency_key,
-                    method=request.method,
-                    path=request.path[:200],
-                    request_hash=request_hash,
-                )
-            ],
-            ignore_conflicts=True,
-        )
-        record = IdempotencyRecord.objects.select_for_update().get(org_id=key.org_id, key=idempotency_key)
+        record = _claim_idempotency_record(key, idempotency_key, request, request_hash)
         if record.request_hash != request_hash:
             raise ApiProblem(
                 409,
@@ -378,8 +394,7 @@ def _idempotent(request: HttpRequest, idempotency_key: str, run) -> HttpResponse
                 raise
             status, body = exc.status, exc.body(instance)
         content = json.dumps(body, cls=DjangoJSONEncoder)
-        record.status_code, record.response_body = status, content
-        record.save(update_fields=["status_code", "response_body"])
+        IdempotencyRecord.objects.filter(pk=record.pk).update(status_code=status, response_body=content)
     return _json(status, content)
 
 

@@ -191,12 +191,12 @@ def member_charge_usage(
                     raise IdempotencyConflict()
                 previous.replayed = True
                 return previous
-        wallet = Wallet.objects.for_user(membership.user)
-        # Lock in id order (the shared lock order), then sort into draw order in Python.
+        # The member's Default wallet pockets funded by this org, locked in id order (the shared lock
+        # order), then sorted into draw order in Python.
         pockets = list(
             Pocket.objects.select_for_update(of=("self",))
             .select_related("credit_type")
-            .filter(wallet=wallet, funding_org=org, balance__gt=0)
+            .filter(wallet__kind=WalletKind.USER, wallet__user_id=membership.user_id, funding_org=org, balance__gt=0)
             .order_by("pk")
         )
         pockets.sort(key=lambda p: (p.credit_type.draw_order, p.credit_type_id, p.created_at, p.pk))
@@ -210,7 +210,7 @@ def member_charge_usage(
             take = min(left, pocket.balance)
             if take:
                 legs += [
-                    leg(wallet, pocket.credit_type_id, -take, funding_org=org),
+                    Leg(pocket.wallet_id, pocket.credit_type_id, -take, org.pk, False),
                     leg(usage, pocket.credit_type_id, take, funding_org=org),
                 ]
                 drawn.append((pocket.credit_type.slug, take))
