@@ -13,3 +13,5 @@ class CreditRequestAdmin(ReadOnlyAdmin):
     search_fields = ["requester__email", "org__name", "reason"]
     list_select_related = ["org", "requester", "decided_by"]
     raw_id_fields = ["membership", "transfer"]
+
+from billing.api_admin import ApiKeyAdmin, IdempotencyRecordAdmin, UsageChargeAdmin  # noqa: E402, F401  (registers them)

@@ -88,3 +88,7 @@ class CreditRequest(models.Model):
     @property
     def is_pending(self) -> bool:
         return self.status == CreditRequestStatus.PENDING
+
+
+# The API's models live in billing/api_models.py; importing them here registers them with the app.
+from billing.api_models import ApiKey, ApiKeyScope, IdempotencyRecord, UsageCharge  # noqa: E402, F401

@@ -52,3 +52,15 @@ urlpatterns += [
     ),
     path("orgs/<slug:org_slug>/billing/balance-chart/", transactions_views.balance_chart, name="balance_chart"),
 ]
+
+from billing import api_keys  # noqa: E402
+
+urlpatterns += [
+    path("orgs/<slug:org_slug>/settings/api-keys/", api_keys.api_keys_page, name="api_keys"),
+    path("orgs/<slug:org_slug>/settings/api-keys/new/", api_keys.api_key_create_view, name="api_key_create"),
+    path(
+        "orgs/<slug:org_slug>/settings/api-keys/<int:key_id>/revoke/",
+        api_keys.api_key_revoke_view,
+        name="api_key_revoke",
+    ),
+]

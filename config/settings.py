@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "orgs",
     "wallets",
     "billing",
+    "ninja",  # the API docs page serves its vendored Swagger UI from static files, never a CDN
 ]
 
 MIDDLEWARE = [
@@ -204,3 +205,9 @@ RATE_LIMIT_REQUESTS = (
     env.int("RATE_LIMIT_REQUESTS_COUNT", default=10),
     env.int("RATE_LIMIT_REQUESTS_SECONDS", default=60),
 )
+
+# Shared by the API's per-key rate limit; set CACHE_URL (e.g. redis://127.0.0.1:6379/1) to share it
+# between processes. The default works without any server.
+API_RATE_LIMIT_PER_MINUTE = env.int("API_RATE_LIMIT_PER_MINUTE", default=600)
+# Stored API responses for Idempotency-Key are kept at least this long (purge_idempotency_records).
+API_IDEMPOTENCY_RETENTION_HOURS = env.int("API_IDEMPOTENCY_RETENTION_HOURS", default=48)

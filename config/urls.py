@@ -11,3 +11,7 @@ urlpatterns = [
     path("", include("billing.urls")),
     path("", include("orgs.member_urls")),
 ]
+
+from billing.api import api  # noqa: E402
+
+urlpatterns += [path("api/v1/", api.urls)]

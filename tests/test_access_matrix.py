@@ -100,6 +100,33 @@ MATRIX = {
         "POST": READ_ONLY,
     },
     "billing:balance_chart": {"kwargs": lambda c: {"org_slug": c["org"].slug}, "GET": BILLING_VIEW, "POST": READ_ONLY},
+    # API keys page (issue 9): owner/admins.
+    "billing:api_keys": {"kwargs": lambda c: {"org_slug": c["org"].slug}, "GET": DECIDE, "POST": _all(405)},
+    "billing:api_key_create": {
+        "kwargs": lambda c: {"org_slug": c["org"].slug},
+        "GET": _all(405),
+        "POST": {**BAD_INPUT, "admin": 422, "owner": 422},
+    },
+    "billing:api_key_revoke": {
+        "kwargs": lambda c: {"org_slug": c["org"].slug, "key_id": c["api_key"].pk},
+        "GET": _all(405),
+        "POST": ACT,
+    },
+    # REST API (issue 9): Bearer keys only; a browser session is not enough (401). Schema and docs are public.
+    "api-v1:api-root": {"GET": _all(404), "POST": _all(404)},
+    # django-ninja's schema and docs views answer any method, read-only.
+    "api-v1:openapi-json": {"GET": _all(200), "POST": _all(200)},
+    "api-v1:openapi-view": {"GET": _all(200), "POST": _all(200)},
+    "api-v1:org_balance": {"GET": _all(401), "POST": _all(405)},
+    "api-v1:member_list": {"GET": _all(401), "POST": _all(405)},
+    "api-v1:member_balance": {
+        "kwargs": lambda c: {"member_id": c["target"].pk},
+        "GET": _all(401),
+        "POST": _all(405),
+    },
+    "api-v1:transaction_list": {"GET": _all(401), "POST": _all(405)},
+    "api-v1:transfer_create": {"GET": _all(405), "POST": _all(401)},
+    "api-v1:usage_charge": {"GET": _all(405), "POST": _all(401)},
     # Members, invitations, seats, member defaults (issue 7): owner/admins; the invite link is public.
     "members:page": {"kwargs": lambda c: {"org_slug": c["org"].slug}, "GET": DECIDE, "POST": _all(405)},
     "members:seats": {"kwargs": lambda c: {"org_slug": c["org"].slug}, "GET": DECIDE, "POST": _all(405)},
@@ -159,6 +186,7 @@ def ctx(db):
     from billing.requests import credit_request_create
 
     credit_request = credit_request_create(org=org, user=users["member"], amount=50, reason="matrix")
+    from billing.api_keys import api_key_create
     from orgs.members import invitation_create, invitation_token
     from wallets.models import CreditType
     from wallets.services import org_bulk_transfer
@@ -174,6 +202,7 @@ def ctx(db):
         "target": target,
         "bulk_transfer": bulk,
         "invitation": invitation,
+        "api_key": api_key_create(org=org, name="matrix", scope="read", actor=owner, request_key="matrix")[0],
         "invite_token": invitation_token(
             invitation_create(org=org, email="matrix-accept@example.com", role="member", actor=owner)
         ),

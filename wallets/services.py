@@ -189,3 +189,87 @@ def org_bulk_transfer(
             idempotency_key=idempotency_key,
             legs=legs,
         )
+
+
+def _usage_fingerprint(org_id: int, membership_id: int, amount: int, description: str) -> str:
+    import hashlib
+    import json
+
+    body = json.dumps(["usage", org_id, membership_id, amount, description], separators=(",", ":"))
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def member_charge_usage(
+    *,
+    org: Organization,
+    membership_id: int,
+    amount: int,
+    description: str = "",
+    actor=None,
+    idempotency_key: str | None = None,
+) -> Transfer:
+    """Charge a member for usage in this org: one USAGE transfer from their Default wallet to Usage.
+
+    Only pockets funded by THIS org are spent (the org pays for work done in the org; the member's
+    personal credits and other orgs' credits are never touched). Draw order: credit types by
+    `CreditType.draw_order` (Promo before Org-allocated), then oldest pocket first. Because the credits
+    leave the member's org-funded pockets, a later Return gives the org back only what is unspent.
+
+    The fingerprint is the request (member, amount, description), not the legs: the legs depend on the
+    balances at the time, and a replay must match the first call, not today's balances.
+    """
+    from wallets.exceptions import IdempotencyConflict, InsufficientCredits
+    from wallets.models import Pocket
+
+    check_amount(amount)
+    description = (description or "").strip()[:500]
+    fingerprint = _usage_fingerprint(org.pk, membership_id, amount, description)
+    with transaction.atomic():
+        membership = lock_active_membership(org=org, membership_id=membership_id)
+        if idempotency_key:
+            previous = Transfer.objects.filter(org=org, idempotency_key=idempotency_key).first()
+            if previous is not None:
+                if previous.fingerprint != fingerprint:
+                    raise IdempotencyConflict()
+                previous.replayed = True
+                return previous
+        # The member's Default wallet pockets funded by this org, locked in id order (the shared lock
+        # order), then sorted into draw order in Python.
+        pockets = list(
+            Pocket.objects.select_for_update(of=("self",))
+            .select_related("credit_type")
+            .filter(wallet__kind=WalletKind.USER, wallet__user_id=membership.user_id, funding_org=org, balance__gt=0)
+            .order_by("pk")
+        )
+        pockets.sort(key=lambda p: (p.credit_type.draw_order, p.credit_type_id, p.created_at, p.pk))
+        available = sum(p.balance for p in pockets)
+        if available < amount:
+            raise InsufficientCredits(available=available, requested=amount)
+        usage = Wallet.objects.external(ExternalCode.USAGE)
+        remaining = dict.fromkeys(CreditType.objects.values_list("slug", flat=True), 0)
+        legs, drawn, left = [], [], amount
+        for pocket in pockets:
+            take = min(left, pocket.balance)
+            if take:
+                legs += [
+                    Leg(pocket.wallet_id, pocket.credit_type_id, -take, org.pk, False),
+                    leg(usage, pocket.credit_type_id, take, funding_org=org),
+                ]
+                drawn.append((pocket.credit_type.slug, take))
+            remaining[pocket.credit_type.slug] += pocket.balance - take
+            left -= take
+        # Everything above runs before the Usage pocket (the one row all of an org's charges share) is
+        # locked inside post_transfer, so that lock is held for as short a time as possible.
+        transfer = post_transfer(
+            kind=TransferKind.USAGE,
+            org=org,
+            actor=actor,
+            memo=description,
+            idempotency_key=idempotency_key,
+            fingerprint=fingerprint,
+            legs=legs,
+        )
+        if not transfer.replayed:
+            transfer.drawn = drawn  # [(credit type slug, credits)] in draw order
+            transfer.member_balance = remaining  # {credit type slug: this org's credits left with the member}
+        return transfer

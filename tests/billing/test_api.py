@@ -1,0 +1,411 @@
+"""The JSON API: auth, scopes, balances, transactions, transfers and usage charges, with bad input."""
+
+import pytest
+from django.core.cache import cache
+from django.test import Client, override_settings
+
+from billing.api_models import ApiKey, IdempotencyRecord, UsageCharge
+from tests.billing.api_helpers import Api, give, issue_key
+from tests.factories import MembershipFactory, fund, ledger_snapshot
+from wallets.models import Entry, Pocket, Transfer, TransferKind, Wallet
+from wallets.selectors import ledger_problems
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits():
+    cache.clear()
+
+
+@pytest.fixture
+def member(funded_org):
+    return MembershipFactory(org=funded_org)
+
+
+@pytest.fixture
+def charger(funded_org, owner):
+    return Api(issue_key(funded_org, "charge", created_by=owner)[1])
+
+
+def _problem(response, status, code):
+    assert response.status_code == status, response.content
+    assert response["Content-Type"].startswith("application/problem+json")
+    body = response.json()
+    assert body["code"] == code
+    assert body["status"] == status
+    assert body["message"] and body["detail"] == body["message"]
+    assert body["type"] == f"urn:credits:problem:{code}"
+    return body
+
+
+# ---------------------------------------------------------------- keys and auth
+
+
+def test_api_key_is_stored_hashed_and_authenticates(funded_org):
+    key, token = issue_key(funded_org, "read")
+    assert token.startswith("crd_") and len(token) > 40
+    stored = ApiKey.objects.get(pk=key.pk)
+    assert token not in (stored.secret_hash, stored.lookup)
+    assert stored.secret_hash != token.split("_", 2)[2]
+    assert ApiKey.objects.find_by_token(token) == key
+    assert ApiKey.objects.find_by_token(token[:-1] + ("A" if token[-1] != "A" else "B")) is None
+    response = Api(token).get("/balance")
+    assert response.status_code == 200
+    assert response.json()["total"] == 10_000
+
+
+def test_missing_malformed_and_unknown_keys_get_401(funded_org):
+    _problem(Client().get("/api/v1/balance"), 401, "unauthenticated")
+    _problem(Client(HTTP_AUTHORIZATION="Token abc").get("/api/v1/balance"), 401, "unauthenticated")
+    _problem(Client(HTTP_AUTHORIZATION="Bearer crd_000000000000_nope").get("/api/v1/balance"), 401, "invalid_api_key")
+    response = Client(HTTP_AUTHORIZATION="Bearer nonsense").get("/api/v1/balance")
+    _problem(response, 401, "invalid_api_key")
+    assert response["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_revoked_key_fails_at_once(funded_org, owner, client):
+    key, token = issue_key(funded_org, "charge")
+    api = Api(token)
+    assert api.get("/balance").status_code == 200
+    client.force_login(owner)
+    client.post(f"/orgs/{funded_org.slug}/settings/api-keys/{key.pk}/revoke/")
+    _problem(api.get("/balance"), 401, "api_key_revoked")
+    member = MembershipFactory(org=funded_org)
+    give(funded_org, member, 10)
+    before = ledger_snapshot()
+    _problem(api.post("/usage", {"member_id": member.pk, "amount": 1}), 401, "api_key_revoked")
+    assert ledger_snapshot() == before
+
+
+def test_last_used_time_is_recorded(funded_org):
+    key, token = issue_key(funded_org, "read")
+    assert key.last_used_at is None
+    Api(token).get("/balance")
+    key.refresh_from_db()
+    assert key.last_used_at is not None
+
+
+def test_wrong_scope_gets_403_and_moves_nothing(funded_org, member):
+    give(funded_org, member, 100)
+    reader = Api(issue_key(funded_org, "read")[1])
+    charger = Api(issue_key(funded_org, "charge")[1])
+    before = ledger_snapshot()
+    body = _problem(reader.post("/usage", {"member_id": member.pk, "amount": 5}), 403, "insufficient_scope")
+    assert body["required_scope"] == "charge"
+    _problem(charger.post("/transfers", {"members": [member.pk], "amount": 5}), 403, "insufficient_scope")
+    transferer = Api(issue_key(funded_org, "transfer")[1])
+    _problem(transferer.post("/usage", {"member_id": member.pk, "amount": 5}), 403, "insufficient_scope")
+    assert ledger_snapshot() == before
+    assert not IdempotencyRecord.objects.exists()
+
+
+@override_settings(API_RATE_LIMIT_PER_MINUTE=3)
+def test_rate_limit_per_key_answers_429_with_retry_after(funded_org):
+    api = Api(issue_key(funded_org, "read")[1])
+    other = Api(issue_key(funded_org, "read", name="other")[1])
+    assert [api.get("/balance").status_code for _ in range(3)] == [200, 200, 200]
+    response = api.get("/balance")
+    body = _problem(response, 429, "rate_limited")
+    assert 1 <= int(response["Retry-After"]) <= 60
+    assert body["retry_after"] == int(response["Retry-After"])
+    assert other.get("/balance").status_code == 200  # the limit is per key
+
+
+# ---------------------------------------------------------------- one org never sees another
+
+
+def test_keys_of_one_org_never_see_another_orgs_data(funded_org, member, other_org):
+    fund(other_org, 777)
+    outsider = MembershipFactory(org=other_org)
+    give(other_org, outsider, 50)
+    other_charge = Api(issue_key(other_org, "charge")[1])
+    assert other_charge.post("/usage", {"member_id": outsider.pk, "amount": 5}, key="theirs").status_code == 201
+
+    api = Api(issue_key(funded_org, "transfer")[1])
+    assert api.get("/balance").json()["total"] == 10_000
+    _problem(api.get(f"/members/{outsider.pk}/balance"), 404, "member_not_found")
+    _problem(api.get("/transactions", member_id=outsider.pk), 404, "member_not_found")
+    assert outsider.pk not in [m["id"] for m in api.get("/members").json()["items"]]
+    assert api.get("/members", email=outsider.user.email).json()["items"] == []
+    their_ids = set(Transfer.objects.filter(org=other_org).values_list("pk", flat=True))
+    ours = {t["id"] for t in api.get("/transactions", limit=200).json()["items"]}
+    assert ours and not ours & their_ids
+    before = ledger_snapshot()
+    _problem(api.post("/transfers", {"members": [outsider.pk], "amount": 1}), 404, "member_not_found")
+    charger = Api(issue_key(funded_org, "charge")[1])
+    _problem(charger.post("/usage", {"member_id": outsider.pk, "amount": 1}, key="x2"), 404, "member_not_found")
+    assert ledger_snapshot() == before
+    # The same Idempotency-Key in two orgs is two different requests.
+    assert charger.post("/usage", {"member_id": member.pk, "amount": 1}, key="theirs").status_code == 402
+
+
+# ---------------------------------------------------------------- balances, members, transactions
+
+
+def test_member_balance_shows_only_this_orgs_credits(funded_org, member, other_org):
+    fund(funded_org, 300, "promo")
+    give(funded_org, member, 40)
+    give(funded_org, member, 7, "promo")
+    fund(other_org, 100)
+    elsewhere = MembershipFactory(org=other_org, user=member.user)
+    give(other_org, elsewhere, 99)
+    body = Api(issue_key(funded_org, "read")[1]).get(f"/members/{member.pk}/balance").json()
+    assert body["total"] == 47
+    assert {r["credit_type"]: r["balance"] for r in body["by_credit_type"]} == {"org-allocated": 40, "promo": 7}
+
+
+def test_members_list_finds_by_email_and_pages(funded_org, member):
+    api = Api(issue_key(funded_org, "read")[1])
+    found = api.get("/members", email=member.user.email.upper()).json()["items"]
+    assert [m["id"] for m in found] == [member.pk]
+    first = api.get("/members", limit=1).json()
+    second = api.get("/members", limit=1, cursor=first["next_cursor"]).json()
+    assert first["items"][0]["id"] != second["items"][0]["id"]
+    _problem(api.get("/members", cursor="abc"), 422, "validation_error")
+
+
+def test_transactions_keyset_pages_and_filters(funded_org, member):
+    other = MembershipFactory(org=funded_org)
+    fund(funded_org, 50, "promo")
+    for i in range(5):
+        give(funded_org, member, 10 + i)
+    give(funded_org, other, 3, "promo")
+    api = Api(issue_key(funded_org, "charge")[1])
+    api.post("/usage", {"member_id": member.pk, "amount": 4, "description": "job 9", "metadata": {"job": 9}})
+
+    seen, cursor = [], None
+    while True:
+        params = {"limit": 3} | ({"cursor": cursor} if cursor else {})
+        page = api.get("/transactions", **params).json()
+        seen += page["items"]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    all_ids = list(Transfer.objects.filter(org=funded_org).order_by("-created_at", "-pk").values_list("pk", flat=True))
+    assert [t["id"] for t in seen] == all_ids  # every transfer once, newest first
+
+    usage = api.get("/transactions", kind="usage").json()["items"]
+    assert len(usage) == 1
+    assert usage[0]["usage"] == {"member_id": member.pk, "description": "job 9", "metadata": {"job": 9}}
+    mine = api.get("/transactions", member_id=member.pk).json()["items"]
+    assert len(mine) == 6 and all(t["kind"] in ("transfer", "usage") for t in mine)
+    promo = api.get("/transactions", credit_type="promo").json()["items"]
+    assert {t["kind"] for t in promo} == {"promo_grant", "transfer"} and len(promo) == 2
+    newest = Transfer.objects.filter(org=funded_org).order_by("-created_at").first()
+    window = api.get("/transactions", since=newest.created_at.isoformat()).json()["items"]
+    assert [t["id"] for t in window] == [newest.pk]
+    assert api.get("/transactions", until=newest.created_at.isoformat(), kind="usage").json()["items"] == []
+    _problem(api.get("/transactions", cursor="!!!"), 422, "validation_error")
+    _problem(api.get("/transactions", credit_type="gold"), 404, "unknown_credit_type")
+    _problem(api.get("/transactions", kind="nope"), 422, "validation_error")
+    _problem(api.get("/transactions", since="2026-01-01T00:00:00"), 422, "validation_error")
+
+
+def test_transactions_page_query_count_is_flat(funded_org, member, django_assert_max_num_queries):
+    for _ in range(30):
+        give(funded_org, member, 1)
+    api = Api(issue_key(funded_org, "read")[1])
+    api.get("/transactions")  # warm last_used_at
+    # auth key lookup + the page (with actor and usage joined) + member lookups for filters
+    with django_assert_max_num_queries(2):
+        assert len(api.get("/transactions", limit=25).json()["items"]) == 25
+
+
+# ---------------------------------------------------------------- transfers
+
+
+def test_transfer_to_one_and_many_members(funded_org, owner, member):
+    others = [MembershipFactory(org=funded_org) for _ in range(3)]
+    api = Api(issue_key(funded_org, "transfer", created_by=owner)[1])
+    one = api.post("/transfers", {"members": [member.pk], "amount": 25, "memo": "bonus"}, key="t1")
+    assert one.status_code == 201, one.content
+    assert one.json()["kind"] == TransferKind.TRANSFER and one.json()["total"] == 25
+    many = api.post(
+        "/transfers", {"members": [o.pk for o in others], "amount": 10, "credit_type": "org-allocated"}, key="t2"
+    )
+    assert many.status_code == 201
+    body = many.json()
+    assert body["kind"] == TransferKind.BULK_TRANSFER and body["total"] == 30
+    assert Transfer.objects.get(pk=body["transfer_id"]).actor == owner
+    assert Api(issue_key(funded_org, "read")[1]).get("/balance").json()["total"] == 10_000 - 55
+    assert ledger_problems() == []
+
+
+def test_transfer_bad_input_changes_nothing(funded_org, member):
+    api = Api(issue_key(funded_org, "transfer")[1])
+    before = ledger_snapshot()
+    _problem(api.post("/transfers", {"members": [member.pk], "amount": 20_000}, key="a"), 402, "insufficient_credits")
+    _problem(api.post("/transfers", {"members": [member.pk], "amount": 0}, key="b"), 422, "invalid_amount")
+    _problem(api.post("/transfers", {"members": [member.pk], "amount": 1.5}, key="c"), 422, "invalid_amount")
+    _problem(api.post("/transfers", {"members": [member.pk, 999_999], "amount": 1}, key="d"), 404, "member_not_found")
+    _problem(api.post("/transfers", {"members": [], "amount": 1}, key="e"), 422, "validation_error")
+    _problem(
+        api.post("/transfers", {"members": [member.pk], "amount": 1, "credit_type": "x"}, key="f"),
+        404,
+        "unknown_credit_type",
+    )
+    _problem(api.post("/transfers", "{not json", key="g"), 400, "malformed_request")
+    assert ledger_snapshot() == before
+
+
+# ---------------------------------------------------------------- usage charges
+
+
+def test_usage_draws_promo_first_then_org_allocated_into_usage(funded_org, member, charger):
+    fund(funded_org, 100, "promo")
+    give(funded_org, member, 50)
+    give(funded_org, member, 20, "promo")
+    response = charger.post(
+        "/usage", {"member_id": member.pk, "amount": 30, "description": "GPU job 17", "metadata": {"job": "j-17"}}
+    )
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["drawn"] == [{"credit_type": "promo", "amount": 20}, {"credit_type": "org-allocated", "amount": 10}]
+    assert body["member_balance"] == {"org-allocated": 40, "promo": 0}
+    assert body["metadata"] == {"job": "j-17"} and body["description"] == "GPU job 17"
+    transfer = Transfer.objects.get(pk=body["transfer_id"])
+    assert transfer.kind == TransferKind.USAGE and transfer.amount == 30 and transfer.memo == "GPU job 17"
+    usage_wallet = Wallet.objects.external("usage")
+    assert sum(Entry.objects.filter(transfer=transfer, wallet=usage_wallet).values_list("amount", flat=True)) == 30
+    assert set(Pocket.objects.filter(wallet=usage_wallet).values_list("funding_org_id", flat=True)) == {funded_org.pk}
+    assert UsageCharge.objects.get(pk=body["id"]).transfer_id == transfer.pk
+    assert ledger_problems() == []
+
+
+def test_usage_never_spends_personal_or_other_orgs_credits(funded_org, member, charger, other_org):
+    fund(other_org, 100)
+    elsewhere = MembershipFactory(org=other_org, user=member.user)
+    give(other_org, elsewhere, 100)
+    give(funded_org, member, 10)
+    before = ledger_snapshot()
+    body = _problem(charger.post("/usage", {"member_id": member.pk, "amount": 11}), 402, "insufficient_credits")
+    assert body["shortfall"] == 1 and body["available"] == 10 and body["requested"] == 11
+    assert ledger_snapshot() == before
+
+
+def test_usage_bad_input_changes_nothing(funded_org, member, charger):
+    give(funded_org, member, 10)
+    before = ledger_snapshot()
+    for i, amount in enumerate([0, -5, 1.5, "10", True, 10**16, None, 1e300, "1e3"]):
+        body = _problem(
+            charger.post("/usage", {"member_id": member.pk, "amount": amount}, key=f"bad-{i}"), 422, "invalid_amount"
+        )
+        assert body["errors"]
+    _problem(charger.post("/usage", {"member_id": 424242, "amount": 1}, key="m1"), 404, "member_not_found")
+    _problem(charger.post("/usage", {"member_id": member.pk, "amount": 1}, key=None), 422, "idempotency_key_required")
+    _problem(
+        charger.post("/usage", {"member_id": member.pk, "amount": 1}, key="x" * 101), 422, "idempotency_key_required"
+    )
+    _problem(
+        charger.post("/usage", {"member_id": member.pk, "amount": 1, "extra": 1}, key="m2"), 422, "validation_error"
+    )
+    meta = {f"k{i}": i for i in range(51)}
+    _problem(
+        charger.post("/usage", {"member_id": member.pk, "amount": 1, "metadata": meta}, key="m3"),
+        422,
+        "validation_error",
+    )
+    assert ledger_snapshot() == before
+
+
+def test_usage_on_removed_member_is_404(funded_org, member, charger):
+    give(funded_org, member, 10)
+    member.status = "removed"
+    member.save()
+    before = ledger_snapshot()
+    _problem(charger.post("/usage", {"member_id": member.pk, "amount": 1}), 404, "member_not_found")
+    assert ledger_snapshot() == before
+
+
+# ---------------------------------------------------------------- idempotency
+
+
+def test_same_key_same_body_replays_first_response_and_moves_nothing(funded_org, member, charger):
+    give(funded_org, member, 100)
+    payload = {"member_id": member.pk, "amount": 30, "description": "job", "metadata": {"a": 1, "b": "x"}}
+    first = charger.post("/usage", payload, key="job-1")
+    snapshot = ledger_snapshot()
+    # Same JSON, different key order and spacing: the same request.
+    again = charger.post(
+        "/usage",
+        '{"metadata": {"b": "x", "a": 1},  "amount": 30, "description": "job", "member_id": %d}' % member.pk,
+        key="job-1",
+    )
+    assert again.status_code == first.status_code == 201
+    assert again.content == first.content
+    assert again["Idempotent-Replayed"] == "true"
+    assert ledger_snapshot() == snapshot
+    assert UsageCharge.objects.count() == 1
+
+
+def test_same_key_different_body_is_409_and_moves_nothing(funded_org, member, charger):
+    give(funded_org, member, 100)
+    assert charger.post("/usage", {"member_id": member.pk, "amount": 30}, key="job-2").status_code == 201
+    before = ledger_snapshot()
+    _problem(charger.post("/usage", {"member_id": member.pk, "amount": 31}, key="job-2"), 409, "idempotency_key_reused")
+    # The same key on another endpoint is another request too.
+    transferer = Api(issue_key(funded_org, "transfer")[1])
+    _problem(
+        transferer.post("/transfers", {"members": [member.pk], "amount": 1}, key="job-2"), 409, "idempotency_key_reused"
+    )
+    assert ledger_snapshot() == before
+
+
+def test_a_stored_402_is_replayed_even_after_top_up(funded_org, member, charger):
+    """The first response is the answer for that key (as with Stripe): retry a failed charge with a new key."""
+    first = charger.post("/usage", {"member_id": member.pk, "amount": 5}, key="job-3")
+    assert first.status_code == 402
+    give(funded_org, member, 100)
+    again = charger.post("/usage", {"member_id": member.pk, "amount": 5}, key="job-3")
+    assert again.status_code == 402 and again.content == first.content
+    assert charger.post("/usage", {"member_id": member.pk, "amount": 5}, key="job-3b").status_code == 201
+
+
+def test_validation_failures_do_not_use_up_the_key(funded_org, member, charger):
+    give(funded_org, member, 100)
+    assert charger.post("/usage", {"member_id": member.pk, "amount": "x"}, key="job-4").status_code == 422
+    assert charger.post("/usage", {"member_id": member.pk, "amount": 3}, key="job-4").status_code == 201
+
+
+def test_idempotency_records_are_purged_after_retention_only(funded_org, member, charger):
+    from datetime import timedelta
+
+    from django.core.management import call_command
+    from django.utils import timezone
+
+    give(funded_org, member, 100)
+    charger.post("/usage", {"member_id": member.pk, "amount": 3}, key="old")
+    charger.post("/usage", {"member_id": member.pk, "amount": 3}, key="new")
+    IdempotencyRecord.objects.filter(key="old").update(created_at=timezone.now() - timedelta(hours=49))
+    IdempotencyRecord.objects.filter(key="new").update(created_at=timezone.now() - timedelta(hours=23))
+    call_command("purge_idempotency_records", stdout=open("/dev/null", "w"))  # noqa: SIM115
+    assert list(IdempotencyRecord.objects.values_list("key", flat=True)) == ["new"]
+    # Even past retention, the ledger's own key stops a second charge: a replay still moves nothing.
+    before = ledger_snapshot()
+    again = charger.post("/usage", {"member_id": member.pk, "amount": 3}, key="old")
+    assert again.status_code == 201
+    assert ledger_snapshot() == before
+
+
+# ---------------------------------------------------------------- schema and docs
+
+
+def test_openapi_schema_and_docs_are_served_without_a_cdn(client):
+    schema = client.get("/api/v1/openapi.json").json()
+    assert schema["openapi"].startswith("3.")
+    paths = schema["paths"]
+    for path in [
+        "/api/v1/balance",
+        "/api/v1/members/{member_id}/balance",
+        "/api/v1/transactions",
+        "/api/v1/transfers",
+        "/api/v1/usage",
+    ]:
+        assert path in paths
+    usage = paths["/api/v1/usage"]["post"]
+    assert "application/problem+json" in usage["responses"]["402"]["content"]
+    assert any(p["name"] == "Idempotency-Key" and p["required"] for p in usage["parameters"])
+    html = client.get("/api/v1/docs").content.decode()
+    assert "/static/ninja/swagger-ui-bundle.js" in html
+    assert "cdn" not in html.lower() and "https://" not in html

@@ -1,0 +1,98 @@
+"""Real concurrency on PostgreSQL through the API: 50 threads, each with its own connection, charge one
+member at the same moment."""
+
+import json
+import threading
+
+import pytest
+from django.core.cache import cache
+from django.db import connection
+from django.test import Client
+
+from billing.api_models import IdempotencyRecord, UsageCharge
+from tests.billing.api_helpers import give, issue_key
+from tests.factories import MembershipFactory, fund
+from wallets.models import Transfer, TransferKind
+from wallets.selectors import ledger_problems
+from wallets.services import member_charge_usage
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+N = 50
+
+
+def _race(n, fn):
+    barrier = threading.Barrier(n)
+    results = [None] * n
+
+    def run(i):
+        try:
+            barrier.wait()
+            results[i] = fn(i)
+        except Exception as exc:
+            results[i] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
+@pytest.fixture
+def setup(org):
+    cache.clear()
+    fund(org, 1_000)
+    member = MembershipFactory(org=org)
+    give(org, member, 30)
+    token = issue_key(org, "charge")[1]
+    return org, member, token
+
+
+def _charge(token, member, key):
+    response = Client(HTTP_AUTHORIZATION=f"Bearer {token}").post(
+        "/api/v1/usage",
+        json.dumps({"member_id": member.pk, "amount": 1, "description": "job"}),
+        content_type="application/json",
+        HTTP_IDEMPOTENCY_KEY=key,
+    )
+    return response.status_code, response.content
+
+
+def test_50_concurrent_charges_with_a_balance_for_30_succeed_exactly_30_times(setup, settings):
+    settings.API_RATE_LIMIT_PER_MINUTE = 0
+    org, member, token = setup
+    results = _race(N, lambda i: _charge(token, member, f"job-{i}"))
+    statuses = [r[0] if isinstance(r, tuple) else repr(r) for r in results]
+    assert statuses.count(201) == 30, statuses
+    assert statuses.count(402) == 20, statuses
+    assert Transfer.objects.filter(org=org, kind=TransferKind.USAGE).count() == 30
+    assert UsageCharge.objects.count() == 30
+    body = json.loads(next(r[1] for r in results if r[0] == 402))
+    assert body["code"] == "insufficient_credits" and body["shortfall"] == 1 and body["available"] == 0
+    assert ledger_problems() == []
+
+
+def test_50_concurrent_charges_with_one_idempotency_key_succeed_once(setup, settings):
+    settings.API_RATE_LIMIT_PER_MINUTE = 0
+    org, member, token = setup
+    results = _race(N, lambda i: _charge(token, member, "the-same-job"))
+    assert all(isinstance(r, tuple) for r in results), results
+    assert {r[0] for r in results} == {201}
+    assert len({r[1] for r in results}) == 1  # every caller got the first response, byte for byte
+    assert Transfer.objects.filter(org=org, kind=TransferKind.USAGE).count() == 1
+    assert UsageCharge.objects.count() == 1
+    assert IdempotencyRecord.objects.count() == 1
+    assert ledger_problems() == []
+
+
+def test_concurrent_service_charges_never_overdraw(setup):
+    """The service on its own (no API, no idempotency record): the membership lock serialises charges."""
+    org, member, _ = setup
+    results = _race(20, lambda i: member_charge_usage(org=org, membership_id=member.pk, amount=2))
+    assert sum(1 for r in results if isinstance(r, Transfer)) == 15
+    assert all(type(r).__name__ == "InsufficientCredits" for r in results if not isinstance(r, Transfer))
+    assert ledger_problems() == []
