@@ -422,11 +422,12 @@ def test_bulk_transfer_post_query_count_does_not_grow_with_members(admin_client,
 
 
 def test_all_members_includes_a_member_without_a_default_wallet_yet(admin_client, funded_org):
-    """createsuperuser makes users without a Default wallet; a bulk transfer makes one instead of failing."""
+    """Users inserted outside create_user (imported rows) have no Default wallet; a bulk transfer makes one."""
     from orgs.models import User
     from orgs.services import membership_add
 
-    staff = User.objects.create_superuser("staff@example.com", "pw-correct-horse-battery")
+    (staff,) = User.objects.bulk_create([User(email="staff@example.com", password="!")])
+    staff = User.objects.get(email="staff@example.com")
     membership_add(org=funded_org, user=staff, role="member")
     assert not Wallet.objects.filter(user=staff).exists()
     html = admin_client.post(_url(funded_org, "transfer_submit"), _bulk("all", "10"), **HTMX).content.decode()
