@@ -24,7 +24,17 @@ def _billing_context(request, org_slug: str, tab: str) -> dict:
     }
     if tab == "credits":
         context["entries"] = recent_entries(wallet, limit=10)
+    _purchase_context(context, org, tab)
     return context
+
+
+def _purchase_context(context: dict, org, tab: str) -> None:
+    """Buy Credits: the outstanding balance on the Balance card, the Purchases list on the Credits tab."""
+    from billing.purchases import org_outstanding_credits, org_purchases
+
+    context["outstanding"] = org_outstanding_credits(org)
+    if tab == "credits":
+        context["purchases"] = org_purchases(org)
 
 
 @login_required
