@@ -35,9 +35,7 @@ class Purchase(models.Model):
     payment_intent_id = models.CharField(max_length=255, blank=True, db_index=True)
     charge_id = models.CharField(max_length=255, blank=True, db_index=True)
     # The PURCHASE transfer that credited the org wallet (set once, when paid).
-    transfer = models.ForeignKey(
-        "wallets.Transfer", models.PROTECT, null=True, blank=True, related_name="+", unique=True
-    )
+    transfer = models.OneToOneField("wallets.Transfer", models.PROTECT, null=True, blank=True, related_name="+")
     # Refunds: Stripe's cumulative amount_refunded, and the credits taken back for it (from the wallet, or
     # recorded as outstanding when the wallet no longer had them).
     refunded_cents = models.BigIntegerField(default=0)

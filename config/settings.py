@@ -131,8 +131,13 @@ if STRIPE_STANDIN:
     INSTALLED_APPS.append("billing.stripe_standin")
     STRIPE_SECRET_KEY = STRIPE_SECRET_KEY or "sk_test_standin_" + "0" * 24
 # Where the SDK sends API calls: Stripe's own (https://api.stripe.com) when empty; with the stand-in, its
-# absolute URL on this server (`make run` sets it from HOST and PORT).
-STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="http://127.0.0.1:8000/stripe-standin" if STRIPE_STANDIN else "")
+# absolute URL on this server (`make run` passes STRIPE_STANDIN_API_BASE from its HOST and PORT).
+STRIPE_API_BASE = env.str(
+    "STRIPE_API_BASE",
+    default=env.str("STRIPE_STANDIN_API_BASE", default="http://127.0.0.1:8000/stripe-standin")
+    if STRIPE_STANDIN
+    else "",
+)
 STRIPE_WEBHOOK_SECRET = env.str(
     "STRIPE_WEBHOOK_SECRET", default="whsec_standin_local_demo_secret" if STRIPE_STANDIN else ""
 )
@@ -144,6 +149,8 @@ STRIPE_WEBHOOK_TOLERANCE = env.int("STRIPE_WEBHOOK_TOLERANCE", default=300)
 STRIPE_STANDIN_WEBHOOK_URL = env.str("STRIPE_STANDIN_WEBHOOK_URL", default="")
 STRIPE_STANDIN_ASYNC_DELAY = env.float("STRIPE_STANDIN_ASYNC_DELAY", default=3.0)
 STRIPE_STANDIN_LATE_DELAY = env.float("STRIPE_STANDIN_LATE_DELAY", default=5.0)
+# Tests that deliver events themselves turn the stand-in's own background deliveries off.
+STRIPE_STANDIN_AUTODELIVER = env.bool("STRIPE_STANDIN_AUTODELIVER", default=True)
 # Buy Credits limits, in US cents.
 PURCHASE_MIN_CENTS = env.int("PURCHASE_MIN_CENTS", default=500)
 PURCHASE_MAX_CENTS = env.int("PURCHASE_MAX_CENTS", default=10_000_000)

@@ -40,6 +40,7 @@ def org_transfer_to_member(
 ) -> Transfer:
     """Move credits from the org wallet to a current member's Default wallet (funded by this org)."""
     check_amount(amount)
+    _assert_no_outstanding(org)
     with transaction.atomic():
         membership = lock_active_membership(org=org, membership_id=membership_id)
         org_wallet = Wallet.objects.for_org(org)
@@ -120,6 +121,7 @@ def org_bulk_transfer(
     before the removal returns them, or is not paid at all.
     """
     check_amount(amount_per_member)
+    _assert_no_outstanding(org)
     with transaction.atomic():
         members = Membership.objects.select_for_update(of=("self",)).filter(org=org, status=MembershipStatus.ACTIVE)
         if membership_ids is not None:
@@ -147,3 +149,10 @@ def org_bulk_transfer(
             idempotency_key=idempotency_key,
             legs=legs,
         )
+
+
+def _assert_no_outstanding(org: Organization) -> None:
+    """Credits may not leave the org wallet while it owes credits after a refund or dispute (billing)."""
+    from billing.purchases import assert_no_outstanding
+
+    assert_no_outstanding(org)

@@ -396,7 +396,7 @@ def _deliver_now(url: str, events: list[dict], options: set[str]) -> list[int]:
 def deliver(url: str, events: list[dict], options: set[str] | None = None, *, background: bool = True):
     """Post signed events to the app's webhook URL, in a background thread like Stripe (or inline)."""
     options = set(options or ())
-    if not url or not events:
+    if not url or not events or (background and not settings.STRIPE_STANDIN_AUTODELIVER):
         return None
     if not background:
         return _deliver_now(url, events, options)
