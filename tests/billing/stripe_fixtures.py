@@ -14,8 +14,8 @@ from billing.stripe_standin import core
 WEBHOOK = "/stripe/webhook/"
 
 
-@pytest.fixture
-def standin(live_server, settings):
+@pytest.fixture(name="standin")
+def standin_fixture(live_server, settings):
     """The app's SDK talks to the stand-in inside the live server; its own deliveries are off (tests deliver)."""
     settings.STRIPE_API_BASE = f"{live_server.url}/stripe-standin"
     settings.STRIPE_STANDIN_WEBHOOK_URL = f"{live_server.url}{WEBHOOK}"
@@ -28,7 +28,9 @@ def start(org, user, cents=2500) -> Purchase:
         org=org,
         user=user,
         amount_cents=cents,
-        success_url=lambda pk: f"http://testserver/orgs/{org.slug}/billing/purchases/{pk}/?session_id={{CHECKOUT_SESSION_ID}}",
+        success_url=lambda pk: (
+            f"http://testserver/orgs/{org.slug}/billing/purchases/{pk}/?session_id={{CHECKOUT_SESSION_ID}}"
+        ),
         cancel_url=lambda pk: f"http://testserver/orgs/{org.slug}/billing/purchases/{pk}/cancelled/",
     )
 
@@ -40,7 +42,9 @@ def signed(evt: dict, *, secret=None, timestamp=None) -> tuple[str, str]:
 
 def post_event(evt: dict, client: Client | None = None, **sign_kwargs):
     payload, header = signed(evt, **sign_kwargs)
-    return (client or Client()).post(WEBHOOK, data=payload, content_type="application/json", HTTP_STRIPE_SIGNATURE=header)
+    return (client or Client()).post(
+        WEBHOOK, data=payload, content_type="application/json", HTTP_STRIPE_SIGNATURE=header
+    )
 
 
 def paid_purchase(org, user, cents=2500, method="card"):

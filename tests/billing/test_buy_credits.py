@@ -6,7 +6,7 @@ from django.test import Client
 from billing.models import Purchase, PurchaseStatus
 from billing.purchases import PurchaseError, parse_dollars
 from billing.stripe_standin import core
-from tests.billing.stripe_fixtures import paid_purchase, post_event, standin, start  # noqa: F401
+from tests.billing.stripe_fixtures import paid_purchase, post_event, standin_fixture, start  # noqa: F401
 from tests.factories import ledger_snapshot
 
 
@@ -86,7 +86,7 @@ def test_preview_counts_credits_as_you_type(owner, org):
 
 def test_form_has_htmx_preview_and_plain_fallback(owner, org):
     html = login(owner).get(f"/orgs/{org.slug}/billing/buy/?amount=12.34").content.decode()
-    assert 'hx-get="/orgs/{}/billing/buy/preview/"'.format(org.slug) in html
+    assert f'hx-get="/orgs/{org.slug}/billing/buy/preview/"' in html
     assert "delay:250ms" in html
     assert "1,234 credits" in html  # GET with ?amount= shows the count without JS
     assert f'action="/orgs/{org.slug}/billing/buy/"' in html
@@ -134,10 +134,10 @@ def test_purchases_list_on_credits_tab_with_constant_queries(standin, owner, org
     with CaptureQueriesContext(connection) as one:
         client.get(f"/orgs/{org.slug}/billing/")
     for _ in range(5):
-        purchase, events = paid_purchase(org, owner)
+        _, events = paid_purchase(org, owner)
         post_event(events[0])
     with CaptureQueriesContext(connection) as six:
         html = client.get(f"/orgs/{org.slug}/billing/").content.decode()
     assert 0 < len(six.captured_queries) == len(one.captured_queries)
-    assert html.count("class=\"status status-") == 6
+    assert html.count('class="status status-') == 6
     assert "Paid" in html and "Pending" in html and "Transfer #" in html

@@ -21,7 +21,7 @@ from tests.billing.stripe_fixtures import (  # noqa: F401 - fixture
     paid_purchase,
     post_event,
     signed,
-    standin,
+    standin_fixture,
     start,
 )
 from tests.factories import MembershipFactory, ledger_snapshot
@@ -90,7 +90,12 @@ def test_previous_secret_is_accepted_during_rotation(standin, org, owner, settin
     assert post_event(evt, secret=old).status_code == 200
     assert refresh(purchase).status == PurchaseStatus.PAID
     settings.STRIPE_WEBHOOK_SECRET_PREVIOUS = ""  # rotation over: the old secret is refused
-    assert post_event(event_named(core.pay(start(org, owner).stripe_session_id)[1], "charge.succeeded"), secret=old).status_code == 400
+    assert (
+        post_event(
+            event_named(core.pay(start(org, owner).stripe_session_id)[1], "charge.succeeded"), secret=old
+        ).status_code
+        == 400
+    )
 
 
 # ---------------------------------------------------------------- checkout fulfilment
@@ -167,7 +172,9 @@ def test_same_event_100_times_20_concurrently_plus_success_page_credits_once(sta
                 if i == 0 and n == 2:
                     r = client.get(f"/orgs/{org.slug}/billing/purchases/{purchase.pk}/")
                     statuses.append(("page", r.status_code))
-                r = client.post("/stripe/webhook/", data=payload, content_type="application/json", HTTP_STRIPE_SIGNATURE=header)
+                r = client.post(
+                    "/stripe/webhook/", data=payload, content_type="application/json", HTTP_STRIPE_SIGNATURE=header
+                )
                 statuses.append(("hook", r.status_code))
         except Exception as exc:  # pragma: no cover - reported below
             errors.append(exc)
