@@ -99,8 +99,11 @@ def assert_no_outstanding(org: Organization) -> None:
 
 
 def _lock_outstanding(org_id: int) -> OutstandingBalance:
-    OutstandingBalance.objects.get_or_create(org_id=org_id)
-    return OutstandingBalance.objects.select_for_update().get(org_id=org_id)
+    ob = OutstandingBalance.objects.select_for_update().filter(org_id=org_id).first()
+    if ob is None:  # the org's first purchase: create the row (a racer may win), then lock it
+        OutstandingBalance.objects.bulk_create([OutstandingBalance(org_id=org_id)], ignore_conflicts=True)
+        ob = OutstandingBalance.objects.select_for_update().get(org_id=org_id)
+    return ob
 
 
 def _org_allocated() -> CreditType:
@@ -198,17 +201,17 @@ def _id_of(value) -> str:
     return value if isinstance(value, str) else value.get("id", "")
 
 
-def purchase_sync_session(session, *, event_type: str = "") -> Purchase | None:
+def purchase_sync_session(session, *, event_type: str = "", purchase: Purchase | None = None) -> Purchase | None:
     """Bring the purchase in line with a (freshly retrieved) Checkout Session. Idempotent.
 
     Paid -> credit the org wallet once (keyed by the session id) and pay any outstanding balance first.
     Expired unpaid -> Expired. An async payment that failed -> Failed. Otherwise it stays Pending.
     """
-    found = purchase_for_session(session)
+    found = purchase or purchase_for_session(session)
     if found is None:
         return None
-    with transaction.atomic():
-        purchase = Purchase.objects.select_for_update().get(pk=found.pk)
+    with transaction.atomic(savepoint=False):
+        purchase = Purchase.objects.select_for_update(of=("self",)).select_related("org", "created_by").get(pk=found.pk)
         changed = not purchase.stripe_session_id
         purchase.stripe_session_id = purchase.stripe_session_id or session["id"]
         if session.get("amount_total") is not None and session["amount_total"] != purchase.amount_cents:

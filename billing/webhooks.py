@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from django.db import IntegrityError, transaction
+from django.db import connection, transaction
+from django.utils import timezone
 
 from billing import stripe_client
 from billing.models import StripeEvent
@@ -34,14 +35,18 @@ DISPUTE_EVENTS = {
 }
 
 
+_INSERT_EVENT = (
+    f"INSERT INTO {StripeEvent._meta.db_table} (event_id, type, purchase_id, received_at) "
+    "VALUES (%s, %s, %s, %s) ON CONFLICT (event_id) DO NOTHING RETURNING id"
+)
+
+
 def _record(event, purchase_id=None) -> bool:
-    """Store the event id; False when it was already stored (a duplicate delivery)."""
-    try:
-        with transaction.atomic():
-            StripeEvent.objects.create(event_id=event["id"], type=event["type"], purchase_id=purchase_id)
-    except IntegrityError:
-        return False
-    return True
+    """Store the event id; False when it was already stored (a duplicate delivery). A concurrent duplicate
+    waits on the unique index until the first delivery commits, then sees the conflict."""
+    with connection.cursor() as cursor:
+        cursor.execute(_INSERT_EVENT, [event["id"], event["type"][:100], purchase_id, timezone.now()])
+        return cursor.fetchone() is not None
 
 
 def handle_event(event) -> str:
@@ -59,7 +64,7 @@ def handle_event(event) -> str:
         with transaction.atomic():
             if not _record(event, purchase.pk):
                 return "duplicate"
-            purchase_sync_session(session, event_type=etype)
+            purchase_sync_session(session, event_type=etype, purchase=purchase)
         return "processed"
     if etype in REFUND_EVENTS:
         charge_id = obj["id"] if obj.get("object") == "charge" else stripe_client_id(obj.get("charge"))
