@@ -80,6 +80,10 @@ class Purchase(models.Model):
         return f"${self.amount_cents // 100:,}.{self.amount_cents % 100:02d}"
 
     @property
+    def refunded_dollars(self) -> str:
+        return f"${self.refunded_cents // 100:,}.{self.refunded_cents % 100:02d}"
+
+    @property
     def is_settled(self) -> bool:
         """Nothing more will happen on the success page (credits landed, or the checkout ended unpaid)."""
         return self.status != PurchaseStatus.PENDING
