@@ -162,6 +162,8 @@ def purchase_start(*, org: Organization, user, amount_cents: int, success_url, c
             currency=purchase.currency,
             credits=credits,
             purchase_id=purchase.pk,
+            # Unique per purchase even across databases sharing one Stripe account (ids restart, times don't).
+            purchase_key=f"{purchase.pk}-{int(purchase.created_at.timestamp() * 1_000_000)}",
             org_id=org.pk,
             org_name=org.name,
             customer_email=getattr(user, "email", ""),
@@ -172,6 +174,10 @@ def purchase_start(*, org: Organization, user, amount_cents: int, success_url, c
         log.warning("stripe checkout create failed purchase=%s: %s", purchase.pk, exc)
         Purchase.objects.filter(pk=purchase.pk).update(status=PurchaseStatus.FAILED, updated_at=timezone.now())
         raise PurchaseError("We could not reach Stripe to start the checkout. Nothing was charged; try again.") from exc
+    if session.get("client_reference_id") != str(purchase.pk) or session.get("amount_total") != amount_cents:
+        log.error("checkout session %s does not match purchase %s", session.get("id"), purchase.pk)
+        Purchase.objects.filter(pk=purchase.pk).update(status=PurchaseStatus.FAILED, updated_at=timezone.now())
+        raise PurchaseError("Stripe returned a checkout for a different purchase. Nothing was charged; try again.")
     purchase.stripe_session_id = session["id"]
     purchase.checkout_url = session.get("url") or ""
     purchase.save(update_fields=["stripe_session_id", "checkout_url", "updated_at"])

@@ -39,6 +39,7 @@ def create_checkout_session(
     currency: str,
     credits: int,
     purchase_id: int,
+    purchase_key: str,
     org_id: int,
     org_name: str,
     customer_email: str,
@@ -69,7 +70,7 @@ def create_checkout_session(
             "success_url": success_url,
             "cancel_url": cancel_url,
         },
-        options={"idempotency_key": f"credits-purchase-{purchase_id}-checkout"},
+        options={"idempotency_key": f"credits-checkout-{purchase_key}"},
     )
     return _plain(session)
 

@@ -99,11 +99,25 @@ def _int(value, name: str) -> int:
         raise StandinError(f"Invalid integer: {value}", param=name) from None
 
 
+def _replay(idempotency_key: str | None, params: dict) -> dict | None:
+    """Stripe's idempotency: the same key returns the first result; with different parameters it is an error."""
+    if not idempotency_key:
+        return None
+    row = StandinObject.objects.filter(idempotency_key=idempotency_key).first()
+    if row is None:
+        return None
+    if row.data.get("_params") != json.loads(json.dumps(params)):
+        raise StandinError(
+            "Keys for idempotent requests can only be used with the same parameters they were first used with.",
+            code="idempotency_key_in_use",
+        )
+    return row.data
+
+
 def create_session(params: dict, *, idempotency_key: str | None, base_url: str, webhook_url: str) -> dict:
-    if idempotency_key:
-        row = StandinObject.objects.filter(idempotency_key=idempotency_key).first()
-        if row is not None:
-            return row.data
+    replay = _replay(idempotency_key, params)
+    if replay is not None:
+        return replay
     if params.get("mode") != "payment":
         raise StandinError("The stand-in supports mode=payment only.", param="mode")
     items = params.get("line_items") or []
@@ -145,6 +159,7 @@ def create_session(params: dict, *, idempotency_key: str | None, base_url: str, 
         "_line_items": items,
         "_payment_intent_metadata": (params.get("payment_intent_data") or {}).get("metadata") or {},
         "_webhook_url": webhook_url,
+        "_params": json.loads(json.dumps(params)),
     }
     try:
         with transaction.atomic():
@@ -269,10 +284,9 @@ def settle_delayed(session_id: str, succeed: bool | None = None) -> tuple[dict, 
 
 
 def create_refund(params: dict, *, idempotency_key: str | None) -> tuple[dict, list[dict]]:
-    if idempotency_key:
-        row = StandinObject.objects.filter(idempotency_key=idempotency_key).first()
-        if row is not None:
-            return row.data, []
+    replay = _replay(idempotency_key, params)
+    if replay is not None:
+        return replay, []
     with transaction.atomic():
         if params.get("charge"):
             charge = _lock(params["charge"], "charge")
@@ -302,6 +316,7 @@ def create_refund(params: dict, *, idempotency_key: str | None) -> tuple[dict, l
             "status": "succeeded",
             "reason": params.get("reason"),
             "metadata": params.get("metadata") or {},
+            "_params": json.loads(json.dumps(params)),
         }
         charge["amount_refunded"] += amount
         charge["refunded"] = charge["amount_refunded"] >= charge["amount"]

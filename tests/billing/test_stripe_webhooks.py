@@ -409,3 +409,23 @@ def test_outstanding_balance_never_negative_in_db(org):
 
     with pytest.raises(IntegrityError), transaction.atomic():
         OutstandingBalance.objects.create(org=org, credits=-1)
+
+
+def test_checkout_create_is_idempotent_per_purchase_and_refuses_changed_params(standin, org, owner):
+    purchase = start(org, owner)
+    key = f"credits-checkout-{purchase.pk}-{int(purchase.created_at.timestamp() * 1_000_000)}"
+    args = dict(
+        amount_cents=2500,
+        currency="usd",
+        credits=2500,
+        purchase_id=purchase.pk,
+        purchase_key=key.removeprefix("credits-checkout-"),
+        org_id=org.pk,
+        org_name=org.name,
+        customer_email=owner.email,
+        success_url=core.get(purchase.stripe_session_id, "checkout.session")["success_url"],
+        cancel_url=core.get(purchase.stripe_session_id, "checkout.session")["cancel_url"],
+    )
+    assert stripe_client.create_checkout_session(**args)["id"] == purchase.stripe_session_id  # a retry: same session
+    with pytest.raises(stripe_client.StripeError, match="same parameters"):
+        stripe_client.create_checkout_session(**{**args, "amount_cents": 1})
