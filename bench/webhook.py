@@ -142,6 +142,8 @@ def main() -> None:
     print(f"  new events:                   p50 {percentile(new_ms, 50):.1f} ms  p99 {percentile(new_ms, 99):.1f} ms")
     print(f"  duplicates:                   p50 {percentile(dup_ms, 50):.1f} ms  p99 {percentile(dup_ms, 99):.1f} ms")
     print(f"baseline, Stripe round trip (session retrieve via SDK): p50 {percentile(rtt, 50):.1f} ms")
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"machine load average during the run: {load} on {os.cpu_count()} CPUs")
     p99 = percentile(all_ms, 99)
     print(f"TARGET p99 < 50 ms: {'met' if p99 < 50 else 'MISSED'} ({p99:.1f} ms)")
     ok = paid == purchases == len(new_ms) and bad == 0

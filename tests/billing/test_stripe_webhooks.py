@@ -429,3 +429,20 @@ def test_checkout_create_is_idempotent_per_purchase_and_refuses_changed_params(s
     assert stripe_client.create_checkout_session(**args)["id"] == purchase.stripe_session_id  # a retry: same session
     with pytest.raises(stripe_client.StripeError, match="same parameters"):
         stripe_client.create_checkout_session(**{**args, "amount_cents": 1})
+
+
+def test_bulk_transfer_blocked_while_outstanding(org, owner):
+    from wallets.services import org_bulk_transfer
+
+    member = MembershipFactory(org=org)
+    from tests.factories import fund
+
+    fund(org, 1000)
+    OutstandingBalance.objects.create(org=org, credits=10)
+    before = ledger_snapshot()
+    with pytest.raises(OutstandingBalanceDue) as exc:
+        org_bulk_transfer(org=org, credit_type=credit_type("org-allocated"), amount_per_member=5)
+    assert "owes 10 credits" in exc.value.message
+    with pytest.raises(OutstandingBalanceDue):
+        org_transfer_to_member(org=org, membership_id=member.pk, credit_type=credit_type("org-allocated"), amount=5)
+    assert ledger_snapshot() == before
