@@ -141,3 +141,14 @@ def test_purchases_list_on_credits_tab_with_constant_queries(standin, owner, org
     assert 0 < len(six.captured_queries) == len(one.captured_queries)
     assert html.count('class="status status-') == 6
     assert "Paid" in html and "Pending" in html and "Transfer #" in html
+
+
+def test_deploy_check_warns_about_the_standin_and_a_missing_webhook_secret(settings):
+    from billing.checks import stripe_configuration
+
+    settings.STRIPE_STANDIN = True
+    assert [c.id for c in stripe_configuration()] == ["billing.W001"]
+    settings.STRIPE_STANDIN, settings.STRIPE_SECRET_KEY, settings.STRIPE_WEBHOOK_SECRET = False, "sk_live_x", ""
+    assert [c.id for c in stripe_configuration()] == ["billing.E001"]
+    settings.STRIPE_WEBHOOK_SECRET = "whsec_x"
+    assert stripe_configuration() == []
