@@ -10,7 +10,7 @@ def stripe_configuration(app_configs=None, **kwargs):
     if settings.STRIPE_STANDIN:
         problems.append(
             checks.Warning(
-                "The Stripe stand-in is on (no STRIPE_SECRET_KEY): anyone can "pay" on its checkout page for credits.",
+                "The Stripe stand-in is on (no STRIPE_SECRET_KEY): anyone can 'pay' on its checkout page for credits.",
                 hint="Set STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET (or STRIPE_STANDIN=false) in production.",
                 id="billing.W001",
             )
