@@ -21,6 +21,7 @@ from billing.purchases import (
     fmt_dollars,
     org_outstanding_credits,
     parse_dollars,
+    purchase_paid_outstanding,
     purchase_refresh,
     purchase_start,
     purchase_sync_session,
@@ -128,6 +129,7 @@ def purchase_status(request: HttpRequest, org_slug: str, purchase_id: int) -> Ht
         "org": purchase.org,
         "purchase": purchase,
         "balance": wallet_balance(Wallet.objects.for_org(purchase.org)) if purchase.transfer_id else None,
+        "paid_outstanding": purchase_paid_outstanding(purchase) if purchase.transfer_id else 0,
     }
     template = "billing/purchase.html"
     if request.htmx and request.htmx.target == "purchase-status":

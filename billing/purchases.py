@@ -413,5 +413,14 @@ def org_purchases(org: Organization, limit: int = 20):
     )
 
 
+def purchase_paid_outstanding(purchase: Purchase) -> int:
+    """Credits of this purchase that went to pay the org's outstanding balance."""
+    key = f"stripe:{purchase.stripe_session_id}:outstanding"
+    return (
+        Transfer.objects.filter(org_id=purchase.org_id, idempotency_key=key).values_list("amount", flat=True).first()
+        or 0
+    )
+
+
 def purchase_transfers(purchase: Purchase):
     return Transfer.objects.filter(org=purchase.org, idempotency_key__startswith=f"stripe:{purchase.stripe_session_id}")

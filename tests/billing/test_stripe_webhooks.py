@@ -354,9 +354,11 @@ def test_refund_of_credits_given_away_records_outstanding_balance(standin, org, 
     assert 'data-testid="outstanding-balance"' in page and "2,000 credits owed" in page
 
     # The next purchase pays it first: 2,500 bought, 2,000 settle the debt, 500 remain.
-    _paid(org, owner)
+    settled = _paid(org, owner)
     assert org_outstanding_credits(org) == 0
     assert org_balance(org) == 500
+    page = client.get(f"/orgs/{org.slug}/billing/purchases/{settled.pk}/").content.decode()
+    assert "2,000 of these credits paid the organization's outstanding balance" in page
     org_transfer_to_member(org=org, membership_id=member.pk, credit_type=credit_type("org-allocated"), amount=500)
 
 
