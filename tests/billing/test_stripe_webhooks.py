@@ -448,3 +448,36 @@ def test_bulk_transfer_blocked_while_outstanding(org, owner):
     with pytest.raises(OutstandingBalanceDue):
         org_transfer_to_member(org=org, membership_id=member.pk, credit_type=credit_type("org-allocated"), amount=5)
     assert ledger_snapshot() == before
+
+
+@pytest.mark.postgres
+def test_twenty_different_refund_events_at_once_take_the_credits_back_once(standin, org, owner):
+    purchase = _paid(org, owner)
+    refund = stripe_client.create_refund(payment_intent=purchase.payment_intent_id)
+    charge = core.get(purchase.charge_id, "charge")
+    events = [core.event("charge.refunded", charge) for _ in range(10)]
+    events += [core.event("refund.created", core.get(refund["id"], "refund")) for _ in range(10)]
+    barrier = threading.Barrier(len(events))
+    codes, errors = [], []
+
+    def worker(evt):
+        try:
+            payload, header = signed(evt)
+            barrier.wait()
+            r = Client().post("/stripe/webhook/", data=payload, content_type="application/json", HTTP_STRIPE_SIGNATURE=header)
+            codes.append(r.status_code)
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker, args=(e,)) for e in events]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and codes == [200] * 20
+    assert Transfer.objects.filter(org=org, kind=TransferKind.REFUND).count() == 1
+    assert org_balance(org) == 0
+    assert refresh(purchase).status == PurchaseStatus.REFUNDED
+    assert StripeEvent.objects.filter(type__in=["charge.refunded", "refund.created"]).count() == 20
