@@ -8,7 +8,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from billing import stripe_client
-from billing.models import StripeEvent
+from billing.models import Purchase, StripeEvent
 from billing.purchases import (
     _purchase_for_charge,
     purchase_for_session,
@@ -49,15 +49,31 @@ def _record(event, purchase_id=None) -> bool:
         return cursor.fetchone() is not None
 
 
+_SEEN_AND_PURCHASE = (
+    f"SELECT EXISTS (SELECT 1 FROM {StripeEvent._meta.db_table} WHERE event_id = %s), "
+    f"(SELECT id FROM {Purchase._meta.db_table} WHERE stripe_session_id = %s)"
+)
+
+
+def _seen_and_purchase_id(event_id: str, session_id: str | None) -> tuple[bool, int | None]:
+    """One round trip: was the event already handled, and which purchase has this session id."""
+    with connection.cursor() as cursor:
+        cursor.execute(_SEEN_AND_PURCHASE, [event_id, session_id])
+        seen, purchase_id = cursor.fetchone()
+    return bool(seen), purchase_id
+
+
 def handle_event(event) -> str:
     """Act on one verified event; returns what happened ("processed", "duplicate", "ignored: …")."""
-    if StripeEvent.objects.filter(event_id=event["id"]).exists():
-        return "duplicate"
     etype = event["type"]
     obj = event["data"]["object"]
+    session_id = obj.get("id") if etype in CHECKOUT_EVENTS else None
+    seen, purchase_id = _seen_and_purchase_id(event["id"], session_id)
+    if seen:
+        return "duplicate"
     if etype in CHECKOUT_EVENTS:
         session = stripe_client.retrieve_checkout_session(obj["id"])
-        purchase = purchase_for_session(session)
+        purchase = Purchase(pk=purchase_id) if purchase_id else purchase_for_session(session)
         if purchase is None:
             log.warning("stripe event %s: unknown checkout session %s ignored", event["id"], obj["id"])
             return "ignored: unknown session"
