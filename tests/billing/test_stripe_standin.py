@@ -70,3 +70,36 @@ def test_delivered_events_verify_with_the_sdk(org, owner):
     payload = json.dumps(events[0])
     header = core.sign(payload)
     assert stripe_client.construct_event(payload.encode(), header)["id"] == events[0]["id"]
+
+
+def test_dashboard_refund_reaches_the_app_through_signed_webhooks(org, owner, settings, standin):
+    """What an operator does in Stripe's dashboard, end to end: the stand-in delivers the events itself."""
+    from django.test import Client
+
+    from billing.models import Purchase, PurchaseStatus
+    from tests.billing.stripe_fixtures import post_event
+
+    settings.STRIPE_STANDIN_AUTODELIVER = True
+    purchase, events = paid_purchase(org, owner)
+    post_event(events[0])
+    purchase = Purchase.objects.get(pk=purchase.pk)
+    client = Client()
+    assert (
+        client.post(
+            f"{standin.url}/stripe-standin/", {"action": "refund", "id": purchase.charge_id, "amount": "10"}
+        ).status_code
+        == 302
+    )
+
+    def wait_for(predicate):
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if predicate():
+                return True
+            time.sleep(0.1)
+        return False
+
+    assert wait_for(lambda: Purchase.objects.get(pk=purchase.pk).status == PurchaseStatus.PARTIALLY_REFUNDED)
+    assert Purchase.objects.get(pk=purchase.pk).refunded_credits == 1000
+    page = client.get(f"{standin.url}/stripe-standin/").content.decode()
+    assert purchase.charge_id in page and "$10.00" in page
