@@ -156,6 +156,22 @@ def purchase_cancel(request: HttpRequest, org_slug: str, purchase_id: int) -> Ht
     return redirect("billing:page", org_slug=purchase.org.slug)
 
 
+@login_required
+@require_GET
+def purchase_list(request: HttpRequest, org_slug: str) -> HttpResponse:
+    """Every purchase of the org, newest first, 50 a page (the Credits tab shows the latest 20)."""
+    from django.core.paginator import Paginator
+
+    from orgs.selectors import billing_viewer_membership
+
+    membership = billing_viewer_membership(user=request.user, org_slug=org_slug)
+    org = membership.org
+    qs = Purchase.objects.filter(org=org).select_related("created_by", "transfer").order_by("-created_at", "-id")
+    page = Paginator(qs, 50).get_page(request.GET.get("page"))
+    context = {"org": org, "page": page, "purchases": page.object_list, "can_manage": membership.can_manage_billing}
+    return render(request, "billing/purchases.html", context)
+
+
 @csrf_exempt
 @require_POST
 def stripe_webhook(request: HttpRequest) -> HttpResponse:

@@ -152,3 +152,18 @@ def test_deploy_check_warns_about_the_standin_and_a_missing_webhook_secret(setti
     assert [c.id for c in stripe_configuration()] == ["billing.E001"]
     settings.STRIPE_WEBHOOK_SECRET = "whsec_x"
     assert stripe_configuration() == []
+
+
+def test_all_purchases_page_is_paginated_for_viewers(org, owner, manager_membership, member_membership):
+    from billing.models import Purchase
+
+    Purchase.objects.bulk_create(
+        [Purchase(org=org, created_by=owner, amount_cents=500 + i, credits=500 + i) for i in range(120)]
+    )
+    client = login(manager_membership.user)
+    page1 = client.get(f"/orgs/{org.slug}/billing/purchases/").content.decode()
+    assert page1.count('class="status status-') == 50 and "Page 1 of 3" in page1
+    assert "$6.19" in page1  # newest first
+    page3 = client.get(f"/orgs/{org.slug}/billing/purchases/?page=3").content.decode()
+    assert page3.count('class="status status-') == 20 and "$5.00" in page3
+    assert login(member_membership.user).get(f"/orgs/{org.slug}/billing/purchases/").status_code == 403
