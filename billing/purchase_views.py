@@ -85,6 +85,12 @@ def buy_credits(request: HttpRequest, org_slug: str) -> HttpResponse:
             "outstanding": org_outstanding_credits(org),
         }
     )
+    if request.method == "GET" and amount.strip() and context["credits"] is None:
+        try:  # the no-JavaScript "Show credits" button: say what is wrong with the amount
+            parse_dollars(amount)
+        except PurchaseError as exc:
+            context["error"] = exc.message
+        return render(request, "billing/buy.html", context)
     return render(request, "billing/buy.html", context, status=400 if error else 200)
 
 

@@ -91,6 +91,8 @@ def test_form_has_htmx_preview_and_plain_fallback(owner, org):
     assert "1,234 credits" in html  # GET with ?amount= shows the count without JS
     assert f'action="/orgs/{org.slug}/billing/buy/"' in html
     assert "At least $5.00, at most $100,000.00" in html
+    no_js = login(owner).get(f"/orgs/{org.slug}/billing/buy/?amount=3").content.decode()
+    assert "The minimum purchase is $5.00." in no_js
 
 
 @pytest.mark.django_db(transaction=True)
