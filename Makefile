@@ -59,7 +59,9 @@ run: install
 	DEBUG=$${DEBUG:-true} $(PY) manage.py seed_demo
 	@echo ""
 	@echo "Credits is running at http://$(HOST):$(PORT)/  (Ctrl-C stops it)"
-	DEBUG=$${DEBUG:-true} $(PY) manage.py runserver $(HOST):$(PORT)
+	@if [ -z "$$STRIPE_SECRET_KEY" ] && ! grep -qs '^STRIPE_SECRET_KEY=.' .env; then \
+	  echo "No STRIPE_SECRET_KEY: Buy Credits uses the offline Stripe stand-in at http://$(HOST):$(PORT)/stripe-standin/"; fi
+	STRIPE_STANDIN_API_BASE=http://$(HOST):$(PORT)/stripe-standin DEBUG=$${DEBUG:-true} $(PY) manage.py runserver $(HOST):$(PORT)
 
 test: $(TEST_STAMP) chromium
 	DEBUG=false $(PY) -m pytest $(PYTEST_ARGS)

@@ -32,7 +32,17 @@ def _billing_context(request, org_slug: str, tab: str) -> dict:
     elif tab == "requests":
         context["requests_view"] = "pending"
         context["pending"] = pending_requests_page(org, page=request.GET.get("page"), count=context["pending_count"])
+    _purchase_context(context, org, tab)
     return context
+
+
+def _purchase_context(context: dict, org, tab: str) -> None:
+    """Buy Credits: the outstanding balance on the Balance card, the Purchases list on the Credits tab."""
+    from billing.purchases import org_outstanding_credits, org_purchases
+
+    context["outstanding"] = org_outstanding_credits(org)
+    if tab == "credits":
+        context["purchases"] = org_purchases(org)
 
 
 @login_required

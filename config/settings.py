@@ -154,7 +154,11 @@ LOGGING = {
     },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["request_context"]}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "axes": {"level": "WARNING"},
+        "stripe": {"level": "WARNING"},
+    },
 }
 CSRF_FAILURE_VIEW = "config.views.csrf_failure"
 
@@ -211,3 +215,37 @@ RATE_LIMIT_REQUESTS = (
 API_RATE_LIMIT_PER_MINUTE = env.int("API_RATE_LIMIT_PER_MINUTE", default=600)
 # Stored API responses for Idempotency-Key are kept at least this long (purge_idempotency_records).
 API_IDEMPOTENCY_RETENTION_HOURS = env.int("API_IDEMPOTENCY_RETENTION_HOURS", default=48)
+
+
+# Stripe. billing/stripe_client.py is the only module that reads these. With no STRIPE_SECRET_KEY the app
+# talks to the built-in Stripe stand-in (billing/stripe_standin, mounted at /stripe-standin/), so the demo
+# works offline; set real test keys (and STRIPE_API_BASE="") to use Stripe itself.
+STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
+STRIPE_STANDIN = env.bool("STRIPE_STANDIN", default=not STRIPE_SECRET_KEY)
+if STRIPE_STANDIN:
+    INSTALLED_APPS.append("billing.stripe_standin")
+    STRIPE_SECRET_KEY = STRIPE_SECRET_KEY or "sk_test_standin_" + "0" * 24
+# Where the SDK sends API calls: Stripe's own (https://api.stripe.com) when empty; with the stand-in, its
+# absolute URL on this server (`make run` passes STRIPE_STANDIN_API_BASE from its HOST and PORT).
+STRIPE_API_BASE = env.str(
+    "STRIPE_API_BASE",
+    default=env.str("STRIPE_STANDIN_API_BASE", default="http://127.0.0.1:8000/stripe-standin")
+    if STRIPE_STANDIN
+    else "",
+)
+STRIPE_WEBHOOK_SECRET = env.str(
+    "STRIPE_WEBHOOK_SECRET", default="whsec_standin_local_demo_secret" if STRIPE_STANDIN else ""
+)
+# During a webhook secret rotation both the old and the new secret are accepted.
+STRIPE_WEBHOOK_SECRET_PREVIOUS = env.str("STRIPE_WEBHOOK_SECRET_PREVIOUS", default="")
+STRIPE_WEBHOOK_TOLERANCE = env.int("STRIPE_WEBHOOK_TOLERANCE", default=300)
+# Stand-in only: where it delivers events (empty: the app's webhook URL on the host that served checkout),
+# and how long a "delayed payment" takes to settle and a "late" delivery waits.
+STRIPE_STANDIN_WEBHOOK_URL = env.str("STRIPE_STANDIN_WEBHOOK_URL", default="")
+STRIPE_STANDIN_ASYNC_DELAY = env.float("STRIPE_STANDIN_ASYNC_DELAY", default=3.0)
+STRIPE_STANDIN_LATE_DELAY = env.float("STRIPE_STANDIN_LATE_DELAY", default=5.0)
+# Tests that deliver events themselves turn the stand-in's own background deliveries off.
+STRIPE_STANDIN_AUTODELIVER = env.bool("STRIPE_STANDIN_AUTODELIVER", default=True)
+# Buy Credits limits, in US cents.
+PURCHASE_MIN_CENTS = env.int("PURCHASE_MIN_CENTS", default=500)
+PURCHASE_MAX_CENTS = env.int("PURCHASE_MAX_CENTS", default=10_000_000)

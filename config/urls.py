@@ -15,3 +15,9 @@ urlpatterns = [
 from billing.api import api  # noqa: E402
 
 urlpatterns += [path("api/v1/", api.urls)]
+
+# The offline Stripe stand-in (only when STRIPE_STANDIN is on; never with real Stripe keys).
+from django.conf import settings  # noqa: E402
+
+if settings.STRIPE_STANDIN:
+    urlpatterns += [path("stripe-standin/", include("billing.stripe_standin.urls"))]

@@ -70,6 +70,7 @@ def org_transfer_to_member(
 ) -> Transfer:
     """Move credits from the org wallet to a current member's Default wallet (funded by this org)."""
     check_amount(amount)
+    _assert_no_outstanding(org)
     with transaction.atomic():
         org_wallet_id, member_wallet_id = _lock_member_wallets(org=org, membership_id=membership_id)
         return post_transfer(
@@ -151,6 +152,7 @@ def org_bulk_transfer(
     before the removal returns them, or is not paid at all.
     """
     check_amount(amount_per_member)
+    _assert_no_outstanding(org)
     with transaction.atomic():
         members = Membership.objects.select_for_update(of=("self",)).filter(org=org, status=MembershipStatus.ACTIVE)
         if membership_ids is not None:
@@ -273,3 +275,10 @@ def member_charge_usage(
             transfer.drawn = drawn  # [(credit type slug, credits)] in draw order
             transfer.member_balance = remaining  # {credit type slug: this org's credits left with the member}
         return transfer
+
+
+def _assert_no_outstanding(org: Organization) -> None:
+    """Credits may not leave the org wallet while it owes credits after a refund or dispute (billing)."""
+    from billing.purchases import assert_no_outstanding
+
+    assert_no_outstanding(org)

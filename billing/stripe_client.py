@@ -1,0 +1,135 @@
+"""The only module that talks to Stripe (through the official SDK).
+
+Keys and the API base come from settings, so the same code talks to Stripe itself or to the offline
+stand-in (billing/stripe_standin): only STRIPE_API_BASE and the keys differ.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import cache
+
+import stripe
+from django.conf import settings
+
+log = logging.getLogger("credits.stripe")
+
+StripeError = stripe.StripeError
+SignatureVerificationError = stripe.SignatureVerificationError
+
+
+@cache
+def _client_for(api_key: str, api_base: str) -> stripe.StripeClient:
+    base = {"api": api_base.rstrip("/")} if api_base else None
+    return stripe.StripeClient(api_key, base_addresses=base, max_network_retries=2)
+
+
+def _plain(obj) -> dict:
+    """Stripe objects as plain dicts (the SDK's objects are not dicts since v12)."""
+    return obj.to_dict() if hasattr(obj, "to_dict") else dict(obj)
+
+
+def client() -> stripe.StripeClient:
+    return _client_for(settings.STRIPE_SECRET_KEY, settings.STRIPE_API_BASE)
+
+
+def create_checkout_session(
+    *,
+    amount_cents: int,
+    currency: str,
+    credits: int,
+    purchase_id: int,
+    purchase_key: str,
+    org_id: int,
+    org_name: str,
+    customer_email: str,
+    success_url: str,
+    cancel_url: str,
+) -> dict:
+    """A Checkout Session for one purchase; retrying with the same purchase returns the same session."""
+    session = client().v1.checkout.sessions.create(
+        params={
+            "mode": "payment",
+            "line_items": [
+                {
+                    "quantity": 1,
+                    "price_data": {
+                        "currency": currency,
+                        "unit_amount": amount_cents,
+                        "product_data": {
+                            "name": f"{credits:,} credits",
+                            "description": f"Prepaid credits for {org_name}",
+                        },
+                    },
+                }
+            ],
+            "client_reference_id": str(purchase_id),
+            "metadata": {"org_id": str(org_id), "purchase_id": str(purchase_id), "credits": str(credits)},
+            "payment_intent_data": {"metadata": {"org_id": str(org_id), "purchase_id": str(purchase_id)}},
+            "customer_email": customer_email or None,
+            "success_url": success_url,
+            "cancel_url": cancel_url,
+        },
+        options={"idempotency_key": f"credits-checkout-{purchase_key}"},
+    )
+    return _plain(session)
+
+
+def retrieve_checkout_session(session_id: str) -> dict:
+    return _plain(client().v1.checkout.sessions.retrieve(session_id, params={"expand": ["payment_intent"]}))
+
+
+def expire_checkout_session(session_id: str) -> dict:
+    return _plain(client().v1.checkout.sessions.expire(session_id))
+
+
+def list_checkout_sessions(*, created_gte: int, limit: int = 100):
+    """Every Checkout Session created since `created_gte` (auto-paginated)."""
+    page = client().v1.checkout.sessions.list(params={"created": {"gte": created_gte}, "limit": limit})
+    return (_plain(s) for s in page.auto_paging_iter())
+
+
+def retrieve_charge(charge_id: str) -> dict:
+    return _plain(client().v1.charges.retrieve(charge_id))
+
+
+def retrieve_dispute(dispute_id: str) -> dict:
+    return _plain(client().v1.disputes.retrieve(dispute_id))
+
+
+def create_refund(*, payment_intent: str, amount_cents: int | None = None, idempotency_key: str | None = None):
+    params: dict = {"payment_intent": payment_intent}
+    if amount_cents is not None:
+        params["amount"] = amount_cents
+    options = {"idempotency_key": idempotency_key} if idempotency_key else None
+    return _plain(client().v1.refunds.create(params=params, options=options))
+
+
+def construct_event(payload: bytes, sig_header: str | None) -> dict:
+    """Verify `Stripe-Signature` (tolerance from settings) against the current secret, then the previous
+    one during a rotation. Raises SignatureVerificationError or ValueError (bad JSON)."""
+    secrets = [s for s in (settings.STRIPE_WEBHOOK_SECRET, settings.STRIPE_WEBHOOK_SECRET_PREVIOUS) if s]
+    if not secrets:
+        raise SignatureVerificationError("No webhook secret is configured.", sig_header)
+    error: Exception | None = None
+    for secret in secrets:
+        try:
+            return _plain(
+                stripe.Webhook.construct_event(
+                    payload,
+                    sig_header,
+                    secret,
+                    tolerance=settings.STRIPE_WEBHOOK_TOLERANCE,
+                    api_key=settings.STRIPE_SECRET_KEY,
+                )
+            )
+        except SignatureVerificationError as exc:
+            error = exc
+    raise error  # type: ignore[misc]
+
+
+def sign_payload(payload: str, secret: str | None = None, timestamp: int | None = None) -> str:
+    """A `Stripe-Signature` header for `payload` (the stand-in and tests sign events with it)."""
+    return stripe.WebhookSignature.generate_signature_header(
+        payload, secret or settings.STRIPE_WEBHOOK_SECRET, timestamp=timestamp
+    )
