@@ -27,6 +27,7 @@ from billing.purchases import (
     purchase_sync_session,
 )
 from billing.webhooks import handle_event
+from config.ratelimit import rate_limited
 from orgs.selectors import billing_admin_membership
 from wallets.models import Wallet
 from wallets.selectors import wallet_balance
@@ -47,6 +48,7 @@ def _limits(context: dict) -> dict:
 
 @login_required
 @require_http_methods(["GET", "POST"])
+@rate_limited("RATE_LIMIT_MONEY")
 def buy_credits(request: HttpRequest, org_slug: str) -> HttpResponse:
     """The Buy Credits form; Purchase creates the Checkout Session and redirects to Stripe."""
     membership = billing_admin_membership(user=request.user, org_slug=org_slug)

@@ -33,6 +33,10 @@ BAD_INPUT = {**DECIDE, "admin": 400, "owner": 400}
 ORG_MEMBER = {**_signed_in(200), "other_admin": 404, "staff": 404}
 
 
+def _purchase(c):
+    return {"org_slug": c["org"].slug, "purchase_id": c["purchase"].pk}
+
+
 def _target(c):
     return {"org_slug": c["org"].slug, "membership_id": c["target"].pk}
 
@@ -100,6 +104,21 @@ MATRIX = {
         "POST": READ_ONLY,
     },
     "billing:balance_chart": {"kwargs": lambda c: {"org_slug": c["org"].slug}, "GET": BILLING_VIEW, "POST": READ_ONLY},
+    # Buy Credits (issue 5): owner/admins buy; managers see purchases; Stripe signs the webhook.
+    "billing:buy": {"kwargs": lambda c: {"org_slug": c["org"].slug}, "GET": DECIDE, "POST": BAD_INPUT},
+    "billing:buy_preview": {"kwargs": lambda c: {"org_slug": c["org"].slug}, "GET": DECIDE, "POST": READ_ONLY},
+    "billing:purchases": {"kwargs": lambda c: {"org_slug": c["org"].slug}, "GET": BILLING_VIEW, "POST": READ_ONLY},
+    # The return page after checkout is for the buyers (owner/admins); cancel expires it and goes back (302).
+    "billing:purchase": {"kwargs": _purchase, "GET": DECIDE, "POST": READ_ONLY},
+    "billing:purchase_cancel": {"kwargs": _purchase, "GET": ACT, "POST": READ_ONLY},
+    "billing:stripe_webhook": {"GET": _all(405), "POST": _all(400)},  # unsigned: refused, nothing written
+    # The offline Stripe stand-in: a dev tool, mounted only when STRIPE_STANDIN is on (never with real keys).
+    "stripe_standin:home": {"GET": _all(200), "POST": _all(200)},
+    "stripe_standin:checkout": {
+        "kwargs": lambda c: {"session_id": "cs_matrix_missing"},
+        "GET": _all(404),
+        "POST": _all(404),
+    },
     # API keys page (issue 9): owner/admins.
     "billing:api_keys": {"kwargs": lambda c: {"org_slug": c["org"].slug}, "GET": DECIDE, "POST": _all(405)},
     "billing:api_key_create": {
@@ -187,6 +206,7 @@ def ctx(db):
 
     credit_request = credit_request_create(org=org, user=users["member"], amount=50, reason="matrix")
     from billing.api_keys import api_key_create
+    from billing.models import Purchase
     from orgs.members import invitation_create, invitation_token
     from wallets.models import CreditType
     from wallets.services import org_bulk_transfer
@@ -202,6 +222,7 @@ def ctx(db):
         "target": target,
         "bulk_transfer": bulk,
         "invitation": invitation,
+        "purchase": Purchase.objects.create(org=org, created_by=owner, amount_cents=2500, credits=2500),
         "api_key": api_key_create(org=org, name="matrix", scope="read", actor=owner, request_key="matrix")[0],
         "invite_token": invitation_token(
             invitation_create(org=org, email="matrix-accept@example.com", role="member", actor=owner)
