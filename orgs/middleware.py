@@ -11,7 +11,15 @@ class WorkspaceMiddleware:
 
     def __call__(self, request):
         request.workspace = _Workspace(request)
+        user = getattr(request, "user", None)
+        if user is not None:
+            # Permission selectors reuse the memberships the sidebar loads anyway (one query, not two).
+            user._credits_workspace = request.workspace
         return self.get_response(request)
+
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        # An org's page makes that org the current workspace (if the user is an active member of it).
+        request.workspace.slug_hint = view_kwargs.get("org_slug")
 
 
 class _Workspace:
@@ -22,6 +30,7 @@ class _Workspace:
         self._loaded = False
         self._membership = None
         self._memberships = None
+        self.slug_hint = None
 
     def _load(self):
         if self._loaded:
@@ -36,6 +45,9 @@ class _Workspace:
             .filter(user=user, status=MembershipStatus.ACTIVE)
             .order_by("org__name")
         )
+        hinted = next((m for m in self._memberships if self.slug_hint and m.org.slug == self.slug_hint), None)
+        if hinted is not None and self._request.session.get(SESSION_KEY) != hinted.org_id:
+            self._request.session[SESSION_KEY] = hinted.org_id
         org_id = self._request.session.get(SESSION_KEY)
         self._membership = next((m for m in self._memberships if m.org_id == org_id), None)
 
@@ -53,6 +65,10 @@ class _Workspace:
     def memberships(self) -> list[Membership]:
         self._load()
         return self._memberships
+
+    def active_membership_for(self, org_slug: str) -> Membership | None:
+        self._load()
+        return next((m for m in self._memberships if m.org.slug == org_slug), None)
 
     @property
     def name(self) -> str:

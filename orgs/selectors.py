@@ -10,11 +10,15 @@ def active_membership(*, user, org_slug: str) -> Membership:
     """The user's active membership in the org, or 404 (another org's data does not exist for them)."""
     if not user.is_authenticated:
         raise Http404
-    membership = (
-        Membership.objects.select_related("org")
-        .filter(user=user, org__slug=org_slug, status=MembershipStatus.ACTIVE)
-        .first()
-    )
+    workspace = getattr(user, "_credits_workspace", None)
+    if workspace is not None:  # the request's memberships, already loaded for the sidebar
+        membership = workspace.active_membership_for(org_slug)
+    else:
+        membership = (
+            Membership.objects.select_related("org")
+            .filter(user=user, org__slug=org_slug, status=MembershipStatus.ACTIVE)
+            .first()
+        )
     if membership is None:
         raise Http404("No such organization.")
     return membership

@@ -321,8 +321,8 @@ def test_approve_with_htmx_returns_confirmation_and_triggers_events(client, fund
         ("501", "at most the 500 credits requested"),
         ("0", "greater than zero"),
         ("-3", "greater than zero"),
-        ("abc", "whole numbers"),
-        ("2.5", "whole numbers"),
+        ("abc", "whole number"),
+        ("2.5", "whole number"),
         ("", "Enter an amount"),
     ],
 )
@@ -511,7 +511,7 @@ def test_member_request_form_labels_and_submit_without_js(client, funded_org, me
     [
         ({"amount": "0", "reason": "x"}, "greater than zero"),
         ({"amount": "-5", "reason": "x"}, "greater than zero"),
-        ({"amount": "ten", "reason": "x"}, "whole numbers"),
+        ({"amount": "ten", "reason": "x"}, "whole number"),
         ({"amount": "10", "reason": ""}, "what the credits are for"),
     ],
 )

@@ -76,10 +76,19 @@ def test_selected_members_with_the_live_total(page, live_server, demo):
     assert transfer.entries.count() == 3
 
 
+def _settled(page):
+    """Wait until htmx has finished swapping and settling, so the new form's triggers are wired."""
+    page.wait_for_function(
+        "() => !document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling, .htmx-added')"
+    )
+    page.wait_for_timeout(50)
+
+
 def test_all_members_with_the_live_total(page, live_server, demo):
     dialog = _open_transfer(page, live_server)
     dialog.get_by_role("link", name="All", exact=True).click()
     expect(dialog.get_by_test_id("all-count")).to_have_text("6")
+    _settled(page)
     dialog.get_by_label("Amount per member").press_sequentially("25")
     expect(dialog.get_by_test_id("transfer-total")).to_have_text("150")
     dialog.get_by_label("Amount per member").press_sequentially("0")
@@ -93,6 +102,8 @@ def test_bulk_transfer_blocked_shows_the_shortfall_and_moves_nothing(page, live_
     dialog = _open_transfer(page, live_server)
     before = Transfer.objects.count()
     dialog.get_by_role("link", name="All", exact=True).click()
+    expect(dialog.get_by_test_id("all-count")).to_have_text("6")
+    _settled(page)
     dialog.get_by_label("Amount per member").fill("10000")
     expect(dialog.get_by_test_id("transfer-total")).to_have_text("60,000")
     expect(dialog.get_by_test_id("transfer-shortfall")).to_contain_text("10,000 short of the 60,000 needed")

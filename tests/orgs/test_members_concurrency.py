@@ -142,18 +142,21 @@ def test_transfer_checked_before_a_removal_lands_before_the_return_only_with_the
     member = MembershipFactory(org=org)
     ct = CreditType.objects.get(slug="org-allocated")
     checked, removed = threading.Event(), threading.Event()
-    real = services.lock_active_membership
+    real = services._lock_member_wallets  # org_transfer_to_member's lock: the membership row, plus wallet ids
 
     def lock_then_pause(*, org, membership_id):
         if locked:
-            m = real(org=org, membership_id=membership_id)
+            ids = real(org=org, membership_id=membership_id)
         else:
+            from wallets.models import Wallet
+
             m = Membership.objects.select_related("user").get(pk=membership_id, status=MembershipStatus.ACTIVE)
+            ids = (Wallet.objects.for_org(org).pk, Wallet.objects.for_user(m.user).pk)
         checked.set()
         removed.wait(1.5)  # with the lock, the removal cannot finish, so this times out and the transfer goes on
-        return m
+        return ids
 
-    monkeypatch.setattr(services, "lock_active_membership", lock_then_pause)
+    monkeypatch.setattr(services, "_lock_member_wallets", lock_then_pause)
 
     def transfer():
         return org_transfer_to_member(org=org, membership_id=member.pk, credit_type=ct, amount=300)

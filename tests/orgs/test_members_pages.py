@@ -128,7 +128,7 @@ def test_invite_shows_link_and_emails_it(client, org, owner, mailoutbox, django_
     [
         ({"email": "nope", "role": "member"}, "valid email"),
         ({"email": "a@example.com", "role": "owner"}, "valid choice"),
-        ({"email": "a@example.com", "role": "member", "credit_allocation": "-1"}, "greater than or equal"),
+        ({"email": "a@example.com", "role": "member", "credit_allocation": "-1"}, "Enter at least 0"),
         ({"email": "a@example.com", "role": "member", "credit_allocation": "1.5"}, "whole number"),
         ({"email": "owner@example.com", "role": "member"}, "already a member"),
     ],
