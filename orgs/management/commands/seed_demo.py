@@ -39,6 +39,9 @@ class Command(BaseCommand):
             for email, user in people.items():
                 if not Membership.objects.filter(org=org, user=user).exists():
                     membership_add(org=org, user=user, role=roles.get(email, Role.MEMBER))
+            if not org.seats:  # a few seats, so the Billing page's Seats section has something to manage
+                org.seats = 10
+                org.save(update_fields=["seats"])
             memberships = {m.user.email: m for m in Membership.objects.filter(org=org).select_related("user")}
             org_allocated = CreditType.objects.get(slug="org-allocated")
             promo = CreditType.objects.get(slug="promo")
