@@ -18,7 +18,7 @@ class WorkspaceMiddleware:
         return self.get_response(request)
 
     def process_view(self, request, view_func, view_args, view_kwargs):
-        # An org's page makes that org the current workspace (if the user is an active member of it).
+        # An org's page shows that org as the current workspace (if the user is an active member of it).
         request.workspace.slug_hint = view_kwargs.get("org_slug")
 
 
@@ -45,11 +45,10 @@ class _Workspace:
             .filter(user=user, status=MembershipStatus.ACTIVE)
             .order_by("org__name")
         )
+        # On an org's page, that org is the workspace shown (for this request; the switcher sets the session).
         hinted = next((m for m in self._memberships if self.slug_hint and m.org.slug == self.slug_hint), None)
-        if hinted is not None and self._request.session.get(SESSION_KEY) != hinted.org_id:
-            self._request.session[SESSION_KEY] = hinted.org_id
         org_id = self._request.session.get(SESSION_KEY)
-        self._membership = next((m for m in self._memberships if m.org_id == org_id), None)
+        self._membership = hinted or next((m for m in self._memberships if m.org_id == org_id), None)
 
     @property
     def membership(self) -> Membership | None:

@@ -108,7 +108,7 @@ def test_api_keys_page_query_count_is_flat(client, funded_org, owner, django_ass
     client.force_login(owner)
     url = reverse("billing:api_keys", args=[funded_org.slug])
     client.get(url)
-    with django_assert_num_queries(5):  # session, user, membership, sidebar workspaces, keys with creators
+    with django_assert_num_queries(4):  # session, user, workspaces (sidebar + membership), keys with creators
         assert client.get(url).status_code == 200
 
 

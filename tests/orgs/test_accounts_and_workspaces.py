@@ -59,6 +59,27 @@ def test_workspace_switcher_lists_orgs_and_switches(client, org, owner):
     assert SESSION_KEY not in client.session
 
 
+def test_an_org_page_shows_that_org_as_the_workspace_without_touching_the_session(client, org, other_org, owner):
+    """A link straight to an org's page (an email, a bookmark) shows that org in the switcher; a GET never
+    rewrites the session, so only the switcher changes the workspace other pages use."""
+    MembershipFactory(org=other_org, user=owner, role="admin")
+    client.force_login(owner)
+    client.post(reverse("workspace_switch"), {"workspace": other_org.slug})
+    html = client.get(reverse("billing:page", args=[org.slug])).content.decode()
+    assert f'<span class="switcher-name">{org.name}</span>' in html
+    assert client.session[SESSION_KEY] == other_org.pk
+    html = client.get(reverse("wallet")).content.decode()
+    assert f'<span class="switcher-name">{other_org.name}</span>' in html
+
+
+def test_an_org_page_of_an_org_you_left_does_not_become_the_workspace(client, org, other_org):
+    outsider = MembershipFactory(org=other_org, role="admin").user
+    client.force_login(outsider)
+    assert client.get(reverse("billing:page", args=[org.slug])).status_code == 404
+    html = client.get(reverse("wallet")).content.decode()
+    assert '<span class="switcher-name">Personal</span>' in html
+
+
 def test_member_switching_lands_on_wallet_without_billing_link(client, org, member_membership):
     client.force_login(member_membership.user)
     response = client.post(reverse("workspace_switch"), {"workspace": org.slug})
