@@ -70,10 +70,13 @@ lint: $(TEST_STAMP)
 	$(VENV)/bin/ruff check .
 	$(PY) manage.py makemigrations --check --dry-run
 
-# Deploy checks with a production-like environment; any warning fails.
+# Deploy checks with a production-like environment (real SMTP and Stripe settings, placeholders only:
+# nothing is contacted); any warning fails.
 check: lint
 	DEBUG=false HTTPS=true SECRET_KEY=$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(50))') \
 	  ALLOWED_HOSTS=credits.example.com CSRF_TRUSTED_ORIGINS=https://credits.example.com \
+	  EMAIL_URL=smtp+tls://credits:placeholder@smtp.example.com:587 \
+	  STRIPE_SECRET_KEY=sk_live_placeholder STRIPE_WEBHOOK_SECRET=whsec_placeholder STRIPE_API_BASE= \
 	  $(PY) manage.py check --deploy --fail-level WARNING
 
 bench: $(TEST_STAMP)
