@@ -27,17 +27,21 @@ def lock_active_membership(*, org: Organization, membership_id: int) -> Membersh
     return membership
 
 
+# The org's outstanding balance (billing) is read in the same statement, after the membership lock: no
+# window between "nothing is owed" and the move, and one round trip fewer on the hot path.
 _LOCK_MEMBER_WITH_WALLETS = """
-SELECT m.status, ow.id, uw.id
+SELECT m.status, ow.id, uw.id, COALESCE(ob.credits, 0)
 FROM orgs_membership m
 JOIN wallets_wallet ow ON ow.kind = 'org' AND ow.org_id = m.org_id
 JOIN wallets_wallet uw ON uw.kind = 'user' AND uw.user_id = m.user_id
+LEFT JOIN billing_outstandingbalance ob ON ob.org_id = m.org_id
 WHERE m.id = %s AND m.org_id = %s
 """
 
 
 def _lock_member_wallets(*, org: Organization, membership_id) -> tuple[int, int]:
-    """Lock an active membership and return (org wallet id, member's Default wallet id) in one query."""
+    """Lock an active membership and return (org wallet id, member's Default wallet id) in one query.
+    Refuses (OutstandingBalanceDue) while the org owes credits after a refund or dispute."""
     sql = _LOCK_MEMBER_WITH_WALLETS
     if connection.features.has_select_for_update_of:
         sql += " FOR UPDATE OF m"
@@ -54,6 +58,10 @@ def _lock_member_wallets(*, org: Organization, membership_id) -> tuple[int, int]
     row = rows[0] if rows else None
     if row is None or row[0] != MembershipStatus.ACTIVE:
         raise MemberNotActive()
+    if row[3]:
+        from billing.purchases import OutstandingBalanceDue
+
+        raise OutstandingBalanceDue(row[3])
     return row[1], row[2]
 
 
@@ -70,7 +78,6 @@ def org_transfer_to_member(
 ) -> Transfer:
     """Move credits from the org wallet to a current member's Default wallet (funded by this org)."""
     check_amount(amount)
-    _assert_no_outstanding(org)
     with transaction.atomic():
         org_wallet_id, member_wallet_id = _lock_member_wallets(org=org, membership_id=membership_id)
         return post_transfer(
