@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import re
-from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -54,28 +53,29 @@ def fmt_dollars(cents: int) -> str:
     return f"${cents // 100:,}.{cents % 100:02d}"
 
 
-_AMOUNT_RE = re.compile(r"^\d+(\.\d*)?$|^\.\d+$")
+# ASCII digits only (`\d` and Decimal() would also take Arabic-Indic or full-width digits); commas only as thousands
+# separators ("1,000.50", never "10,00"); at most one dot. No signs, exponents, underscores, NaN or Infinity.
+_AMOUNT_RE = re.compile(r"(?P<whole>[0-9]{1,3}(?:,[0-9]{3})+|[0-9]*)(?:\.(?P<frac>[0-9]*))?", re.ASCII)
 
 
 def parse_dollars(text: str | None) -> int:
     """A dollar amount typed by a person -> whole US cents within the purchase limits, or PurchaseError."""
-    raw = (text or "").strip().replace(",", "").removeprefix("$").strip()
+    raw = (text or "").strip().removeprefix("$").strip()
     lo, hi = settings.PURCHASE_MIN_CENTS, settings.PURCHASE_MAX_CENTS
     limits = f"Buy between {fmt_dollars(lo)} and {fmt_dollars(hi)}."
     if not raw:
         raise PurchaseError(f"Enter a dollar amount. {limits}")
     if raw.startswith("-"):
         raise PurchaseError(f"The amount must be positive. {limits}")
-    if not _AMOUNT_RE.match(raw):
+    match = _AMOUNT_RE.fullmatch(raw)
+    if match is None or raw == ".":
         raise PurchaseError("Enter a dollar amount as a number, like 25 or 25.50.")
-    try:
-        value = Decimal(raw)
-    except InvalidOperation:
-        raise PurchaseError("Enter a dollar amount as a number, like 25 or 25.50.") from None
-    cents = value * 100
-    if cents != cents.to_integral_value():
+    whole, frac = match["whole"].replace(",", "").lstrip("0"), (match["frac"] or "").rstrip("0")
+    if len(frac) > 2:
         raise PurchaseError("Use whole cents: at most two digits after the decimal point.")
-    cents = int(cents)
+    if len(whole) > len(str(hi // 100)):  # no int() of a 300-digit string
+        raise PurchaseError(f"The maximum purchase is {fmt_dollars(hi)}.")
+    cents = int(whole or "0") * 100 + int(frac.ljust(2, "0"))
     if cents < lo:
         raise PurchaseError(f"The minimum purchase is {fmt_dollars(lo)}.")
     if cents > hi:

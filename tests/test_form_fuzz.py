@@ -1,13 +1,15 @@
 """Every form that takes an amount, fuzzed: odd strings are refused with a message, never a 500, never a movement."""
 
+import re
 import uuid
 
 import pytest
 from django.test import Client
 from django.urls import reverse
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from tests.billing.stripe_fixtures import standin_fixture  # noqa: F401 (the `standin` fixture)
 from tests.factories import MembershipFactory, ledger_snapshot
 from wallets.forms import CreditsField
 
@@ -136,3 +138,104 @@ def test_member_forms_never_take_odd_amounts(people, amount):
         return
     assert response.status_code in (200, 400), response.status_code
     assert list(MemberDefaults.objects.values()) == defaults_before
+
+
+# ---------------------------------------------------------------- Buy Credits (dollar amounts, Stripe stand-in)
+
+DOLLAR_ODD = [
+    *ODD,
+    "$١٢٣",
+    "٥٠",
+    "５０",
+    "٥٠.٠٠",
+    "25.5٠",
+    "12٣",
+    "1_000.00",
+    "+25",
+    "25e0",
+    "2.5e1",
+    "Infinity",
+    "-Infinity",
+    "sNaN",
+    "5.001",
+    "25.005",
+    ".5",
+    "25\x00",
+    "\x0025",
+    "$",
+    "$$25",
+    "25$",
+    "25 .00",
+    "10,00",
+    "1,0000",
+    ",100",
+    "100,",
+    "1..5",
+    "0x19",
+    "9" * 300 + ".00",
+    "0." + "0" * 300 + "1",
+]
+DOLLAR_VALID = ["25", "  25 ", "$25", "$ 25", "25.", "25.5", "25.50", "1,000", "1,000.5", "25.500", "00025", "5", "100000"]
+# Near-misses: mostly digits, with the separators, signs and look-alike digits people (and attackers) type.
+near_dollars = st.text(alphabet=st.sampled_from("0123456789.,$ -+e_١٢５\x00"), min_size=1, max_size=12)
+dollar_amounts = st.one_of(st.sampled_from(DOLLAR_ODD + DOLLAR_VALID), near_dollars, st.text(max_size=40))
+_PLAIN_DOLLARS = re.compile(r"(?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.[0-9]*)?", re.ASCII)
+
+
+def _expected_cents(text: str) -> int | None:
+    """What a person means by `text` in US cents, if it is a plain ASCII dollar amount within the limits."""
+    from django.conf import settings as django_settings
+
+    raw = text.strip()
+    raw = raw[1:].strip() if raw.startswith("$") else raw
+    if not _PLAIN_DOLLARS.fullmatch(raw):
+        return None
+    whole, _, frac = raw.replace(",", "").partition(".")
+    if frac[2:].strip("0"):  # a fraction of a cent
+        return None
+    cents = int(whole) * 100 + int((frac + "00")[:2])
+    return cents if django_settings.PURCHASE_MIN_CENTS <= cents <= django_settings.PURCHASE_MAX_CENTS else None
+
+
+@pytest.mark.parametrize("value", DOLLAR_ODD)
+def test_parse_dollars_refuses_odd_amounts(value):
+    from billing.purchases import PurchaseError, parse_dollars
+
+    with pytest.raises(PurchaseError):
+        parse_dollars(value)
+
+
+@pytest.mark.parametrize("value", DOLLAR_VALID)
+def test_parse_dollars_takes_plain_amounts(value):
+    from billing.purchases import parse_dollars
+
+    assert parse_dollars(value) == _expected_cents(value) is not None
+
+
+@pytest.mark.django_db(transaction=True)
+@fuzz
+@given(amount=dollar_amounts)
+def test_buy_credits_form_never_takes_odd_amounts(standin, org, owner, amount):
+    """The Purchase POST (and its preview) never answers 500 and never moves credits; it creates a Purchase
+    and a Checkout Session (in the Stripe stand-in, over HTTP) only for a plain ASCII dollar amount in range,
+    for exactly that many cents."""
+    from billing.models import Purchase
+
+    admin = Client()
+    admin.force_login(owner)
+    before_ledger, before_ids = ledger_snapshot(), set(Purchase.objects.values_list("pk", flat=True))
+    expected = _expected_cents(amount)
+    event("refused" if expected is None else "purchase started")
+    preview = admin.get(reverse("billing:buy_preview", args=[org.slug]), {"amount": amount})
+    assert preview.status_code == 200
+    response = admin.post(reverse("billing:buy", args=[org.slug]), {"amount": amount})
+    new = list(Purchase.objects.exclude(pk__in=before_ids))
+    assert ledger_snapshot() == before_ledger  # a purchase moves credits only once Stripe says it is paid
+    if expected is None:
+        assert response.status_code == 400, (amount, response.status_code)
+        assert 'role="alert"' in response.content.decode()
+        assert new == []
+    else:
+        assert response.status_code == 302, (amount, response.status_code)
+        assert [(p.amount_cents, p.status) for p in new] == [(expected, "pending")]
+        assert response["Location"] == new[0].checkout_url
