@@ -194,7 +194,7 @@ def purchase_for_session(session) -> Purchase | None:
         return purchase
     ref = session.get("client_reference_id") or ""
     meta = session.get("metadata") or {}
-    if ref.isdigit():
+    if ref.isascii() and ref.isdigit():  # '²'.isdigit() is True and int('²') raises
         purchase = Purchase.objects.filter(pk=int(ref), stripe_session_id__isnull=True).first()
         if purchase is not None and str(purchase.org_id) == str(meta.get("org_id")):
             return purchase
@@ -324,7 +324,7 @@ def _purchase_for_charge(charge) -> Purchase | None:
     if purchase is None:
         meta = charge.get("metadata") or {}
         ref = str(meta.get("purchase_id", ""))
-        if ref.isdigit():
+        if ref.isascii() and ref.isdigit():
             purchase = Purchase.objects.filter(pk=int(ref), org_id=meta.get("org_id")).first()
     if purchase is not None and purchase.transfer_id is None and purchase.stripe_session_id:
         # A refund or dispute event overtook the checkout events: fulfil first, from the session.

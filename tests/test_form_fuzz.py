@@ -239,3 +239,18 @@ def test_buy_credits_form_never_takes_odd_amounts(standin, org, owner, amount):
         assert response.status_code == 302, (amount, response.status_code)
         assert [(p.amount_cents, p.status) for p in new] == [(expected, "pending")]
         assert response["Location"] == new[0].checkout_url
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("ref", ["²", "١", "１", "-1", "1_0", " 1"])
+def test_stripe_purchase_references_are_ascii_digits(org, owner, ref):
+    """A purchase id read back from a Checkout Session or a Charge is ASCII digits or nothing (never a crash,
+    never another purchase: an Arabic-Indic one is not purchase 1)."""
+    from billing.models import Purchase
+    from billing.purchases import _purchase_for_charge, purchase_for_session
+
+    purchase = Purchase.objects.create(org=org, created_by=owner, amount_cents=2500, credits=2500)
+    Purchase.objects.filter(pk=purchase.pk).update(id=1)
+    meta = {"org_id": str(org.pk), "purchase_id": ref}
+    assert purchase_for_session({"id": "cs_unknown", "client_reference_id": ref, "metadata": meta}) is None
+    assert _purchase_for_charge({"id": "ch_unknown", "payment_intent": None, "metadata": meta}) is None
