@@ -79,12 +79,18 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         {"transaction_mode": "IMMEDIATE", "timeout": 20, "init_command": "PRAGMA journal_mode=WAL;"}
     )
 else:
-    DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
+    # Persistent connections (checked at the start of each request): a new PostgreSQL backend per request
+    # costs more than most requests do.
+    DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     # A stuck row lock becomes a clean, retryable error (LedgerBusy) instead of a hang.
     DATABASES["default"].setdefault("OPTIONS", {})["options"] = (
         f"-c lock_timeout={env.int('LEDGER_LOCK_TIMEOUT_MS', default=10_000)}"
     )
     DATABASES["default"]["TEST"] = {"NAME": env.str("TEST_DATABASE_NAME", default=None)}
+# The ledger's hot statements run as server-side prepared statements (wallets.ledger.execute_prepared).
+# Turn off behind a pooler that cannot keep them (PgBouncer in transaction mode before 1.21).
+LEDGER_PREPARED_STATEMENTS = env.bool("LEDGER_PREPARED_STATEMENTS", default=True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "orgs.User"

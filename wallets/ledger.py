@@ -28,6 +28,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -265,8 +266,14 @@ def execute_prepared(sql: str, params: list) -> list[tuple]:
     import psycopg
 
     connection.ensure_connection()
+    pg = connection.connection
+    if pg.prepare_threshold is None and settings.LEDGER_PREPARED_STATEMENTS:
+        # Django opens connections with prepare_threshold=None, which makes psycopg ignore prepare=True
+        # (every call was parsed and planned again). Django's own cursors bind client-side and never
+        # prepare, so a threshold no query reaches enables exactly the explicit prepare=True calls below.
+        pg.prepare_threshold = 2**31 - 1
     start = time.monotonic() if connection.queries_logged else None
-    with psycopg.Cursor(connection.connection) as cur:
+    with psycopg.Cursor(pg) as cur:
         cur.execute(sql, params, prepare=True)
         rows = cur.fetchall()
     if start is not None:
