@@ -16,20 +16,35 @@ class EmailAuthenticationForm(AuthenticationForm):
 
 
 class SignUpForm(forms.Form):
+    """Step 1: who wants an account. Never looks the email up, so its answer cannot tell whether it is taken;
+    the password is chosen on the page the emailed link opens (step 2)."""
+
     name = forms.CharField(label="Name", max_length=150, required=False)
-    email = forms.EmailField(label="Email", widget=forms.EmailInput(attrs={"autocomplete": "email"}))
-    password = forms.CharField(label="Password", widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
+    email = forms.EmailField(
+        label="Email", max_length=254, widget=forms.EmailInput(attrs={"autocomplete": "email", "autofocus": True})
+    )
 
     def clean_email(self):
-        email = self.cleaned_data["email"].lower()
-        if User.objects.filter(email__iexact=email).exists():
-            raise forms.ValidationError("Could not create an account with this email. If it is yours, sign in.")
-        return email
+        return self.cleaned_data["email"].strip().lower()
+
+
+class SignUpConfirmForm(forms.Form):
+    """Step 2, behind the emailed link: the address is the link's, the person picks a name and password."""
+
+    name = forms.CharField(label="Name", max_length=150, required=False)
+    password = forms.CharField(label="Password", widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
+
+    def __init__(self, *args, email: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.email = email
 
     def clean(self):
         cleaned = super().clean()
         if cleaned.get("password"):
-            password_validation.validate_password(
-                cleaned["password"], User(email=cleaned.get("email", ""), name=cleaned.get("name", ""))
-            )
+            try:
+                password_validation.validate_password(
+                    cleaned["password"], User(email=self.email, name=cleaned.get("name", ""))
+                )
+            except forms.ValidationError as exc:
+                self.add_error("password", exc)
         return cleaned

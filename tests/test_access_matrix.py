@@ -46,7 +46,23 @@ MATRIX = {
     "home": {"GET": {**_signed_in(302)}, "POST": {**_signed_in(302)}},
     "login": {"GET": _signed_in(302, anonymous=200), "POST": _signed_in(302, anonymous=200)},
     "logout": {"GET": _all(405), "POST": _all(302)},
-    "signup": {"GET": {**_signed_in(302, anonymous=200)}, "POST": {**_signed_in(302, anonymous=200)}},
+    # Sign-up by emailed link (issue 10): an empty POST is bad input (400); signed-in people go to their wallet.
+    "signup": {"GET": {**_signed_in(302, anonymous=200)}, "POST": {**_signed_in(302, anonymous=400)}},
+    "signup_confirm": {
+        "kwargs": lambda c: {"token": c["signup_token"]},
+        "GET": _signed_in(302, anonymous=200),
+        "POST": _signed_in(302, anonymous=400),  # no password: refused, nothing created
+    },
+    # Django's password reset, open to anyone; its answers never depend on whether the address has an account.
+    "password_reset": {"GET": _all(200), "POST": _all(200)},  # an empty form is shown again with its error
+    "password_reset_done": {"GET": _all(200), "POST": _all(405)},
+    # A made-up link: the page says it is not valid (Django answers 200 for GET and POST alike).
+    "password_reset_confirm": {
+        "kwargs": lambda c: {"uidb64": "MQ", "token": "set-password-matrix"},
+        "GET": _all(200),
+        "POST": _all(200),
+    },
+    "password_reset_complete": {"GET": _all(200), "POST": _all(405)},
     "workspace_switch": {"GET": _all(405), "POST": _signed_in(404)},
     "wallet": {"GET": _signed_in(200), "POST": _signed_in(405)},
     "healthz": {"GET": _all(200), "POST": _all(200)},
@@ -208,6 +224,7 @@ def ctx(db):
     from billing.api_keys import api_key_create
     from billing.models import Purchase
     from orgs.members import invitation_create, invitation_token
+    from orgs.views import signup_token
     from wallets.models import CreditType
     from wallets.services import org_bulk_transfer
 
@@ -227,6 +244,7 @@ def ctx(db):
         "invite_token": invitation_token(
             invitation_create(org=org, email="matrix-accept@example.com", role="member", actor=owner)
         ),
+        "signup_token": signup_token(email="matrix-signup@example.com"),
     }
 
 

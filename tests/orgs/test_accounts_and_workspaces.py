@@ -1,30 +1,207 @@
 """Sign up, sign in with email, sign out, and the workspace switcher."""
 
+import re
+import time
+from unittest import mock
+
 import pytest
+from django.conf import settings
+from django.test import Client
 from django.urls import reverse
 
+from orgs import views
 from orgs.middleware import SESSION_KEY
+from orgs.models import User
 from tests.factories import MembershipFactory, UserFactory
 from wallets.models import Wallet
 
 pytestmark = pytest.mark.django_db
 
 
-def test_sign_up_creates_user_with_default_wallet_and_signs_in(client):
-    response = client.post(
-        reverse("signup"), {"name": "Ada", "email": "Ada@Example.com", "password": "a-long-unusual-passphrase"}
-    )
-    assert response.status_code == 302
-    wallet = Wallet.objects.get(user__email="ada@example.com")
+def _sign_up(client, capture, email, name=""):
+    """Step 1 of sign-up with the after-commit email actually sent."""
+    with capture(execute=True):
+        return client.post(reverse("signup"), {"name": name, "email": email})
+
+
+def _link(message) -> str:
+    match = re.search(r"https?://[^/\s]+(/accounts/signup/confirm/[^/\s]+/)", message.body)
+    assert match, message.body
+    return match.group(1)
+
+
+def test_sign_up_emails_a_link_that_creates_the_user_with_a_default_wallet_and_signs_in(
+    client, mailoutbox, django_capture_on_commit_callbacks
+):
+    response = _sign_up(client, django_capture_on_commit_callbacks, "Ada@Example.com", name="Ada")
+    assert response.status_code == 200
+    assert "Check your inbox" in response.content.decode()
+    assert not User.objects.filter(email="ada@example.com").exists()  # nothing exists until the link is used
+    assert client.get(reverse("wallet")).status_code == 302
+    [message] = mailoutbox
+    assert message.to == ["ada@example.com"]
+    link = _link(message)
+    assert message.body.count("http") == 1 and settings.SITE_URL in message.body
+
+    page = client.get(link)
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert 'value="ada@example.com"' in html and 'value="Ada"' in html  # the address is the link's; name kept
+
+    response = client.post(link, {"name": "Ada Lovelace", "password": "a-long-unusual-passphrase"})
+    assert response.status_code == 302 and response.url == reverse("wallet")
+    user = User.objects.get(email="ada@example.com")
+    assert user.name == "Ada Lovelace" and user.check_password("a-long-unusual-passphrase")
+    wallet = Wallet.objects.get(user=user, kind="user")
     assert wallet.name == "Default wallet"
     assert client.get(reverse("wallet")).status_code == 200
+    assert int(client.session["_auth_user_id"]) == user.pk
 
 
-def test_sign_up_with_taken_email_does_not_say_whose_it_is(client):
-    UserFactory(email="taken@example.com")
-    response = client.post(reverse("signup"), {"email": "taken@example.com", "password": "a-long-unusual-passphrase"})
-    assert response.status_code == 200
-    assert "Could not create an account with this email" in response.content.decode()
+def test_sign_up_with_taken_email_does_not_say_whose_it_is(client, mailoutbox, django_capture_on_commit_callbacks):
+    """The page is the same for a taken and a free address; only the address's owner learns, by email."""
+    taken = UserFactory(email="taken@example.com", password="the-old-passphrase-42")
+    users_before = User.objects.count()
+    answers = {}
+    for email in ("taken@example.com", "free@example.com"):
+        response = _sign_up(Client(), django_capture_on_commit_callbacks, email)
+        answers[email] = (response.status_code, _normalized(response.content.decode(), email))
+    assert answers["taken@example.com"] == answers["free@example.com"]
+    assert answers["taken@example.com"][0] == 200
+    assert "Could not create" not in answers["taken@example.com"][1]
+    assert "Check your inbox" in answers["taken@example.com"][1]
+    assert User.objects.count() == users_before  # nothing was created or changed by step 1
+    taken.refresh_from_db()
+    assert taken.check_password("the-old-passphrase-42")
+
+    to_taken, to_free = mailoutbox
+    assert to_taken.to == ["taken@example.com"] and to_free.to == ["free@example.com"]
+    assert "already has one" in to_taken.body
+    assert "/accounts/signup/confirm/" not in to_taken.body  # no link that could make a second account
+    assert reverse("login") in to_taken.body and reverse("password_reset") in to_taken.body
+    assert "/accounts/signup/confirm/" in to_free.body
+
+
+def _normalized(html: str, email: str) -> str:
+    """The page, minus what differs between any two requests (the address typed, the CSRF token)."""
+    html = html.replace(email, "EMAIL")
+    html = re.sub(r'name="csrfmiddlewaretoken" value="[^"]+"', "", html)
+    return re.sub(r'"X-CSRFToken": "[^"]+"', "", html)
+
+
+def test_a_used_link_creates_nothing_and_changes_nothing(client, mailoutbox, django_capture_on_commit_callbacks):
+    _sign_up(client, django_capture_on_commit_callbacks, "once@example.com")
+    link = _link(mailoutbox[0])
+    assert client.post(link, {"password": "a-long-unusual-passphrase"}).status_code == 302
+    client.post(reverse("logout"))
+    users_before = User.objects.count()
+
+    again = client.get(link)
+    assert again.status_code == 400
+    assert "already been used" in again.content.decode()
+    replay = client.post(link, {"name": "Mallory", "password": "another-long-passphrase"})
+    assert replay.status_code == 400 and "already been used" in replay.content.decode()
+    assert User.objects.count() == users_before
+    user = User.objects.get(email="once@example.com")
+    assert user.check_password("a-long-unusual-passphrase") and user.name == ""
+    assert Wallet.objects.filter(user=user).count() == 1
+    assert client.get(reverse("wallet")).status_code == 302  # the replay signed nobody in
+
+
+def test_a_tampered_link_creates_nothing(client, mailoutbox, django_capture_on_commit_callbacks):
+    _sign_up(client, django_capture_on_commit_callbacks, "tamper@example.com")
+    link = _link(mailoutbox[0])
+    token = link.rstrip("/").rsplit("/", 1)[1]
+    forged = views.signup_token(email="victim@example.com")[: -len(token.rsplit(":", 1)[1])] + token.rsplit(":", 1)[1]
+    users_before = User.objects.count()
+    for bad in (token[:-2] + ("AA" if token[-2:] != "AA" else "BB"), forged, "not-a-token", token[:20]):
+        url = reverse("signup_confirm", args=[bad])
+        assert client.get(url).status_code == 400
+        response = client.post(url, {"password": "a-long-unusual-passphrase"})
+        assert response.status_code == 400
+        assert "not valid" in response.content.decode()
+    assert User.objects.count() == users_before
+    assert client.get(reverse("wallet")).status_code == 302
+
+
+def test_an_expired_link_says_so_and_creates_nothing(client, settings):
+    settings.PASSWORD_RESET_TIMEOUT = 3 * 24 * 3600
+    with mock.patch("django.core.signing.time.time", return_value=time.time() - 3 * 24 * 3600 - 60):
+        token = views.signup_token(email="late@example.com")
+    url = reverse("signup_confirm", args=[token])
+    assert client.get(url).status_code == 400
+    response = client.post(url, {"password": "a-long-unusual-passphrase"})
+    assert response.status_code == 400
+    assert "expired" in response.content.decode() and "3 days" in response.content.decode()
+    assert not User.objects.filter(email="late@example.com").exists()
+
+
+def test_sign_up_bad_input_is_refused_and_sends_nothing(client, mailoutbox, django_capture_on_commit_callbacks):
+    empty = client.post(reverse("signup"), {})
+    assert empty.status_code == 400 and "This field is required" in empty.content.decode()
+    for data in ({"email": ""}, {"email": "not-an-email"}, {"email": "a\x00b@example.com"}, {"name": "x" * 151}):
+        response = _sign_up(client, django_capture_on_commit_callbacks, **{"email": "", **data})
+        assert response.status_code == 400, data
+        assert "Check your inbox" not in response.content.decode()
+    assert mailoutbox == []
+
+
+def test_a_weak_password_on_the_link_page_creates_nothing(client, mailoutbox, django_capture_on_commit_callbacks):
+    _sign_up(client, django_capture_on_commit_callbacks, "weak@example.com")
+    link = _link(mailoutbox[0])
+    for data in ({}, {"password": ""}, {"password": "123"}, {"password": "password"}, {"password": "weak@example.com"}):
+        response = client.post(link, data)
+        assert response.status_code == 400
+        assert 'class="field-error"' in response.content.decode()
+    assert not User.objects.filter(email="weak@example.com").exists()
+    assert client.get(link).status_code == 200  # the link still works after a refused password
+
+
+def test_a_mail_failure_still_answers_the_same_page(client, django_capture_on_commit_callbacks, caplog):
+    with mock.patch("orgs.views.mailers") as mailers:
+        mailers.default.send_messages.side_effect = OSError("smtp down")
+        response = _sign_up(client, django_capture_on_commit_callbacks, "down@example.com")
+    assert response.status_code == 200 and "Check your inbox" in response.content.decode()
+    assert "Could not send the sign-up email" in caplog.text
+    assert not User.objects.filter(email="down@example.com").exists()
+
+
+def test_signed_in_people_are_sent_to_their_wallet_from_sign_up(client, owner):
+    client.force_login(owner)
+    assert client.get(reverse("signup")).url == reverse("wallet")
+    assert client.get(reverse("signup_confirm", args=[views.signup_token(email="x@example.com")])).status_code == 302
+    assert not User.objects.filter(email="x@example.com").exists()
+    assert "Reset your password" in client.get(reverse("password_reset")).content.decode()  # its page, signed in too
+
+
+def test_password_reset_answers_the_same_for_any_address_and_resets_a_known_one(
+    client, mailoutbox, django_capture_on_commit_callbacks
+):
+    UserFactory(email="known@example.com", password="the-old-passphrase-42")
+    login_page = client.get(reverse("login")).content.decode()
+    assert reverse("password_reset") in login_page
+    answers = []
+    for email in ("known@example.com", "nobody@example.com"):
+        response = Client().post(reverse("password_reset"), {"email": email}, follow=True)
+        answers.append((response.status_code, response.redirect_chain, _normalized(response.content.decode(), email)))
+    assert answers[0] == answers[1]
+    assert answers[0][1] == [(reverse("password_reset_done"), 302)]
+    assert "Check your inbox" in answers[0][2]
+    [message] = mailoutbox
+    assert message.to == ["known@example.com"]
+    match = re.search(r"https?://[^/\s]+(/accounts/reset/\S+/)", message.body)
+    assert match and settings.SITE_URL in message.body
+    form_page = client.get(match.group(1), follow=True)
+    html = form_page.content.decode()
+    assert "Choose a new password" in html and 'name="new_password1"' in html
+    set_url = form_page.redirect_chain[-1][0]
+    done = client.post(set_url, {"new_password1": "a-brand-new-passphrase", "new_password2": "a-brand-new-passphrase"})
+    assert done.status_code == 302 and done.url == reverse("password_reset_complete")
+    signed_in = client.post(reverse("login"), {"username": "known@example.com", "password": "a-brand-new-passphrase"})
+    assert signed_in.status_code == 302
+    # The link works once.
+    reused = Client().get(match.group(1), follow=True)
+    assert "not valid" in reused.content.decode()
 
 
 def test_sign_in_with_email_and_password_then_sign_out(client):
