@@ -14,6 +14,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpRequest
 
+from config.ratelimit import rate_limited
 from orgs import members as svc
 from orgs.member_forms import (
     AcceptForm,
@@ -103,6 +104,7 @@ def members_page(request: HttpRequest, org_slug: str) -> HttpResponse:
 
 @require_POST
 @login_required
+@rate_limited("RATE_LIMIT_MONEY")
 def member_invite(request: HttpRequest, org_slug: str) -> HttpResponse:
     admin = org_admin_membership(user=request.user, org_slug=org_slug)
     form = InviteForm(request.POST)
@@ -128,6 +130,7 @@ def member_invite(request: HttpRequest, org_slug: str) -> HttpResponse:
 
 @require_POST
 @login_required
+@rate_limited("RATE_LIMIT_MONEY")
 def member_invite_bulk(request: HttpRequest, org_slug: str) -> HttpResponse:
     admin = org_admin_membership(user=request.user, org_slug=org_slug)
     form = BulkInviteForm(request.POST, request.FILES)
@@ -179,6 +182,7 @@ def member_role(request: HttpRequest, org_slug: str, membership_id: int) -> Http
 
 @require_http_methods(["GET", "POST"])
 @login_required
+@rate_limited("RATE_LIMIT_MONEY")
 def member_remove(request: HttpRequest, org_slug: str, membership_id: int) -> HttpResponse:
     """GET: the confirm (in a dialog with htmx, a page without), stating the credits that will return."""
     admin = org_admin_membership(user=request.user, org_slug=org_slug)
@@ -200,6 +204,7 @@ def member_remove(request: HttpRequest, org_slug: str, membership_id: int) -> Ht
 
 @require_POST
 @login_required
+@rate_limited("RATE_LIMIT_MONEY")
 def seat_assign(request: HttpRequest, org_slug: str, membership_id: int) -> HttpResponse:
     admin = org_admin_membership(user=request.user, org_slug=org_slug)
     try:
