@@ -6,6 +6,7 @@ from django.shortcuts import render
 
 from orgs.models import Organization
 from wallets.exceptions import WalletError
+from wallets.forms import CreditsField
 from wallets.models import CreditType, Entry, Pocket, Transfer, Wallet
 from wallets.services import org_grant_promo
 
@@ -83,7 +84,9 @@ class TransferAdmin(ReadOnlyAdmin):
 
 
 class PromoGrantForm(forms.Form):
-    amount = forms.IntegerField(label="Promo credits per org", min_value=1, max_value=10**12)
+    # The app's strict credits field: forms.IntegerField took Arabic-Indic and full-width digits, '+5', '1_000'
+    # and '1.0' (int() does), and refused '1,000'.
+    amount = CreditsField(label="Promo credits per org", max_value=10**12)
     memo = forms.CharField(label="Reason", max_length=200, required=False)
 
 
