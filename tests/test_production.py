@@ -1,5 +1,8 @@
 """Production safety: security headers, CSP, healthz, request ids, sign-in lockout, rate limits."""
 
+import logging
+from unittest import mock
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client, override_settings
@@ -178,3 +181,223 @@ def test_credit_requests_are_rate_limited_and_the_429_creates_nothing(client, fu
     _assert_429(client.post(url, {"amount": "300", "reason": "Lab time"}))
     assert (CreditRequest.objects.count(), ledger_snapshot()) == before
     assert client.get(url).status_code == 200  # the form still opens
+
+
+# ---------------------------------------------------------------- healthz and logs
+
+
+def test_healthz_is_503_when_the_database_is_unreachable(client):
+    from django.db import OperationalError, connections
+
+    with mock.patch.object(
+        connections["default"], "cursor", side_effect=OperationalError("could not connect to server")
+    ):
+        response = client.get("/healthz")
+    assert response.status_code == 503
+    assert b"database unavailable" in response.content
+    assert client.get("/healthz").status_code == 200  # and healthy again once it answers
+
+
+def _line(record) -> str:
+    """The record as the configured console formatter writes it."""
+    from django.conf import settings
+
+    return logging.Formatter(settings.LOGGING["formatters"]["plain"]["format"]).format(record)
+
+
+def test_a_request_logs_one_access_line_with_request_id_user_and_org(client, org, owner, caplog):
+    client.force_login(owner)
+    client.post(reverse("workspace_switch"), {"workspace": org.slug})
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="credits.request"):
+        response = client.get(reverse("billing:page", args=[org.slug]), headers={"X-Request-ID": "req-abc-1"})
+    assert response.status_code == 200
+    [record] = [r for r in caplog.records if r.name == "credits.request"]
+    assert (record.request_id, record.user_id, record.org_id) == ("req-abc-1", owner.pk, org.pk)
+    line = _line(record)
+    assert f"request_id=req-abc-1 user={owner.pk} org={org.pk}" in line
+    assert f"GET /orgs/{org.slug}/billing/ 200" in line or f"GET {reverse('billing:page', args=[org.slug])} 200" in line
+
+
+def test_a_transfer_logs_exactly_one_ledger_line_with_its_id_kind_and_amount(client, funded_org, owner, caplog):
+    import uuid
+
+    from tests.factories import MembershipFactory
+    from wallets.models import Transfer
+
+    member = MembershipFactory(org=funded_org, role="member")
+    client.force_login(owner)
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="credits.ledger"):
+        response = client.post(
+            reverse("billing:transfer_submit", args=[funded_org.slug]),
+            {
+                "mode": "one",
+                "recipient": str(member.pk),
+                "credit_type": "org-allocated",
+                "amount": "321",
+                "message": "Lab time",
+                "idempotency_key": str(uuid.uuid4()),
+            },
+            headers={"X-Request-ID": "req-transfer-1"},
+        )
+    assert response.status_code == 302
+    transfer = Transfer.objects.get(kind="transfer", memo="Lab time")
+    records = [r for r in caplog.records if r.name == "credits.ledger"]
+    assert len(records) == 1
+    message = records[0].getMessage()
+    assert f"transfer={transfer.pk} " in message and " kind=transfer " in message and " amount=321 " in message
+    assert f"org={funded_org.pk}" in message and f"actor={owner.pk}" in message
+    assert "request_id=req-transfer-1 " in _line(records[0])  # the line ties back to its request
+
+
+# ---------------------------------------------------------------- user text is escaped everywhere
+
+SCRIPT = "<script>alert(1)</script>"
+EVIL = '<b>x</b>"onmouseover=alert(1)'
+EVIL_ESCAPED = "&lt;b&gt;x&lt;/b&gt;&quot;onmouseover=alert(1)"
+SCRIPT_ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
+
+
+@pytest.fixture
+def hostile(db):
+    """An org and people whose every free-text field is markup or a spreadsheet formula."""
+    from billing.requests import credit_request_create, credit_request_reject
+    from orgs.services import org_create
+    from tests.factories import MembershipFactory, fund
+    from wallets.models import CreditType
+    from wallets.services import org_transfer_to_member
+
+    owner = UserFactory(email="hostile-owner@example.com", name=EVIL)
+    org = org_create(name=SCRIPT, owner=owner)
+    fund(org, 10_000)
+    member = MembershipFactory(org=org, user=UserFactory(email="hostile-member@example.com", name=EVIL))
+    formula = MembershipFactory(
+        org=org, user=UserFactory(email="formula@example.com", name="@SUM(1+1)*cmd|' /C calc'!A0")
+    )
+    ct = CreditType.objects.get(slug="org-allocated")
+    org_transfer_to_member(org=org, membership_id=member.pk, credit_type=ct, amount=250, actor=owner, memo=EVIL)
+    org_transfer_to_member(
+        org=org, membership_id=formula.pk, credit_type=ct, amount=5, actor=owner, memo='=HYPERLINK("http://x","y")'
+    )
+    pending = credit_request_create(org=org, user=member.user, amount=40, reason=EVIL)
+    rejected = credit_request_create(org=org, user=member.user, amount=50, reason=EVIL)
+    credit_request_reject(org=org, request_id=rejected.pk, actor=owner, reason=EVIL)
+    return {"org": org, "owner": owner, "member": member, "pending": pending, "rejected": rejected}
+
+
+def _assert_escaped(html: str, where: str, *expected: str):
+    assert "<script>alert(1)" not in html, where
+    assert "<b>x</b>" not in html, where
+    assert '"onmouseover=' not in html, where
+    for text in expected:
+        assert text in html, f"{where}: {text} not shown"
+
+
+def test_user_text_is_escaped_on_every_page(client, hostile):
+    org, owner = hostile["org"], hostile["owner"]
+    client.force_login(owner)
+    client.post(reverse("workspace_switch"), {"workspace": org.slug})
+    slug = org.slug
+    pages = {
+        "Billing": (reverse("billing:page", args=[slug]), [SCRIPT_ESCAPED, EVIL_ESCAPED]),
+        "Credit Requests tab": (reverse("billing:requests", args=[slug]), [SCRIPT_ESCAPED, EVIL_ESCAPED]),
+        "requests list": (reverse("billing:requests_list", args=[slug]), [EVIL_ESCAPED]),
+        "requests history": (reverse("billing:requests_history", args=[slug]), [EVIL_ESCAPED]),
+        "approve": (reverse("billing:request_approve", args=[slug, hostile["pending"].pk]), [EVIL_ESCAPED]),
+        "reject": (reverse("billing:request_reject", args=[slug, hostile["pending"].pk]), [EVIL_ESCAPED]),
+        "Transactions": (reverse("billing:transactions", args=[slug]), [SCRIPT_ESCAPED, EVIL_ESCAPED]),
+        "Transfer dialog": (reverse("billing:transfer", args=[slug]), [EVIL_ESCAPED]),
+        "Members": (reverse("members:page", args=[slug]), [SCRIPT_ESCAPED, EVIL_ESCAPED]),
+        "Remove confirm": (reverse("members:remove", args=[slug, hostile["member"].pk]), [EVIL_ESCAPED]),
+        "Seats": (reverse("members:seats", args=[slug]), [EVIL_ESCAPED]),
+        "owner's Wallet": (reverse("wallet"), [SCRIPT_ESCAPED]),
+    }
+    for where, (url, expected) in pages.items():
+        response = client.get(url)
+        assert response.status_code == 200, where
+        _assert_escaped(response.content.decode(), where, *expected)
+
+    member = Client()
+    member.force_login(hostile["member"].user)
+    member.post(reverse("workspace_switch"), {"workspace": org.slug})
+    for where, url in {
+        "member's Wallet": reverse("wallet"),
+        "member's requests panel": reverse("billing:member_requests_panel", args=[slug]),
+        "Request credits": reverse("billing:request_new", args=[slug]),
+    }.items():
+        response = member.get(url)
+        assert response.status_code == 200, where
+        _assert_escaped(response.content.decode(), where)
+    wallet = member.get(reverse("wallet")).content.decode()
+    _assert_escaped(wallet, "member's Wallet", SCRIPT_ESCAPED, EVIL_ESCAPED)  # the memo and the reject reason
+
+
+def test_csv_export_neutralizes_formulas(client, hostile):
+    import csv
+    import io
+
+    client.force_login(hostile["owner"])
+    response = client.get(reverse("billing:transactions_export", args=[hostile["org"].slug]))
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/csv")
+    assert response["X-Content-Type-Options"] == "nosniff"
+    body = b"".join(response.streaming_content).decode()
+    rows = list(csv.DictReader(io.StringIO(body)))
+    assert ",".join(rows[0]) == "id,date,kind,from,to,credit_type,amount,credits_moved,balance_after,actor,message"
+    cells = [row[c] for row in rows for c in ("from", "to", "credit_type", "balance_after", "actor", "message")]
+    assert not [c for c in cells if c[:1] in ("=", "+", "-", "@", "\t", "\r")], cells
+    assert '\'=HYPERLINK("http://x","y")' in cells
+    assert any(c.startswith("'@SUM(1+1)") for c in cells)
+    assert EVIL in cells  # CSV is data, not HTML: the text is kept as typed (and served as text/csv)
+
+
+# ---------------------------------------------------------------- staff unlock a lockout in Django admin
+
+
+def test_staff_unlock_a_locked_out_user_from_django_admin(client):
+    from axes.models import AccessAttempt
+    from django.contrib.auth.models import Permission
+
+    UserFactory(email="locked@example.com", password="the-right-passphrase")
+    for _ in range(5):
+        client.post(reverse("login"), {"username": "locked@example.com", "password": "wrong"})
+    good = {"username": "locked@example.com", "password": "the-right-passphrase"}
+    assert client.post(reverse("login"), good).status_code == 429
+    attempts = list(AccessAttempt.objects.filter(username="locked@example.com").values_list("pk", flat=True))
+    assert attempts
+
+    staff = UserFactory(email="support@example.com", is_staff=True)
+    staff.user_permissions.add(
+        *Permission.objects.filter(
+            content_type__app_label="axes", codename__in=["view_accessattempt", "delete_accessattempt"]
+        )
+    )
+    admin = Client()
+    admin.force_login(staff)
+    changelist = reverse("admin:axes_accessattempt_changelist")
+    page = admin.get(changelist)
+    assert page.status_code == 200 and "locked@example.com" in page.content.decode()
+    confirm = admin.post(changelist, {"action": "delete_selected", "_selected_action": attempts})
+    assert confirm.status_code == 200 and "Are you sure" in confirm.content.decode()
+    done = admin.post(changelist, {"action": "delete_selected", "_selected_action": attempts, "post": "yes"})
+    assert done.status_code == 302
+    assert not AccessAttempt.objects.filter(username="locked@example.com").exists()
+
+    response = client.post(reverse("login"), good)
+    assert response.status_code == 302 and response.url == reverse("wallet")
+
+
+def test_a_member_cannot_unlock_anyone(client):
+    from axes.models import AccessAttempt
+
+    UserFactory(email="locked2@example.com")
+    for _ in range(5):
+        client.post(reverse("login"), {"username": "locked2@example.com", "password": "wrong"})
+    attempts = list(AccessAttempt.objects.values_list("pk", flat=True))
+    member = Client()
+    member.force_login(UserFactory(email="plain@example.com"))
+    changelist = reverse("admin:axes_accessattempt_changelist")
+    response = member.post(changelist, {"action": "delete_selected", "_selected_action": attempts, "post": "yes"})
+    assert response.status_code == 302 and "/admin/login/" in response.url
+    assert AccessAttempt.objects.filter(pk__in=attempts).count() == len(attempts)
