@@ -434,3 +434,31 @@ def test_all_members_includes_a_member_without_a_default_wallet_yet(admin_client
     assert "to each of 2 members (20 in total)" in html
     assert wallet_balance(Wallet.objects.for_user(staff)).total == 10
     assert ledger_problems() == []
+
+
+# --- the same URL opened on its own (a new tab, a bookmark): a plain page, no htmx targets -------------
+
+
+def test_standalone_transfer_page_has_no_htmx_dialog_targets(admin_client, funded_org):
+    """Opened directly, the page has no #transfer-dialog, so its form and mode links must not aim htmx at it
+    (htmx would swallow the submit and do nothing); the live preview and type-ahead stay."""
+    for mode in ("one", "selected", "all"):
+        html = admin_client.get(_url(funded_org) + f"?mode={mode}").content.decode()
+        assert "#transfer-dialog" not in html
+        assert "hx-post" not in html
+        assert f'action="{_url(funded_org, "transfer_submit")}"' in html
+        assert 'hx-get="' + _url(funded_org, "transfer_preview") + '"' in html
+
+
+def test_dialog_transfer_form_posts_with_htmx_into_the_dialog(admin_client, funded_org):
+    for mode in ("one", "selected", "all"):
+        html = admin_client.get(_url(funded_org) + f"?mode={mode}", **HTMX).content.decode()
+        assert f'hx-post="{_url(funded_org, "transfer_submit")}" hx-target="#transfer-dialog"' in html
+        assert html.count('hx-target="#transfer-dialog"') == 4  # the three mode links and the form
+
+
+def test_standalone_transfer_post_redirects_with_the_message(admin_client, funded_org):
+    member = MembershipFactory(org=funded_org)
+    response = admin_client.post(_url(funded_org, "transfer_submit"), _one(member, "300"))
+    assert response.status_code == 302
+    assert _org_total(funded_org) == 10_000 - 300
