@@ -17,6 +17,8 @@ from django_htmx.http import HttpRequest, trigger_client_event
 from billing.forms import ApproveForm, CreditRequestForm, RejectForm
 from billing.models import CreditRequest
 from billing.requests import (
+    REQUESTING_ROLES,
+    OwnersAndAdminsDoNotRequest,
     credit_request_approve,
     credit_request_cancel,
     credit_request_create,
@@ -138,9 +140,16 @@ def request_reject(request: HttpRequest, org_slug: str, request_id: int) -> Http
 @login_required
 @rate_limited("RATE_LIMIT_REQUESTS")
 def request_new(request: HttpRequest, org_slug: str) -> HttpResponse:
-    """A member asks the org for credits (Amount, Reason)."""
+    """A member (or manager) asks the org for credits (Amount, Reason). Owners and admins are told to
+    transfer to themselves instead, and nothing is created (the service refuses them too)."""
     membership = active_membership(user=request.user, org_slug=org_slug)
     org = membership.org
+    template = "billing/request_new.html"
+    if request.htmx:
+        template += "#request-form"
+    if membership.role not in REQUESTING_ROLES:
+        refused = OwnersAndAdminsDoNotRequest(membership.role).message
+        return render(request, template, {"org": org, "refused": refused})
     if request.method == "POST":
         form = CreditRequestForm(request.POST)
         if form.is_valid():
@@ -164,9 +173,6 @@ def request_new(request: HttpRequest, org_slug: str) -> HttpResponse:
                 return response
     else:
         form = CreditRequestForm()
-    template = "billing/request_new.html"
-    if request.htmx:
-        template += "#request-form"
     return render(request, template, {"org": org, "form": form})
 
 

@@ -27,6 +27,8 @@ from wallets.services import org_transfer_to_member
 log = logging.getLogger("credits.requests")
 
 MAX_REASON = 500
+# Issue 6: members ask. Managers only look at Billing, so they ask too; owners and admins transfer instead.
+REQUESTING_ROLES = (Role.MEMBER, Role.MANAGER)
 
 
 class CreditRequestError(WalletError):
@@ -38,6 +40,21 @@ class TooManyPendingRequests(CreditRequestError):
         super().__init__(
             f"You already have {MAX_PENDING_REQUESTS_PER_MEMBER} pending requests in this organization. "
             "Wait for a decision or cancel one first."
+        )
+
+
+class OwnersAndAdminsDoNotRequest(CreditRequestError):
+    """Owners and admins hand credits to themselves from Billing; a request would be theirs to approve."""
+
+    def __init__(self, role: str):
+        who = "the owner" if role == Role.OWNER else "an admin"
+        super().__init__(f"As {who} you can transfer credits to yourself from Billing.")
+
+
+class OwnRequestNotApprovable(CreditRequestError):
+    def __init__(self):
+        super().__init__(
+            "You can't approve your own credit request: another owner or admin has to decide it. Nothing was moved."
         )
 
 
@@ -58,8 +75,9 @@ def _check_reason(reason: str, *, required: bool) -> str:
 def credit_request_create(
     *, org: Organization, user, amount: int, reason: str, client_key: UUID | None = None
 ) -> CreditRequest:
-    """A member asks the org for credits. At most 3 pending per member per org (checked under the
-    membership row lock, so parallel submits cannot slip past it). A replayed form returns the first row."""
+    """A member (or manager) asks the org for credits. At most 3 pending per member per org (checked under
+    the membership row lock, so parallel submits cannot slip past it). A replayed form returns the first row.
+    Owners and admins are refused: they would approve their own request."""
     check_amount(amount)
     reason = _check_reason(reason, required=True)
     with transaction.atomic():
@@ -71,6 +89,8 @@ def credit_request_create(
         )
         if membership is None:
             raise MemberNotActive("You are not (or no longer) a member of this organization.")
+        if membership.role not in REQUESTING_ROLES:
+            raise OwnersAndAdminsDoNotRequest(membership.role)
         if client_key is not None:
             previous = CreditRequest.objects.filter(membership=membership, client_key=client_key).first()
             if previous is not None:
@@ -121,6 +141,8 @@ def credit_request_approve(
         request = _lock_request(org=org, request_id=request_id)
         if not request.is_pending:
             raise RequestAlreadyDecided(request)
+        if request.requester_id == getattr(actor, "pk", None):  # someone asked as a member, then was promoted
+            raise OwnRequestNotApprovable()
         granted = request.amount if amount is None else amount
         check_amount(granted)
         if granted > request.amount:

@@ -6,6 +6,7 @@ Inclusion tags, so the Wallet view needs no change: they read the current worksp
 
 from django import template
 
+from billing.requests import REQUESTING_ROLES
 from billing.selectors import member_requests
 
 register = template.Library()
@@ -19,9 +20,10 @@ def _org_membership(context):
 
 @register.inclusion_tag("billing/_member_request_button.html", takes_context=True)
 def credit_request_button(context):
+    """Members and managers ask; owners and admins transfer to themselves from Billing instead."""
     membership = _org_membership(context)
     return {
-        "show": membership is not None,
+        "show": membership is not None and membership.role in REQUESTING_ROLES,
         "org": membership.org if membership else None,
         "request": context.get("request"),
     }
@@ -32,10 +34,12 @@ def credit_requests_panel(context):
     membership = _org_membership(context)
     if membership is None:
         return {"show": False}
+    requests = member_requests(membership)
     return {
-        "show": True,
+        # An owner or admin only sees the panel for requests they made before a promotion.
+        "show": membership.role in REQUESTING_ROLES or bool(requests),
         "org": membership.org,
-        "requests": member_requests(membership),
+        "requests": requests,
         "request": context.get("request"),
         "csrf_token": context.get("csrf_token"),
     }

@@ -605,3 +605,81 @@ def test_django_admin_lists_requests_read_only(client, funded_org, member_member
     response = client.get(reverse("admin:billing_creditrequest_changelist"))
     assert response.status_code == 200 and member_membership.user.email in response.content.decode()
     assert client.get(reverse("admin:billing_creditrequest_add")).status_code == 403
+
+
+# --- who may ask: members and managers; owners and admins transfer to themselves (issue 6) ------------
+
+
+@pytest.mark.parametrize("role", ["owner", "admin"])
+def test_owner_or_admin_cannot_request_credits_and_nothing_is_created(funded_org, owner, role):
+    from billing.requests import OwnersAndAdminsDoNotRequest
+
+    user = owner if role == "owner" else MembershipFactory(org=funded_org, role="admin").user
+    before = ledger_snapshot()
+    with pytest.raises(OwnersAndAdminsDoNotRequest) as exc:
+        credit_request_create(org=funded_org, user=user, amount=500, reason="for me")
+    who = "the owner" if role == "owner" else "an admin"
+    assert exc.value.message == f"As {who} you can transfer credits to yourself from Billing."
+    assert not CreditRequest.objects.exists()
+    assert ledger_snapshot() == before
+
+
+def test_manager_can_request_credits(funded_org, manager_membership):
+    assert _ask(manager_membership, 40).status == CreditRequestStatus.PENDING
+
+
+def test_nobody_approves_their_own_request(funded_org, member_membership):
+    """Defense in depth: a member asks, is promoted to admin, and tries to approve it."""
+    req = _ask(member_membership, 500)
+    member_membership.role = "admin"
+    member_membership.save(update_fields=["role"])
+    before = ledger_snapshot()
+    with pytest.raises(CreditRequestError, match="can't approve your own credit request"):
+        credit_request_approve(org=funded_org, request_id=req.pk, actor=member_membership.user)
+    req.refresh_from_db()
+    assert req.status == CreditRequestStatus.PENDING and req.transfer_id is None
+    assert ledger_snapshot() == before
+
+
+def test_own_request_approve_view_says_so_and_moves_nothing(client, funded_org, member_membership):
+    req = _ask(member_membership, 500)
+    member_membership.role = "admin"
+    member_membership.save(update_fields=["role"])
+    client.force_login(member_membership.user)
+    before = ledger_snapshot()
+    html = client.post(_url("request_approve", funded_org, req), {"amount": "500"}).content.decode()
+    assert "approve your own credit request" in html
+    req.refresh_from_db()
+    assert req.is_pending
+    assert ledger_snapshot() == before
+
+
+@pytest.mark.parametrize("role", ["owner", "admin"])
+def test_request_new_page_refuses_owner_and_admin_and_creates_nothing(client, funded_org, owner, role):
+    membership = (
+        owner.memberships.get(org=funded_org) if role == "owner" else MembershipFactory(org=funded_org, role=role)
+    )
+    _in_org_workspace(client, membership)
+    who = "the owner" if role == "owner" else "an admin"
+    message = f"As {who} you can transfer credits to yourself from Billing."
+    page = client.get(_url("request_new", funded_org)).content.decode()
+    assert message in page and 'name="amount"' not in page
+    dialog = client.get(_url("request_new", funded_org), headers={"HX-Request": "true"}).content.decode()
+    assert message in dialog and "Send request" not in dialog
+    before = ledger_snapshot()
+    for headers in ({}, {"HX-Request": "true"}):
+        response = client.post(_url("request_new", funded_org), {"amount": "500", "reason": "for me"}, headers=headers)
+        assert response.status_code == 200 and message in response.content.decode()
+    assert not CreditRequest.objects.exists()
+    assert ledger_snapshot() == before
+
+
+@pytest.mark.parametrize(("role", "shown"), [("member", True), ("manager", True), ("admin", False), ("owner", False)])
+def test_request_credits_button_only_for_members_and_managers(client, funded_org, owner, role, shown):
+    membership = (
+        owner.memberships.get(org=funded_org) if role == "owner" else MembershipFactory(org=funded_org, role=role)
+    )
+    _in_org_workspace(client, membership)
+    html = client.get(reverse("wallet")).content.decode()
+    assert (">Request credits</a>" in html) is shown
+    assert ("My credit requests" in html) is shown
