@@ -1,13 +1,16 @@
 """Every URL in the URLconf x every role x GET/POST gets the status written here.
 
 A URL added without an entry in MATRIX fails `test_every_url_has_an_entry`, so access rules are decided
-on purpose, not by accident. Statuses: 200 ok, 302 redirect (to sign-in for anonymous), 400 bad input,
+on purpose, not by accident; so does a route without a name (the walk reverses names) or a name two routes share. Statuses: 200 ok, 302 redirect (to sign-in for anonymous), 400 bad input,
 403 wrong role, 404 not their org / no such object, 405 wrong method.
 """
+
+from collections import defaultdict
 
 import pytest
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.urls.resolvers import RegexPattern
 
 from tests.factories import MembershipFactory, OrgFactory, UserFactory, fund
 
@@ -135,6 +138,30 @@ MATRIX = {
         "GET": _all(404),
         "POST": _all(404),
     },
+    # Its fake Stripe REST API answers only a Stripe secret key (Authorization: Bearer sk_test_...), like Stripe:
+    # a browser session of any role gets Stripe's 401, whatever the method (see test_stripe_standin_api_...).
+    "stripe_standin:api_sessions": {"GET": _all(401), "POST": _all(401)},
+    "stripe_standin:api_session": {
+        "kwargs": lambda c: {"session_id": "cs_matrix"},
+        "GET": _all(401),
+        "POST": _all(401),
+    },
+    "stripe_standin:api_session_expire": {
+        "kwargs": lambda c: {"session_id": "cs_matrix"},
+        "GET": _all(401),
+        "POST": _all(401),
+    },
+    "stripe_standin:api_refunds": {"GET": _all(401), "POST": _all(401)},
+    "stripe_standin:api_refund": {"kwargs": lambda c: {"obj_id": "re_matrix"}, "GET": _all(401), "POST": _all(401)},
+    "stripe_standin:api_charge": {"kwargs": lambda c: {"obj_id": "ch_matrix"}, "GET": _all(401), "POST": _all(401)},
+    "stripe_standin:api_payment_intent": {
+        "kwargs": lambda c: {"obj_id": "pi_matrix"},
+        "GET": _all(401),
+        "POST": _all(401),
+    },
+    "stripe_standin:api_dispute": {"kwargs": lambda c: {"obj_id": "dp_matrix"}, "GET": _all(401), "POST": _all(401)},
+    # Any other /v1/ path: Stripe's "Unrecognized request URL" (404), key or not.
+    "stripe_standin:api_not_found": {"kwargs": lambda c: {"rest": "v1/matrix"}, "GET": _all(404), "POST": _all(404)},
     # API keys page (issue 9): owner/admins.
     "billing:api_keys": {"kwargs": lambda c: {"org_slug": c["org"].slug}, "GET": DECIDE, "POST": _all(405)},
     "billing:api_key_create": {
@@ -187,21 +214,45 @@ MATRIX = {
 }
 
 
-def _named_patterns(resolver=None, prefix=""):
+def _patterns(resolver=None, prefix="", route=""):
+    """(name or None, route) for every URL pattern outside Django admin."""
     resolver = resolver or get_resolver()
     for p in resolver.url_patterns:
         if isinstance(p, URLResolver):
             ns = f"{p.namespace}:" if p.namespace else ""
             if p.namespace == "admin":
                 continue  # Django admin: covered by test_django_admin_requires_staff
-            yield from _named_patterns(p, prefix + ns)
-        elif isinstance(p, URLPattern) and p.name:
-            yield prefix + p.name
+            yield from _patterns(p, prefix + ns, route + str(p.pattern))
+        elif isinstance(p, URLPattern):
+            yield (prefix + p.name if p.name else None), route + str(p.pattern)
 
 
 def test_every_url_has_an_entry():
-    missing = sorted(set(_named_patterns()) - set(MATRIX))
+    patterns = list(_patterns())
+    unnamed = sorted(route for name, route in patterns if name is None)
+    assert not unnamed, f"URL patterns without a name (the matrix can only walk named ones; name them): {unnamed}"
+    routes_by_name = defaultdict(set)
+    for name, route in patterns:
+        routes_by_name[name].add(route)
+    shared = {name: sorted(routes) for name, routes in routes_by_name.items() if len(routes) > 1}
+    assert not shared, f"Names shared by several routes (only one of them would be walked): {shared}"
+    missing = sorted(set(routes_by_name) - set(MATRIX))
     assert not missing, f"URLs without an access-matrix entry: {missing}"
+    stale = sorted(set(MATRIX) - set(routes_by_name))
+    assert not stale, f"Access-matrix entries for URLs that no longer exist: {stale}"
+
+
+def test_the_url_walk_sees_unnamed_patterns():
+    """The check above can fail: an unnamed route in a nested, namespaced URLconf is reported, not skipped."""
+    from django.http import HttpResponse
+    from django.urls import include, path
+
+    def view(request):
+        return HttpResponse()
+
+    nested = ([path("named/", view, name="named"), path("unnamed/<int:pk>/", view)], "probe")
+    resolver = URLResolver(RegexPattern(r"^"), [path("probe/", include(nested))])
+    assert list(_patterns(resolver)) == [("probe:named", "probe/named/"), (None, "probe/unnamed/<int:pk>/")]
 
 
 @pytest.fixture
@@ -280,3 +331,17 @@ def test_django_admin_requires_staff(ctx):
     superuser.save()
     staff.force_login(superuser)
     assert staff.get(url).status_code == 200
+
+
+def test_stripe_standin_api_answers_its_secret_key_not_a_browser_session(ctx):
+    """The 401s above are the stand-in's auth, not a broken route: with the secret key the same URL answers."""
+    from django.conf import settings
+
+    url = reverse("stripe_standin:api_charge", kwargs={"obj_id": "ch_matrix"})
+    staff = Client()
+    staff.force_login(ctx["users"]["staff"])
+    assert staff.get(url).status_code == 401
+    assert Client().get(url, headers={"Authorization": "Bearer sk_live_not_a_test_key"}).status_code == 401
+    response = Client().get(url, headers={"Authorization": f"Bearer {settings.STRIPE_SECRET_KEY}"})
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "resource_missing"
