@@ -1,8 +1,9 @@
 """Every URL in the URLconf x every role x GET/POST gets the status written here.
 
 A URL added without an entry in MATRIX fails `test_every_url_has_an_entry`, so access rules are decided
-on purpose, not by accident; so does a route without a name (the walk reverses names) or a name two routes share. Statuses: 200 ok, 302 redirect (to sign-in for anonymous), 400 bad input,
-403 wrong role, 404 not their org / no such object, 405 wrong method.
+on purpose, not by accident; so does a route without a name (the walk reverses names) or a name two routes
+share. Statuses: 200 ok, 302 redirect (to sign-in for anonymous), 400 bad input, 401 no API key, 403 wrong
+role, 404 not their org / no such object, 405 wrong method.
 """
 
 from collections import defaultdict
