@@ -87,3 +87,17 @@ def test_delayed_payment_polls_until_credits_land_despite_duplicate_reordered_ev
     expect(page.get_by_test_id("purchase-done")).to_contain_text("1,234 credits landed", timeout=15_000)
     expect(page.get_by_test_id("purchase-new-balance")).to_have_text(f"{before + 1234:,}")
     assert Transfer.objects.filter(kind=TransferKind.PURCHASE, idempotency_key__startswith="stripe:").count() == 1
+
+
+def test_typing_fires_one_debounced_preview_not_one_per_key(page, live_server, demo):
+    """htmx runs without eval, so a filtered trigger like keyup[key=='Enter'] would fire on every key."""
+    previews = []
+    page.on("request", lambda r: previews.append(r.url) if "/billing/buy/preview/" in r.url else None)
+    _open_buy_form(page, live_server)
+    page.get_by_label("Dollar amount").press_sequentially("12345", delay=40)
+    expect(page.get_by_test_id("credit-preview")).to_have_text(re.compile(r"You get\s+1,234,500 credits"))
+    page.wait_for_timeout(400)
+    assert len(previews) == 1, previews
+    # The count sits inside a live region that stays in the page, so screen readers announce each update.
+    live = page.locator("[aria-live=polite]", has=page.get_by_test_id("credit-preview"))
+    expect(live).to_have_count(1)
