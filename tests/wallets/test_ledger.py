@@ -150,3 +150,103 @@ def test_refused_move_inside_a_callers_transaction_leaves_it_usable(funded_org, 
 def test_non_numeric_membership_id_is_not_a_member(funded_org, ct):
     with pytest.raises(MemberNotActive):
         org_transfer_to_member(org=funded_org, membership_id="1 OR 1=1", credit_type=ct, amount=5)
+
+
+# ---------------------------------------------------------------- verify_ledger catches what the primitive never writes
+
+
+@pytest.fixture
+def tamper(funded_org, member_membership):
+    """Write entries behind the primitive's back, as a bad migration or hand-written SQL would.
+
+    SQLite has no ledger triggers, so raw rows go straight in. On PostgreSQL the statement trigger
+    `wallets_entry_balanced` refuses exactly these rows, so it is disabled for this test only:
+    `ALTER TABLE … DISABLE TRIGGER` is transactional DDL, and pytest-django's per-test transaction rolls it
+    back with the rows (no other connection ever sees it disabled). We disable that one trigger rather than
+    set session_replication_role=replica, which would also switch off foreign keys and every other guard.
+    """
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cur:
+            # ALTER TABLE refuses while deferred foreign-key checks of this transaction are pending: run them now.
+            cur.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            cur.execute("ALTER TABLE wallets_entry DISABLE TRIGGER wallets_entry_balanced")
+            cur.execute("SET CONSTRAINTS ALL DEFERRED")
+
+    def write(legs):
+        """legs: [(wallet, credit type, signed amount)] -> a Transfer with exactly those entries, each pocket's
+        cached balance kept equal to its entries (so only the imbalance itself is wrong)."""
+        transfer = Transfer.objects.create(
+            kind=TransferKind.TRANSFER, org=funded_org, memo="tampered", amount=sum(a for *_, a in legs if a > 0)
+        )
+        for wallet, credit_type, amount in legs:
+            pocket, _ = Pocket.objects.get_or_create(
+                wallet=wallet,
+                credit_type=credit_type,
+                funding_org=None if wallet.kind == "org" else funded_org,
+                defaults={"is_external": wallet.kind == "external"},
+            )
+            Pocket.objects.filter(pk=pocket.pk).update(balance=pocket.balance + amount)
+            Entry.objects.create(
+                transfer=transfer,
+                pocket=pocket,
+                wallet=wallet,
+                credit_type=credit_type,
+                amount=amount,
+                balance_after=pocket.balance + amount,
+            )
+        return transfer
+
+    return write
+
+
+def _verify_ledger_exit(monkeypatch, capsys) -> tuple[int, str]:
+    """Run `manage.py verify_ledger` the way a shell does: its exit status and what it printed."""
+    from django.core.management import ManagementUtility
+    from django.db import connections
+
+    # run_from_argv closes every connection when it ends; that would drop this test's transaction.
+    monkeypatch.setattr(connections, "close_all", lambda: None)
+    try:
+        ManagementUtility(["manage.py", "verify_ledger"]).execute()
+        code = 0
+    except SystemExit as exc:  # a CommandError becomes `sys.exit(1)` after the report goes to stderr
+        code = exc.code
+    out = capsys.readouterr()
+    return code, out.out + out.err
+
+
+def test_verify_ledger_reports_an_unbalanced_transfer(tamper, member_membership, ct, monkeypatch, capsys):
+    bad = tamper([(Wallet.objects.for_user(member_membership.user), ct, 5)])  # credits out of thin air
+    code, report = _verify_ledger_exit(monkeypatch, capsys)
+    assert code != 0
+    assert "The ledger does NOT balance" in report
+    assert f"[transfer] transfer {bad.pk}: credit type {ct.pk} entries sum to 5, not 0" in report
+    assert f"[books] credit type {ct.pk}: the books sum to 5, not 0" in report
+    assert "cached balance" not in report  # the pockets agree with their entries: only the imbalance is reported
+
+
+def test_verify_ledger_reports_a_per_credit_type_imbalance(
+    tamper, funded_org, member_membership, ct, monkeypatch, capsys
+):
+    """5 Org-allocated out of the org wallet, 5 Promo into a member's: the entries sum to zero overall, so only
+    a check per credit type sees that Org-allocated credits turned into Promo."""
+    promo = CreditType.objects.get(slug="promo")
+    bad = tamper(
+        [(Wallet.objects.for_org(funded_org), ct, -5), (Wallet.objects.for_user(member_membership.user), promo, 5)]
+    )
+    assert sum(Entry.objects.filter(transfer=bad).values_list("amount", flat=True)) == 0
+    code, report = _verify_ledger_exit(monkeypatch, capsys)
+    assert code != 0
+    assert f"[transfer] transfer {bad.pk}: credit type {ct.pk} entries sum to -5, not 0" in report
+    assert f"[transfer] transfer {bad.pk}: credit type {promo.pk} entries sum to 5, not 0" in report
+    assert f"[books] credit type {ct.pk}: the books sum to -5, not 0" in report
+    assert f"[books] credit type {promo.pk}: the books sum to 5, not 0" in report
+    assert "cached balance" not in report
+
+
+def test_verify_ledger_exits_zero_on_clean_books(funded_org, member_membership, ct, monkeypatch, capsys):
+    org_transfer_to_member(org=funded_org, membership_id=member_membership.pk, credit_type=ct, amount=5)
+    code, report = _verify_ledger_exit(monkeypatch, capsys)
+    assert code == 0 and "Ledger OK" in report
