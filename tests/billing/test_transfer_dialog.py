@@ -462,3 +462,172 @@ def test_standalone_transfer_post_redirects_with_the_message(admin_client, funde
     response = admin_client.post(_url(funded_org, "transfer_submit"), _one(member, "300"))
     assert response.status_code == 302
     assert _org_total(funded_org) == 10_000 - 300
+
+
+# --- errors sit next to their field (issue 4): parsed from the HTML, not just found somewhere in it ------
+
+NOT_A_MEMBER = "That person is not (or no longer) a member of this organization."
+NOT_HELD = "The org wallet holds no credits of that type. Pick one of the listed types."
+
+
+class _Node:
+    def __init__(self, tag, attrs, parent):
+        self.tag, self.attrs, self.parent, self.children = tag, dict(attrs), parent, []
+
+    def walk(self):
+        yield self
+        for child in self.children:
+            if isinstance(child, _Node):
+                yield from child.walk()
+
+    def text(self) -> str:
+        parts = [c if isinstance(c, str) else c.text() for c in self.children]
+        return re.sub(r"\s+", " ", "".join(parts)).strip()
+
+    def classes(self) -> set[str]:
+        return set((self.attrs.get("class") or "").split())
+
+
+def _dom(html: str) -> _Node:
+    from html.parser import HTMLParser
+
+    void = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
+
+    class Parser(HTMLParser):
+        def __init__(self):
+            super().__init__(convert_charrefs=True)
+            self.root = self.current = _Node("#root", [], None)
+
+        def handle_starttag(self, tag, attrs):
+            node = _Node(tag, attrs, self.current)
+            self.current.children.append(node)
+            if tag not in void:
+                self.current = node
+
+        def handle_startendtag(self, tag, attrs):
+            self.current.children.append(_Node(tag, attrs, self.current))
+
+        def handle_endtag(self, tag):
+            node = self.current
+            while node is not None and node.tag != tag:
+                node = node.parent
+            if node is not None and node.parent is not None:
+                self.current = node.parent
+
+        def handle_data(self, data):
+            self.current.children.append(data)
+
+    parser = Parser()
+    parser.feed(html)
+    return parser.root
+
+
+def _field_errors(html: str, name: str) -> tuple[list[str], list[str]]:
+    """(errors shown in the field wrapper of the control named `name`, errors shown anywhere else).
+
+    The wrapper is the control's nearest `div.field` (its label, the control, its `p.field-error`s); it must be
+    marked `has-error`. Anything the control's aria-describedby names counts as next to it too.
+    """
+    root = _dom(html)
+    controls = [n for n in root.walk() if n.tag in ("input", "select", "textarea") and n.attrs.get("name") == name]
+    assert controls, f"no control named {name!r}"
+    wrapper = controls[0].parent
+    while wrapper is not None and "field" not in wrapper.classes():
+        wrapper = wrapper.parent
+    assert wrapper is not None, f"{name!r} has no field wrapper"
+    described = set((controls[0].attrs.get("aria-describedby") or "").split())
+    near_nodes = [n for n in wrapper.walk() if n.classes() & {"field-error", "form-error"}]
+    near_nodes += [n for n in root.walk() if n.attrs.get("id") in described]
+    near = [n.text() for n in near_nodes]
+    elsewhere = [
+        n.text()
+        for n in root.walk()
+        if n.classes() & {"field-error", "form-error"} and n not in near_nodes and n.text() not in near
+    ]
+    if near:
+        assert "has-error" in wrapper.classes(), f"{name!r}: errors shown but the field is not marked"
+    return near, elsewhere
+
+
+@pytest.fixture
+def forged(funded_org, other_org):
+    """Recipients a forged form could name: another org's member, a removed and a suspended member of this
+    org, and an id that is nobody."""
+    removed = MembershipFactory(org=funded_org)
+    removed.status = MembershipStatus.REMOVED
+    removed.save()
+    suspended = MembershipFactory(org=funded_org)
+    suspended.status = MembershipStatus.SUSPENDED
+    suspended.save()
+    return {
+        "another org's member": MembershipFactory(org=other_org).pk,
+        "removed member": removed.pk,
+        "suspended member": suspended.pk,
+        "nonexistent id": 999_999_999,
+    }
+
+
+@pytest.mark.parametrize("htmx", [True, False], ids=["dialog", "plain page"])
+@pytest.mark.parametrize("who", ["another org's member", "removed member", "suspended member", "nonexistent id"])
+def test_forged_recipient_error_is_next_to_the_recipient_field(admin_client, funded_org, forged, who, htmx):
+    member = MembershipFactory(org=funded_org)  # the form is otherwise valid
+    before = ledger_snapshot()
+    data = _one(member, recipient=str(forged[who]))
+    response = admin_client.post(_url(funded_org, "transfer_submit"), data, **(HTMX if htmx else {}))
+    assert response.status_code in (200, 400)
+    near, elsewhere = _field_errors(response.content.decode(), "recipient")
+    assert near == [NOT_A_MEMBER], who
+    assert elsewhere == [], who  # not repeated at the top of the form, nor next to another field
+    assert ledger_snapshot() == before
+
+
+@pytest.mark.parametrize("who", ["another org's member", "removed member", "suspended member", "nonexistent id"])
+def test_forged_member_in_a_selected_transfer_is_flagged_next_to_the_member_list(admin_client, funded_org, forged, who):
+    member = MembershipFactory(org=funded_org)
+    before = ledger_snapshot()
+    data = _bulk("selected", member=[member.pk, forged[who]])
+    html = admin_client.post(_url(funded_org, "transfer_submit"), data, **HTMX).content.decode()
+    near, elsewhere = _field_errors(html, "q")  # the Members field: its search box, list and errors
+    assert near == ["Some of the selected people are not (or no longer) members of this organization."], who
+    assert elsewhere == []
+    assert ledger_snapshot() == before
+
+
+@pytest.mark.parametrize("mode", ["one", "all"])
+@pytest.mark.parametrize("slug", ["promo", "spent-promo", "bogus", "org-allocated'--"])
+def test_credit_type_not_held_error_is_next_to_the_credit_type_field(
+    admin_client, funded_org, member_membership, owner, slug, mode
+):
+    """One message, next to Credit type, whether the type never was in the org wallet, was spent to zero after
+    the dialog opened, or does not exist at all."""
+    from wallets.models import CreditType
+    from wallets.services import org_transfer_to_member
+
+    if slug == "spent-promo":
+        fund(funded_org, 300, "promo")
+        org_transfer_to_member(
+            org=funded_org,
+            membership_id=member_membership.pk,
+            credit_type=CreditType.objects.get(slug="promo"),
+            amount=300,
+            actor=owner,
+        )
+        slug = "promo"
+    before = ledger_snapshot()
+    data = _one(member_membership, credit_type=slug, mode=mode)
+    html = admin_client.post(_url(funded_org, "transfer_submit"), data, **HTMX).content.decode()
+    near, elsewhere = _field_errors(html, "credit_type")
+    assert near == [NOT_HELD]
+    assert elsewhere == []
+    assert ledger_snapshot() == before
+
+
+def test_missing_credit_type_is_required_next_to_the_field(admin_client, funded_org, member_membership):
+    before = ledger_snapshot()
+    html = admin_client.post(
+        _url(funded_org, "transfer_submit"), _one(member_membership, credit_type=""), **HTMX
+    ).content.decode()
+    near, elsewhere = _field_errors(html, "credit_type")
+    assert near == ["This field is required."]
+    assert elsewhere == []
+    assert ledger_snapshot() == before
