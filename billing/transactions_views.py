@@ -17,10 +17,11 @@ from django_htmx.http import HttpRequest, push_url
 from billing import transactions as tx
 from orgs.models import Membership
 from orgs.selectors import billing_viewer_membership
-from wallets.models import CreditType, Wallet
+from wallets.models import CreditType, Entry, Transfer, Wallet
 from wallets.selectors import wallet_balance
 
 MEMBER_SUGGESTIONS = 200
+DETAIL_ENTRIES = 50
 
 
 def _query(params: dict) -> str:
@@ -103,6 +104,32 @@ def transfer_recipients(request: HttpRequest, org_slug: str, transfer_id: int) -
     if request.htmx and not request.htmx.history_restore_request:
         template += "#recipients"
     return render(request, template, context)
+
+
+@login_required
+@require_GET
+def transfer_detail(request: HttpRequest, org_slug: str, transfer_id: int) -> HttpResponse:
+    """One transfer of the org, read-only: what Transactions shows in its row, plus its entries (the first
+    50; a bulk transfer's full list is its recipients page). A purchase links here from the Credits tab."""
+    membership = billing_viewer_membership(user=request.user, org_slug=org_slug)
+    org = membership.org
+    transfer = Transfer.objects.select_related("actor").filter(org=org, pk=transfer_id).first()
+    if transfer is None:
+        raise Http404("No such transaction.")
+    entries = list(
+        Entry.objects.filter(transfer=transfer)
+        .select_related("wallet__user", "credit_type")
+        .order_by("amount", "id")[: DETAIL_ENTRIES + 1]
+    )
+    context = {
+        "org": org,
+        "transfer": transfer,
+        "entries": entries[:DETAIL_ENTRIES],
+        "more_entries": len(entries) > DETAIL_ENTRIES,
+        "org_wallet_id": Wallet.objects.for_org(org).pk,
+        "day": timezone.localdate(transfer.created_at).isoformat(),
+    }
+    return render(request, "billing/transfer_detail.html", context)
 
 
 def chart_days(request) -> int:

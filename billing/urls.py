@@ -46,6 +46,11 @@ urlpatterns += [
         name="transactions_export",
     ),
     path(
+        "orgs/<slug:org_slug>/transactions/<int:transfer_id>/",
+        transactions_views.transfer_detail,
+        name="transfer_detail",
+    ),
+    path(
         "orgs/<slug:org_slug>/transactions/<int:transfer_id>/recipients/",
         transactions_views.transfer_recipients,
         name="transfer_recipients",

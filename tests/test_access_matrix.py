@@ -118,6 +118,11 @@ MATRIX = {
         "GET": BILLING_VIEW,
         "POST": READ_ONLY,
     },
+    "billing:transfer_detail": {
+        "kwargs": lambda c: {"org_slug": c["org"].slug, "transfer_id": c["bulk_transfer"].pk},
+        "GET": BILLING_VIEW,
+        "POST": READ_ONLY,
+    },
     "billing:transfer_recipients": {
         "kwargs": lambda c: {"org_slug": c["org"].slug, "transfer_id": c["bulk_transfer"].pk},
         "GET": BILLING_VIEW,

@@ -97,3 +97,52 @@ def test_billing_page_query_count_is_flat(client, funded_org, owner, django_asse
         assert client.get(url).status_code == 200
     assert len(small) == len(large)
     assert len(large) <= 12
+
+
+def test_purchase_links_to_its_ledger_transfer_which_shows_the_movement(
+    client, org, owner, manager_membership, member_membership, other_org
+):
+    import re
+
+    from django.utils import timezone
+
+    from billing.models import Purchase
+
+    transfer = fund(org, 2_500)
+    Purchase.objects.create(
+        org=org,
+        created_by=owner,
+        amount_cents=2_500,
+        credits=2_500,
+        status="paid",
+        transfer=transfer,
+        paid_at=timezone.now(),
+    )
+    url = reverse("billing:transfer_detail", args=[org.slug, transfer.pk])
+    client.force_login(owner)
+    for page in ("billing:page", "billing:purchases"):
+        assert (
+            f'<a href="{url}">Transfer #{transfer.pk}</a>'
+            in client.get(reverse(page, args=[org.slug])).content.decode()
+        )
+    html = client.get(url).content.decode()
+    assert f"<h1>Transfer #{transfer.pk}</h1>" in html
+    assert "Purchase of " in html and "test funding" in html
+    assert "Acme Quantum org wallet" in html and "Stripe" in html
+    assert ">+2,500<" in html and ">-2,500<" in html
+    # "See it in Transactions" opens the list filtered so that this row shows.
+    link = re.search(r'href="([^"]+)">See it in Transactions', html).group(1).replace("&amp;", "&")
+    assert "kind=purchase" in link
+    listing = client.get(link).content.decode()
+    assert listing.count("<tr data-kind=") == 1 and "test funding" in listing
+
+    client.force_login(manager_membership.user)
+    assert client.get(url).status_code == 200
+    client.force_login(member_membership.user)
+    assert client.get(url).status_code == 403
+    client.force_login(other_org.memberships.get().user)
+    assert client.get(url).status_code == 404
+    foreign = fund(other_org, 10)
+    assert client.get(reverse("billing:transfer_detail", args=[other_org.slug, transfer.pk])).status_code == 404
+    client.force_login(owner)
+    assert client.get(reverse("billing:transfer_detail", args=[org.slug, foreign.pk])).status_code == 404
