@@ -186,9 +186,14 @@ def post_transfer(
     memo: str = "",
     idempotency_key: str | None = None,
     fingerprint: str | None = None,
+    key_checked: bool = False,
 ) -> Transfer:
     """Move credits as one transfer; returns it. `transfer.replayed` is True when the idempotency key
-    had already been used with the same legs (nothing moved again). Raises WalletError subclasses."""
+    had already been used with the same legs (nothing moved again). Raises WalletError subclasses.
+
+    key_checked: the caller looked the key up itself, inside this transaction and after locking its
+    domain row (e.g. a usage charge, whose fingerprint is the request, not the legs); the unique
+    (org, key) constraint stays the backstop for a racer on another domain row."""
     merged = _merge_legs(legs)
     memo = (memo or "").strip()[:500]
     org_id = org.pk if org is not None else None
@@ -201,7 +206,11 @@ def post_transfer(
     try:
         with transaction.atomic(savepoint=not nested):
             pockets = _lock_pockets(merged)
-            if idempotency_key and (previous := _previous_transfer(org_id, idempotency_key)) is not None:
+            if (
+                idempotency_key
+                and not key_checked
+                and (previous := _previous_transfer(org_id, idempotency_key)) is not None
+            ):
                 return _replay(previous, fingerprint)
             rows = []  # (pocket_id, wallet_id, credit_type_id, amount, balance_after)
             for lg in merged:
@@ -258,6 +267,16 @@ def _replay(previous: Transfer, fingerprint: str) -> Transfer:
 def _is_lock_failure(exc: OperationalError) -> bool:
     code = getattr(getattr(exc, "__cause__", None), "sqlstate", None)
     return code in {"55P03", "40P01", "40001"} or "database is locked" in str(exc)
+
+
+def fetch_hot(sql: str, params: list, *, lock_of: str | None = None) -> list[tuple]:
+    """A hot-path read: prepared on PostgreSQL (with `FOR UPDATE OF <lock_of>` appended), a plain cursor
+    elsewhere (SQLite serializes writers and has no row locks)."""
+    if connection.vendor == "postgresql":
+        return execute_prepared(sql + (f" FOR UPDATE OF {lock_of}" if lock_of else ""), params)
+    with connection.cursor() as cur:
+        cur.execute(sql, params)
+        return cur.fetchall()
 
 
 def execute_prepared(sql: str, params: list) -> list[tuple]:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from django.db import connection, transaction
+from django.db import transaction
 
 from orgs.models import Membership, MembershipStatus, Organization
 from wallets.exceptions import InvalidAmount, MemberNotActive, WalletError
-from wallets.ledger import Leg, check_amount, execute_prepared, leg, post_transfer
+from wallets.ledger import Leg, check_amount, fetch_hot, leg, post_transfer
 from wallets.models import MAX_AMOUNT, CreditType, ExternalCode, Transfer, TransferKind, Wallet, WalletKind
 
 
@@ -42,19 +42,11 @@ WHERE m.id = %s AND m.org_id = %s
 def _lock_member_wallets(*, org: Organization, membership_id) -> tuple[int, int]:
     """Lock an active membership and return (org wallet id, member's Default wallet id) in one query.
     Refuses (OutstandingBalanceDue) while the org owes credits after a refund or dispute."""
-    sql = _LOCK_MEMBER_WITH_WALLETS
-    if connection.features.has_select_for_update_of:
-        sql += " FOR UPDATE OF m"
     try:
         membership_id = int(membership_id)
     except (TypeError, ValueError):
         raise MemberNotActive() from None
-    if connection.vendor == "postgresql":
-        rows = execute_prepared(sql, [membership_id, org.pk])
-    else:
-        with connection.cursor() as cur:
-            cur.execute(sql, [membership_id, org.pk])
-            rows = cur.fetchall()
+    rows = fetch_hot(_LOCK_MEMBER_WITH_WALLETS, [membership_id, org.pk], lock_of="m")
     row = rows[0] if rows else None
     if row is None or row[0] != MembershipStatus.ACTIVE:
         raise MemberNotActive()
@@ -208,6 +200,25 @@ def _usage_fingerprint(org_id: int, membership_id: int, amount: int, description
     return hashlib.sha256(body.encode()).hexdigest()
 
 
+_LOCK_MEMBER_FOR_USAGE = """
+SELECT m.status, uw.id,
+       (SELECT x.id FROM wallets_wallet x WHERE x.kind = 'external' AND x.code = %s)
+FROM orgs_membership m
+LEFT JOIN wallets_wallet uw ON uw.kind = 'user' AND uw.user_id = m.user_id
+WHERE m.id = %s AND m.org_id = %s
+"""
+
+_MEMBER_POCKETS_FOR_USAGE = """
+SELECT p.id, p.credit_type_id, p.balance, ct.slug, ct.draw_order, p.created_at
+FROM wallets_pocket p
+JOIN wallets_credittype ct ON ct.id = p.credit_type_id
+WHERE p.wallet_id = %s AND p.funding_org_id = %s AND p.balance > 0
+ORDER BY p.id
+"""
+
+_CREDIT_TYPE_SLUGS = "SELECT slug FROM wallets_credittype ORDER BY sort_order, id"
+
+
 def member_charge_usage(
     *,
     org: Organization,
@@ -228,13 +239,22 @@ def member_charge_usage(
     balances at the time, and a replay must match the first call, not today's balances.
     """
     from wallets.exceptions import IdempotencyConflict, InsufficientCredits
-    from wallets.models import Pocket
 
     check_amount(amount)
     description = (description or "").strip()[:500]
     fingerprint = _usage_fingerprint(org.pk, membership_id, amount, description)
     with transaction.atomic():
-        membership = lock_active_membership(org=org, membership_id=membership_id)
+        # Hand-written (prepared on PostgreSQL): this is the API's hot path, and ORM compilation of the
+        # five reads below cost more than the database work. Lock order as everywhere: the membership
+        # (domain row) first, then the member's pockets by id, then post_transfer's pocket locks.
+        try:
+            membership_id = int(membership_id)
+        except (TypeError, ValueError):
+            raise MemberNotActive() from None
+        rows = fetch_hot(_LOCK_MEMBER_FOR_USAGE, [ExternalCode.USAGE.value, membership_id, org.pk], lock_of="m")
+        if not rows or rows[0][0] != MembershipStatus.ACTIVE:
+            raise MemberNotActive()
+        _status, member_wallet_id, usage_wallet_id = rows[0]
         if idempotency_key:
             previous = Transfer.objects.filter(org=org, idempotency_key=idempotency_key).first()
             if previous is not None:
@@ -242,30 +262,26 @@ def member_charge_usage(
                     raise IdempotencyConflict()
                 previous.replayed = True
                 return previous
+        if usage_wallet_id is None:
+            usage_wallet_id = Wallet.objects.external(ExternalCode.USAGE).pk
         # The member's Default wallet pockets funded by this org, locked in id order (the shared lock
-        # order), then sorted into draw order in Python.
-        pockets = list(
-            Pocket.objects.select_for_update(of=("self",))
-            .select_related("credit_type")
-            .filter(wallet__kind=WalletKind.USER, wallet__user_id=membership.user_id, funding_org=org, balance__gt=0)
-            .order_by("pk")
-        )
-        pockets.sort(key=lambda p: (p.credit_type.draw_order, p.credit_type_id, p.created_at, p.pk))
-        available = sum(p.balance for p in pockets)
+        # order), then sorted into draw order: credit type draw order, then oldest pocket first.
+        pockets = fetch_hot(_MEMBER_POCKETS_FOR_USAGE, [member_wallet_id or 0, org.pk], lock_of="p")
+        pockets.sort(key=lambda p: (p[4], p[1], p[5], p[0]))  # draw_order, credit type, created_at, id
+        available = sum(p[2] for p in pockets)
         if available < amount:
             raise InsufficientCredits(available=available, requested=amount)
-        usage = Wallet.objects.external(ExternalCode.USAGE)
-        remaining = dict.fromkeys(CreditType.objects.values_list("slug", flat=True), 0)
+        remaining = dict.fromkeys((slug for (slug,) in fetch_hot(_CREDIT_TYPE_SLUGS, [])), 0)
         legs, drawn, left = [], [], amount
-        for pocket in pockets:
-            take = min(left, pocket.balance)
+        for _pocket_id, ct_id, balance, slug, _draw_order, _created in pockets:
+            take = min(left, balance)
             if take:
                 legs += [
-                    Leg(pocket.wallet_id, pocket.credit_type_id, -take, org.pk, False),
-                    leg(usage, pocket.credit_type_id, take, funding_org=org),
+                    Leg(member_wallet_id, ct_id, -take, org.pk, False),
+                    Leg(usage_wallet_id, ct_id, take, org.pk, True),
                 ]
-                drawn.append((pocket.credit_type.slug, take))
-            remaining[pocket.credit_type.slug] += pocket.balance - take
+                drawn.append((slug, take))
+            remaining[slug] = remaining.get(slug, 0) + balance - take
             left -= take
         # Everything above runs before the Usage pocket (the one row all of an org's charges share) is
         # locked inside post_transfer, so that lock is held for as short a time as possible.
@@ -277,6 +293,7 @@ def member_charge_usage(
             idempotency_key=idempotency_key,
             fingerprint=fingerprint,
             legs=legs,
+            key_checked=True,
         )
         if not transfer.replayed:
             transfer.drawn = drawn  # [(credit type slug, credits)] in draw order
