@@ -470,3 +470,107 @@ def test_member_remove_rereads_balances_when_the_member_spent_meanwhile(
     assert user_balance(member_membership.user) == 0
     assert org_balance(funded_org) == 9_970
     assert ledger_problems() == []
+
+
+# ---------------------------------------------------------------- credits move on accept, never before (issue 7)
+
+
+def _people(org):
+    """Roles, seats and notices of everyone in the org: what a change of Member defaults must not touch."""
+    return sorted(Membership.objects.filter(org=org).values_list("pk", "role", "status", "has_seat", "notice"))
+
+
+def test_invite_with_an_allocation_moves_nothing_until_accepted(funded_org, owner):
+    set_defaults(funded_org, default_credit_allocation=100, seat_assignment_credits=200, auto_assign_seats=True)
+    funded_org.seats = 5
+    funded_org.save()
+    before = ledger_snapshot()
+    inv = invite(funded_org, owner, credit_allocation=500)
+    assert ledger_snapshot() == before  # invited: nothing moved, whatever the allocation and defaults
+    user = UserFactory(email="new@example.com")
+    assert user_balance(user) == 0
+    svc.invitation_accept(invitation_id=inv.pk, user=user)
+    moved = dict(
+        Transfer.objects.filter(org=funded_org).exclude(kind=TransferKind.PURCHASE).values_list("kind", "amount")
+    )
+    assert moved == {
+        TransferKind.INVITE_ALLOCATION: 500,
+        TransferKind.DEFAULT_ALLOCATION: 100,
+        TransferKind.SEAT_CREDITS: 200,
+    }
+    assert user_balance(user) == 800 and org_balance(funded_org) == 9_200
+    assert ledger_problems() == []
+
+
+def test_cancelled_invite_with_an_allocation_never_moves_credits(funded_org, owner):
+    set_defaults(funded_org, default_credit_allocation=100)
+    before = ledger_snapshot()
+    inv = invite(funded_org, owner, credit_allocation=500)
+    svc.invitation_cancel(org=funded_org, invitation_id=inv.pk, actor=owner)
+    assert ledger_snapshot() == before
+    with pytest.raises(svc.InvitationInvalid, match="cancelled"):
+        svc.invitation_accept(invitation_id=inv.pk, user=UserFactory(email="new@example.com"))
+    assert ledger_snapshot() == before
+    assert not Membership.objects.filter(org=funded_org, user__email="new@example.com").exists()
+
+
+def test_expired_invite_with_an_allocation_never_moves_credits(funded_org, owner):
+    set_defaults(funded_org, default_credit_allocation=100)
+    before = ledger_snapshot()
+    inv = invite(funded_org, owner, credit_allocation=500)
+    Invitation.objects.filter(pk=inv.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    user = UserFactory(email="new@example.com")
+    with pytest.raises(svc.InvitationInvalid, match="expired"):
+        svc.invitation_accept(invitation_id=inv.pk, user=user)
+    assert ledger_snapshot() == before
+    fresh = invite(funded_org, owner, credit_allocation=7)  # re-inviting marks the old one expired
+    assert Invitation.objects.get(pk=inv.pk).status == InvitationStatus.EXPIRED
+    assert ledger_snapshot() == before
+    svc.invitation_accept(invitation_id=fresh.pk, user=user)  # the new link pays its own allocation, once
+    assert user_balance(user) == 107
+    assert not Transfer.objects.filter(idempotency_key=f"invite:{inv.pk}").exists()
+
+
+def test_changing_member_defaults_leaves_existing_members_alone(funded_org, owner, admin_membership, member_membership):
+    funded_org.seats = 10
+    funded_org.save()
+    seated = MembershipFactory(org=funded_org, role=Role.MANAGER)
+    svc.seat_assign(org=funded_org, membership_id=seated.pk, actor=owner)
+    people, before = _people(funded_org), ledger_snapshot()
+    svc.member_defaults_update(
+        org=funded_org,
+        actor=owner,
+        auto_assign_default_role=True,
+        default_role=Role.ADMIN,
+        auto_assign_seats=True,
+        seat_assignment_credits=300,
+        default_credit_allocation=150,
+    )
+    assert ledger_snapshot() == before
+    assert _people(funded_org) == people
+
+
+def test_new_member_defaults_apply_to_the_next_joiner(funded_org, owner, member_membership):
+    funded_org.seats = 10
+    funded_org.save()
+    invited_before = invite(funded_org, owner, email="early@example.com")  # joins after the change
+    svc.member_defaults_update(
+        org=funded_org,
+        actor=owner,
+        auto_assign_default_role=True,
+        default_role=Role.MANAGER,
+        auto_assign_seats=True,
+        seat_assignment_credits=300,
+        default_credit_allocation=150,
+    )
+    people = _people(funded_org)
+    for inv in (invited_before, invite(funded_org, owner, email="late@example.com")):
+        user = UserFactory(email=inv.email)
+        joined = svc.invitation_accept(invitation_id=inv.pk, user=user).membership
+        assert joined.has_seat and joined.notice == ""
+        assert user_balance(user) == 450
+    assert org_balance(funded_org) == 10_000 - 2 * 450
+    assert [p for p in _people(funded_org) if p[0] in {m[0] for m in people}] == people
+    # A CSV row without a role gets the new default role.
+    result = svc.invitation_bulk_create(org=funded_org, data=b"email,role\ncsv@example.com,\n", actor=owner)
+    assert result.invited and Invitation.objects.get(email="csv@example.com").role == Role.MANAGER
