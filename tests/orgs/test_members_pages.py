@@ -1,5 +1,7 @@
 """The Members, Seat Management and Member defaults pages, invitation links, and their permissions."""
 
+import re
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
@@ -345,3 +347,119 @@ def test_staff_sets_seats_in_django_admin(client, org):
     client.force_login(staff)
     html = client.get(reverse("admin:orgs_organization_change", args=[org.pk])).content.decode()
     assert 'name="seats"' in html and "Member defaults" in html
+
+
+# ---------------------------------------------------------------- invite credits, Member defaults, Needs attention
+
+
+def _row(html: str, email: str, testid: str) -> str:
+    """The table row of `email` in the table marked data-testid=`testid`."""
+    table = re.search(rf'<table[^>]*data-testid="{testid}".*?</table>', html, re.S)
+    assert table is not None, testid
+    row = re.search(rf'<tr data-member="{re.escape(email)}">.*?</tr>', table.group(0), re.S)
+    assert row is not None, (testid, email)
+    return row.group(0)
+
+
+def test_invite_with_an_allocation_from_the_page_moves_nothing_until_accepted(client, funded_org, owner):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    MemberDefaults.objects.create(org=funded_org, default_credit_allocation=100)
+    client.force_login(owner)
+    before = ledger_snapshot()
+    for email in ("kept@example.com", "cancelled@example.com", "expired@example.com"):
+        response = client.post(
+            url("invite", funded_org), {"email": email, "role": "member", "credit_allocation": "750"}
+        )
+        assert response.status_code == 302
+    assert ledger_snapshot() == before  # three invitations of 750 each: not one credit moved
+    assert "750" in client.get(url("page", funded_org), {"status": "pending"}).content.decode()
+    cancelled = Invitation.objects.get(email="cancelled@example.com")
+    assert client.post(url("invite_cancel", funded_org, cancelled.pk)).status_code == 302
+    expired = Invitation.objects.get(email="expired@example.com")
+    Invitation.objects.filter(pk=expired.pk).update(expires_at=timezone.now() - timedelta(minutes=1))
+    assert ledger_snapshot() == before
+    client.logout()
+    for inv, word in [(cancelled, "cancelled"), (expired, "expired")]:
+        response = client.post(_token_path(inv), {"password": "a-long-enough-passphrase"})
+        assert response.status_code == 400 and word in response.content.decode()
+    assert ledger_snapshot() == before
+    assert not Membership.objects.filter(user__email__in=["cancelled@example.com", "expired@example.com"]).exists()
+    kept = Invitation.objects.get(email="kept@example.com")
+    client.post(_token_path(kept), {"password": "a-long-enough-passphrase"})
+    user = Membership.objects.get(org=funded_org, user__email="kept@example.com").user
+    assert wallet_balance(Wallet.objects.for_user(user)).total == 850  # 750 invite + 100 default, on accept
+
+
+def test_changing_member_defaults_on_the_page_leaves_members_alone_and_applies_to_the_next_joiner(
+    client, funded_org, owner, member_membership, manager_membership
+):
+    funded_org.seats = 10
+    funded_org.save()
+    svc.seat_assign(org=funded_org, membership_id=manager_membership.pk, actor=owner)
+    people = sorted(Membership.objects.filter(org=funded_org).values_list("pk", "role", "status", "has_seat", "notice"))
+    before = ledger_snapshot()
+    client.force_login(owner)
+    response = client.post(
+        url("defaults", funded_org),
+        {
+            "auto_assign_default_role": "on",
+            "default_role": "admin",
+            "auto_assign_seats": "on",
+            "seat_assignment_credits": "200",
+            "default_credit_allocation": "100",
+        },
+    )
+    assert response.status_code == 302
+    assert ledger_snapshot() == before
+    after = sorted(Membership.objects.filter(org=funded_org).values_list("pk", "role", "status", "has_seat", "notice"))
+    assert after == people
+    # The next joiner: the invite form starts on the new default role, and joining pays the new defaults.
+    html = client.get(url("page", funded_org)).content.decode()
+    role_select = re.search(r'<select name="role"[^>]*id="invite_role".*?</select>', html, re.S).group(0)
+    assert re.search(r'<option value="admin" selected>', role_select)
+    client.post(url("invite", funded_org), {"email": "next@example.com", "role": "admin"})
+    client.logout()
+    client.post(_token_path(Invitation.objects.get(email="next@example.com")), {"password": "a-long-enough-passphrase"})
+    joined = Membership.objects.get(org=funded_org, user__email="next@example.com")
+    assert (joined.role, joined.has_seat) == ("admin", True)
+    assert wallet_balance(Wallet.objects.for_user(joined.user)).total == 300
+    assert wallet_balance(Wallet.objects.for_org(funded_org)).total == 10_000 - 300
+
+
+@pytest.mark.parametrize("cause", ["short wallet", "no free seat"])
+def test_needs_attention_is_shown_to_admins_when_auto_assign_could_not_seat_a_joiner(client, org, owner, cause):
+    from tests.factories import fund
+
+    fund(org, 150 if cause == "short wallet" else 10_000)
+    org.seats = 5 if cause == "short wallet" else 0
+    org.save()
+    MemberDefaults.objects.create(org=org, auto_assign_seats=True, seat_assignment_credits=200)
+    inv = svc.invitation_create(org=org, email="late@example.com", role="member", actor=owner)
+    joined = svc.invitation_accept(invitation_id=inv.pk, user=UserFactory(email="late@example.com")).membership
+    assert not joined.has_seat
+    client.force_login(owner)
+
+    members = client.get(url("page", org)).content.decode()
+    assert re.search(r'class="alert alert-warning" role="status">1 member joined without a seat', members)
+    row = _row(members, "late@example.com", "members-table")
+    assert "Needs attention" in row
+    assert ("org wallet held less" if cause == "short wallet" else "no seat was free") in row
+    assert "Needs attention" not in _row(members, owner.email, "members-table")
+
+    for page in (url("seats", org), reverse("billing:page", args=[org.slug])):
+        html = client.get(page).content.decode()
+        assert "Needs attention" in _row(html, "late@example.com", "seat-table"), page
+        assert "Needs attention" not in _row(html, owner.email, "seat-table"), page
+
+    # Not a permanent mark: once seated by hand, the warning goes away.
+    if cause == "short wallet":
+        fund(org, 1_000)
+    else:
+        org.seats = 1
+        org.save()
+    svc.seat_assign(org=org, membership_id=joined.pk, actor=owner)
+    members = client.get(url("page", org)).content.decode()
+    assert "Needs attention" not in members and "joined without a seat" not in members
