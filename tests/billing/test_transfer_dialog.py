@@ -526,7 +526,7 @@ def _field_errors(html: str, name: str) -> tuple[list[str], list[str]]:
     """(errors shown in the field wrapper of the control named `name`, errors shown anywhere else).
 
     The wrapper is the control's nearest `div.field` (its label, the control, its `p.field-error`s); it must be
-    marked `has-error`. Anything the control's aria-describedby names counts as next to it too.
+    marked `has-error`. Error elements the control's aria-describedby names count as next to it too.
     """
     root = _dom(html)
     controls = [n for n in root.walk() if n.tag in ("input", "select", "textarea") and n.attrs.get("name") == name]
@@ -536,14 +536,18 @@ def _field_errors(html: str, name: str) -> tuple[list[str], list[str]]:
         wrapper = wrapper.parent
     assert wrapper is not None, f"{name!r} has no field wrapper"
     described = set((controls[0].attrs.get("aria-describedby") or "").split())
-    near_nodes = [n for n in wrapper.walk() if n.classes() & {"field-error", "form-error"}]
-    near_nodes += [n for n in root.walk() if n.attrs.get("id") in described]
+    containers = [wrapper] + [n for n in root.walk() if n.attrs.get("id") in described]
+    errors = [n for n in root.walk() if n.classes() & {"field-error", "form-error"}]
+    near_nodes = []
+    for container in containers:
+        inside = [n for n in container.walk() if n in errors]
+        # an error element named by aria-describedby with no error paragraphs inside is the message itself
+        own = container is not wrapper and any("error" in c for c in container.classes())
+        for node in inside or ([container] if own else []):
+            if node not in near_nodes:
+                near_nodes.append(node)
     near = [n.text() for n in near_nodes]
-    elsewhere = [
-        n.text()
-        for n in root.walk()
-        if n.classes() & {"field-error", "form-error"} and n not in near_nodes and n.text() not in near
-    ]
+    elsewhere = [n.text() for n in errors if n not in near_nodes]
     if near:
         assert "has-error" in wrapper.classes(), f"{name!r}: errors shown but the field is not marked"
     return near, elsewhere
