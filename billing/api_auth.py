@@ -12,6 +12,7 @@ from ninja.security import HttpBearer
 
 from billing.api_errors import ApiProblem
 from billing.api_models import ApiKey
+from config.middleware import bind_log_context
 
 LAST_USED_RESOLUTION = timedelta(minutes=1)  # write last_used_at at most once a minute per key
 RATE_WINDOW_SECONDS = 60
@@ -56,6 +57,8 @@ class ApiKeyAuth(HttpBearer):
                 "This API key was revoked. Ask an org admin for a new one.",
                 headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
             )
+        # From here on the request's log lines name the key (its public prefix) and its org (loaded with it).
+        bind_log_context(user_id=f"key:{key.display_prefix}", org_id=key.org.slug)
         check_rate_limit(key)
         now = timezone.now()
         if key.last_used_at is None or now - key.last_used_at >= LAST_USED_RESOLUTION:

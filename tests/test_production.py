@@ -213,9 +213,9 @@ def test_a_request_logs_one_access_line_with_request_id_user_and_org(client, org
         response = client.get(reverse("billing:page", args=[org.slug]), headers={"X-Request-ID": "req-abc-1"})
     assert response.status_code == 200
     [record] = [r for r in caplog.records if r.name == "credits.request"]
-    assert (record.request_id, record.user_id, record.org_id) == ("req-abc-1", owner.pk, org.pk)
+    assert (record.request_id, record.user_id, record.org_id) == ("req-abc-1", owner.pk, org.slug)
     line = _line(record)
-    assert f"request_id=req-abc-1 user={owner.pk} org={org.pk}" in line
+    assert f"request_id=req-abc-1 user={owner.pk} org={org.slug}" in line
     assert f"GET /orgs/{org.slug}/billing/ 200" in line or f"GET {reverse('billing:page', args=[org.slug])} 200" in line
 
 
@@ -249,6 +249,89 @@ def test_a_transfer_logs_exactly_one_ledger_line_with_its_id_kind_and_amount(cli
     assert f"transfer={transfer.pk} " in message and " kind=transfer " in message and " amount=321 " in message
     assert f"org={funded_org.pk}" in message and f"actor={owner.pk}" in message
     assert "request_id=req-transfer-1 " in _line(records[0])  # the line ties back to its request
+
+
+def test_lines_logged_inside_a_view_carry_the_user_and_the_org_of_the_url(client, funded_org, owner, caplog):
+    """The ledger line is written inside the view: it carries who acted and the org the URL names, not the
+    session's workspace (here another org), and so does the access line."""
+    import uuid
+
+    from orgs.services import org_create
+    from tests.factories import MembershipFactory
+
+    elsewhere = org_create(name="Elsewhere Lab", owner=owner)
+    member = MembershipFactory(org=funded_org, role="member")
+    client.force_login(owner)
+    client.post(reverse("workspace_switch"), {"workspace": elsewhere.slug})
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="credits"):
+        response = client.post(
+            reverse("billing:transfer_submit", args=[funded_org.slug]),
+            {
+                "mode": "one",
+                "recipient": str(member.pk),
+                "credit_type": "org-allocated",
+                "amount": "42",
+                "idempotency_key": str(uuid.uuid4()),
+            },
+            headers={"X-Request-ID": "req-inside-1"},
+        )
+    assert response.status_code == 302
+    [ledger] = [r for r in caplog.records if r.name == "credits.ledger"]
+    [access] = [r for r in caplog.records if r.name == "credits.request"]
+    for record in (ledger, access):
+        assert (record.request_id, record.user_id, record.org_id) == ("req-inside-1", owner.pk, funded_org.slug)
+        assert f"request_id=req-inside-1 user={owner.pk} org={funded_org.slug} " in _line(record)
+
+
+def test_an_org_page_logs_that_org_even_for_someone_it_refuses(client, org, other_org, owner, caplog):
+    """The org requested is what the access line names: an outsider probing another org's page is logged
+    against that org (404), with who they are."""
+    client.force_login(owner)
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="credits.request"):
+        response = client.get(reverse("billing:page", args=[other_org.slug]))
+    assert response.status_code == 404
+    [record] = [r for r in caplog.records if r.name == "credits.request"]
+    assert (record.user_id, record.org_id) == (owner.pk, other_org.slug)
+
+
+def test_pages_outside_an_org_log_no_org(client, org, owner, caplog):
+    client.force_login(owner)
+    client.post(reverse("workspace_switch"), {"workspace": org.slug})
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="credits.request"):
+        assert client.get(reverse("wallet")).status_code == 200
+        assert Client().get(reverse("login")).status_code == 200
+    wallet, login = [r for r in caplog.records if r.name == "credits.request"]
+    assert (wallet.user_id, wallet.org_id) == (owner.pk, "-")
+    assert (login.user_id, login.org_id) == ("-", "-")
+
+
+def test_an_api_usage_charge_logs_its_ledger_line_with_the_keys_org(funded_org, owner, caplog):
+    """API requests carry no org in the URL and no session: the key names the org, and the key is the user."""
+    from tests.billing.api_helpers import Api, give, issue_key
+    from tests.factories import MembershipFactory
+
+    member = MembershipFactory(org=funded_org, role="member")
+    give(funded_org, member, 50)
+    key, token = issue_key(funded_org, "charge", created_by=owner)
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="credits"):
+        response = Api(token).post(
+            "/usage", {"member_id": member.pk, "amount": 7}, key="job-log-1", HTTP_X_REQUEST_ID="req-api-1"
+        )
+    assert response.status_code == 201, response.content
+    [ledger] = [r for r in caplog.records if r.name == "credits.ledger"]
+    [access] = [r for r in caplog.records if r.name == "credits.request"]
+    assert f"transfer={response.json()['transfer_id']} kind=usage amount=7 " in ledger.getMessage()
+    for record in (ledger, access):
+        assert (record.request_id, record.user_id, record.org_id) == (
+            "req-api-1",
+            f"key:{key.display_prefix}",
+            funded_org.slug,
+        )
+    assert key.display_prefix.startswith("crd_") and token not in _line(ledger)  # never the secret
 
 
 # ---------------------------------------------------------------- user text is escaped everywhere
