@@ -138,13 +138,16 @@ MATRIX = {
     "billing:purchase_cancel": {"kwargs": _purchase, "GET": ACT, "POST": READ_ONLY},
     "billing:stripe_webhook": {"GET": _all(405), "POST": _all(400)},  # unsigned: refused, nothing written
     # The offline Stripe stand-in: a dev tool, mounted only when STRIPE_STANDIN is on (never with real keys).
+    # Its dashboard is open to anyone (the demo's Stripe; an empty POST re-shows it with "Unknown action."). Its
+    # forms need the CSRF token, which the matrix's Client does not enforce (no cell here does): see
+    # tests/billing/test_stripe_standin.py::test_dashboard_actions_need_the_csrf_token for the 403.
     "stripe_standin:home": {"GET": _all(200), "POST": _all(200)},
     "stripe_standin:checkout": {
         "kwargs": lambda c: {"session_id": "cs_matrix_missing"},
         "GET": _all(404),
         "POST": _all(404),
     },
-    # Its fake Stripe REST API answers only a Stripe secret key (Authorization: Bearer sk_test_...), like Stripe:
+    # Its fake Stripe REST API answers only the configured secret key (Bearer settings.STRIPE_SECRET_KEY), like Stripe:
     # a browser session of any role gets Stripe's 401, whatever the method (see test_stripe_standin_api_...).
     "stripe_standin:api_sessions": {"GET": _all(401), "POST": _all(401)},
     "stripe_standin:api_session": {
@@ -348,6 +351,7 @@ def test_stripe_standin_api_answers_its_secret_key_not_a_browser_session(ctx):
     staff.force_login(ctx["users"]["staff"])
     assert staff.get(url).status_code == 401
     assert Client().get(url, headers={"Authorization": "Bearer sk_live_not_a_test_key"}).status_code == 401
+    assert Client().get(url, headers={"Authorization": "Bearer sk_test_not_the_configured_key"}).status_code == 401
     response = Client().get(url, headers={"Authorization": f"Bearer {settings.STRIPE_SECRET_KEY}"})
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "resource_missing"

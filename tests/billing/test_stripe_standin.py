@@ -103,3 +103,85 @@ def test_dashboard_refund_reaches_the_app_through_signed_webhooks(org, owner, se
     assert Purchase.objects.get(pk=purchase.pk).refunded_credits == 1000
     page = client.get(f"{standin.url}/stripe-standin/").content.decode()
     assert purchase.charge_id in page and "$10.00" in page
+
+
+def test_api_answers_only_the_configured_secret_key(standin, settings):
+    """Like Stripe: the account's secret key, not any string that looks like a test key."""
+    url = f"{standin.url}/stripe-standin/v1/charges/ch_x"
+    key = settings.STRIPE_SECRET_KEY
+    assert key.startswith("sk_test_")
+    for header in (
+        "Bearer sk_test_someone_elses_key",
+        f"Bearer {key[:-1]}",
+        f"Bearer {key}x",
+        f"Bearer  {key}",
+        f"Basic {key}",
+        key,
+        "Bearer ",
+    ):
+        request = urllib.request.Request(url, headers={"Authorization": header})  # noqa: S310
+        with pytest.raises(urllib.error.HTTPError) as exc:
+            urllib.request.urlopen(request)  # noqa: S310
+        assert exc.value.code == 401, header
+        assert json.loads(exc.value.read()) == {
+            "error": {"type": "invalid_request_error", "message": "Invalid API Key provided."}
+        }
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {key}"})  # noqa: S310
+    with pytest.raises(urllib.error.HTTPError) as exc:
+        urllib.request.urlopen(request)  # noqa: S310
+    assert exc.value.code == 404  # past the key check: there is no such charge
+    assert json.loads(exc.value.read())["error"]["code"] == "resource_missing"
+
+
+def _charge_state(charge_id):
+    from billing.stripe_standin.models import StandinObject
+
+    charge = core.get(charge_id, "charge")
+    return (
+        charge["amount_refunded"],
+        charge["refunded"],
+        StandinObject.objects.filter(type__in=["refund", "dispute"]).count(),
+    )
+
+
+def test_dashboard_actions_need_the_csrf_token(org, owner, standin):
+    """Another site cannot make a visitor's browser refund or dispute payments in a running demo: a POST
+    without the form's token is refused (403) and changes nothing."""
+    from django.test import Client
+
+    purchase, _ = paid_purchase(org, owner)
+    pi = core.get(purchase.stripe_session_id, "checkout.session")["payment_intent"]
+    charge_id = core.get(pi, "payment_intent")["latest_charge"]
+    before = _charge_state(charge_id)
+    dashboard = "/stripe-standin/"
+    for action in ("refund", "dispute"):
+        forged = Client(enforce_csrf_checks=True).post(
+            dashboard, {"action": action, "id": charge_id}, headers={"Origin": "https://evil.example"}
+        )
+        assert forged.status_code == 403, action
+    # A visitor who has the page open (so has the CSRF cookie) is no less protected without the token.
+    visitor = Client(enforce_csrf_checks=True)
+    assert visitor.get(dashboard).status_code == 200
+    assert visitor.post(dashboard, {"action": "refund", "id": charge_id}).status_code == 403
+    assert _charge_state(charge_id) == before
+
+
+def test_dashboard_actions_work_from_its_own_page_without_signing_in(org, owner, standin):
+    import re
+
+    from django.test import Client
+
+    purchase, _ = paid_purchase(org, owner)
+    pi = core.get(purchase.stripe_session_id, "checkout.session")["payment_intent"]
+    charge_id = core.get(pi, "payment_intent")["latest_charge"]
+    visitor = Client(enforce_csrf_checks=True)  # nobody signed in: the demo's dashboard is open
+    page = visitor.get("/stripe-standin/").content.decode()
+    forms = re.findall(r"<form method=\"post\">(.*?)</form>", page, re.S)
+    assert forms and all('name="csrfmiddlewaretoken"' in form for form in forms)
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+    response = visitor.post(
+        "/stripe-standin/", {"csrfmiddlewaretoken": token, "action": "refund", "id": charge_id, "amount": "10"}
+    )
+    assert response.status_code == 302
+    amount_refunded, refunded, objects = _charge_state(charge_id)
+    assert (amount_refunded, refunded) == (1000, False) and objects == 1
