@@ -215,6 +215,16 @@ RATE_LIMIT_REQUESTS = (
     env.int("RATE_LIMIT_REQUESTS_COUNT", default=10),
     env.int("RATE_LIMIT_REQUESTS_SECONDS", default=60),
 )
+# Emails sent by sign-up and password reset (anonymous): (emails, seconds) per target address (past it the
+# same page is shown and nothing is sent) and per client IP (past it, 429). Both forms share each budget.
+RATE_LIMIT_SIGNUP_EMAIL = (
+    env.int("RATE_LIMIT_SIGNUP_EMAIL_COUNT", default=5),
+    env.int("RATE_LIMIT_SIGNUP_EMAIL_SECONDS", default=3600),
+)
+RATE_LIMIT_SIGNUP_IP = (
+    env.int("RATE_LIMIT_SIGNUP_IP_COUNT", default=20),
+    env.int("RATE_LIMIT_SIGNUP_IP_SECONDS", default=3600),
+)
 
 # Shared by the API's per-key rate limit; set CACHE_URL (e.g. redis://127.0.0.1:6379/1) to share it
 # between processes. The default works without any server.
