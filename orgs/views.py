@@ -1,3 +1,4 @@
+import hashlib
 import logging
 
 from django.conf import settings
@@ -9,11 +10,12 @@ from django.contrib.auth.views import LoginView, LogoutView
 from django.core import signing
 from django.core.mail import EmailMessage, mailers
 from django.db import IntegrityError, transaction
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
+from config import ratelimit
 from orgs.forms import EmailAuthenticationForm, SignUpConfirmForm, SignUpForm
 from orgs.middleware import SESSION_KEY
 from orgs.models import Membership, MembershipStatus, User
@@ -119,6 +121,24 @@ def send_signup_email(email: str, name: str) -> None:
         log.exception("Could not send the sign-up email")
 
 
+def _email_throttle(request: HttpRequest, email: str, purpose: str) -> HttpResponse | bool:
+    """Sign-up and password reset email whoever types an address, so both are throttled, sharing budgets:
+    per client IP (RATE_LIMIT_SIGNUP_IP: past it, the readable 429, which says nothing about the address)
+    and per address (RATE_LIMIT_SIGNUP_EMAIL: past it, False — the caller answers exactly as usual and
+    sends nothing, so the answer never tells whether the address has an account). True: send."""
+    retry_after = ratelimit.hit("RATE_LIMIT_SIGNUP_IP", ratelimit.client_ip(request))
+    if retry_after:
+        log.warning("%s email refused: too many from this client IP", purpose)
+        return ratelimit.too_many_requests(request, retry_after)
+    address = email.strip().lower()
+    if ratelimit.hit("RATE_LIMIT_SIGNUP_EMAIL", address):
+        # Not the address itself (it may be a victim's): a digest an operator can match against one.
+        digest = hashlib.sha256(address.encode()).hexdigest()[:12]
+        log.warning("%s email not sent: too many for this address (sha256 %s…)", purpose, digest)
+        return False
+    return True
+
+
 @require_http_methods(["GET", "POST"])
 def signup(request: HttpRequest) -> HttpResponse:
     """Step 1. Whatever the address, a valid form gets the same "Check your inbox" page."""
@@ -128,7 +148,11 @@ def signup(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         if form.is_valid():
             email, name = form.cleaned_data["email"], form.cleaned_data["name"]
-            transaction.on_commit(lambda: send_signup_email(email, name), robust=True)
+            send = _email_throttle(request, email, "sign-up")
+            if isinstance(send, HttpResponse):
+                return send
+            if send:
+                transaction.on_commit(lambda: send_signup_email(email, name), robust=True)
             return render(request, "orgs/signup_sent.html", {"email": email, "lifetime": link_lifetime()})
         return render(request, "orgs/signup.html", {"form": form}, status=400)
     return render(request, "orgs/signup.html", {"form": form})
@@ -171,6 +195,14 @@ class PasswordResetView(auth_views.PasswordResetView):
     @property
     def extra_email_context(self):
         return {"site_url": settings.SITE_URL.rstrip("/"), "lifetime": link_lifetime()}
+
+    def form_valid(self, form):
+        send = _email_throttle(self.request, form.cleaned_data["email"], "password reset")
+        if isinstance(send, HttpResponse):
+            return send
+        if not send:
+            return HttpResponseRedirect(self.get_success_url())  # what Django answers after sending
+        return super().form_valid(form)
 
 
 @login_required

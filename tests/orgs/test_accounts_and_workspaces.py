@@ -303,3 +303,86 @@ def test_createsuperuser_users_get_a_default_wallet_too():
 
     call_command("createsuperuser", email="root@example.com", interactive=False, verbosity=0)
     assert Wallet.objects.filter(user__email="root@example.com", kind="user").count() == 1
+
+
+# ---------------------------------------------------------------- email flooding: sign-up and password reset
+
+
+def _reset(client, email):
+    return client.post(reverse("password_reset"), {"email": email}, follow=True)
+
+
+def _answer(response, email):
+    return (
+        response.status_code,
+        getattr(response, "redirect_chain", []),
+        response.get("Retry-After"),
+        _normalized(response.content.decode(), email),
+    )
+
+
+def test_an_address_gets_at_most_the_limit_of_emails_then_the_same_answer_and_nothing_sent(
+    settings, mailoutbox, django_capture_on_commit_callbacks, caplog
+):
+    """Per address (sign-up and reset share the budget): past it, the page is the same and no mail goes out,
+    so nobody can flood an inbox, and the answer still never tells whether the address has an account."""
+    settings.RATE_LIMIT_SIGNUP_EMAIL = (2, 86_400)
+    settings.RATE_LIMIT_SIGNUP_IP = (1_000, 86_400)
+    UserFactory(email="known@example.com")
+    first, throttled = {}, {}
+    for email in ("known@example.com", "unknown@example.com"):
+        first[email] = _answer(_sign_up(Client(), django_capture_on_commit_callbacks, email), email)
+        _sign_up(Client(), django_capture_on_commit_callbacks, email.upper())  # the same address, however typed
+        throttled[email] = _answer(_sign_up(Client(), django_capture_on_commit_callbacks, email), email)
+    assert [m.to for m in mailoutbox] == [["known@example.com"]] * 2 + [["unknown@example.com"]] * 2
+    assert throttled["known@example.com"] == throttled["unknown@example.com"] == first["unknown@example.com"]
+    assert throttled["known@example.com"][0] == 200 and "Check your inbox" in throttled["known@example.com"][3]
+    assert "sign-up email not sent" in caplog.text and "unknown@example.com" not in caplog.text
+
+    # Password reset draws on the same budget: spent for both, so nothing more is sent, with the same answer.
+    mailoutbox.clear()
+    answers = {email: _answer(_reset(Client(), email), email) for email in ("known@example.com", "nobody@example.com")}
+    assert mailoutbox == []
+    fresh = _answer(_reset(Client(), "fresh@example.com"), "fresh@example.com")
+    assert answers["known@example.com"] == answers["nobody@example.com"] == fresh
+    assert fresh[:2] == (200, [(reverse("password_reset_done"), 302)])
+
+
+def test_password_reset_emails_a_known_address_at_most_the_limit(settings, mailoutbox, caplog):
+    settings.RATE_LIMIT_SIGNUP_EMAIL = (2, 86_400)
+    settings.RATE_LIMIT_SIGNUP_IP = (1_000, 86_400)
+    UserFactory(email="known@example.com")
+    answers = [_answer(_reset(Client(), "known@example.com"), "known@example.com") for _ in range(4)]
+    assert [m.to for m in mailoutbox] == [["known@example.com"]] * 2
+    assert answers[0] == answers[1] == answers[2] == answers[3]
+    assert "password reset email not sent" in caplog.text
+
+
+def test_one_client_ip_gets_a_readable_429_past_its_limit_and_sends_nothing(
+    settings, mailoutbox, django_capture_on_commit_callbacks
+):
+    settings.RATE_LIMIT_SIGNUP_EMAIL = (1_000, 86_400)
+    settings.RATE_LIMIT_SIGNUP_IP = (3, 86_400)
+    UserFactory(email="known@example.com")
+    flooder = Client(REMOTE_ADDR="203.0.113.7")
+    for i in range(2):
+        assert _sign_up(flooder, django_capture_on_commit_callbacks, f"new{i}@example.com").status_code == 200
+    assert _reset(flooder, "known@example.com").status_code == 200  # the reset shares the IP's budget
+    assert len(mailoutbox) == 3
+
+    refused = {}
+    for email in ("known@example.com", "unknown@example.com"):
+        for response in (_sign_up(flooder, django_capture_on_commit_callbacks, email), _reset(flooder, email)):
+            assert response.status_code == 429
+            html = response.content.decode()
+            assert "Too many requests" in html and f"Try again in {response['Retry-After']} seconds" in html
+            assert int(response["Retry-After"]) >= 1
+        refused[email] = _answer(response, email)
+    assert refused["known@example.com"] == refused["unknown@example.com"]  # says nothing about the address
+    assert len(mailoutbox) == 3  # nothing more was sent
+
+    # Bad input is still answered as such (nothing to send), and another client is not affected.
+    assert flooder.post(reverse("signup"), {"email": "not-an-email"}).status_code == 400
+    other = Client(REMOTE_ADDR="198.51.100.9")
+    assert _sign_up(other, django_capture_on_commit_callbacks, "unknown@example.com").status_code == 200
+    assert mailoutbox[-1].to == ["unknown@example.com"] and len(mailoutbox) == 4
