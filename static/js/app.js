@@ -27,8 +27,15 @@
     if (!event.target.closest(".switcher-menu, .dropdown-menu")) closeMenus(null);
   });
 
+  // Escape closes an open disclosure and gives focus back to its button if focus was inside it.
   document.addEventListener("keydown", function (event) {
-    if (event.key === "Escape") closeMenus(null);
+    if (event.key !== "Escape") return;
+    var open = event.target.closest && event.target.closest(".switcher-menu, .dropdown-menu");
+    closeMenus(null);
+    if (open) {
+      var btn = document.querySelector('[data-toggle="' + open.id + '"]');
+      if (btn) btn.focus();
+    }
   });
 
   // Dialogs loaded with htmx into #dialog open themselves; closing empties them.
@@ -41,6 +48,29 @@
     if (closer) {
       var dialog = closer.closest("dialog");
       if (dialog) dialog.close();
+    }
+  });
+
+  // Expanders ("N members" in Transactions): a link that loads a list under it with htmx the first time,
+  // then shows or hides it; aria-expanded says which.
+  function expanderFor(box) {
+    return box && box.id ? document.querySelector('[data-expander][aria-controls="' + box.id + '"]') : null;
+  }
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var link = event.detail.elt;
+    if (!link.hasAttribute || !link.hasAttribute("data-expander")) return;
+    var box = document.getElementById(link.getAttribute("aria-controls"));
+    if (!box || !box.childElementCount) return;  // not loaded yet: let htmx fetch it
+    event.preventDefault();
+    var open = link.getAttribute("aria-expanded") === "true";
+    box.hidden = open;
+    link.setAttribute("aria-expanded", open ? "false" : "true");
+  });
+  document.addEventListener("htmx:afterSwap", function (event) {
+    var link = expanderFor(event.detail.target);
+    if (link) {
+      event.detail.target.hidden = false;
+      link.setAttribute("aria-expanded", "true");
     }
   });
 
@@ -76,11 +106,27 @@
     }
     box.textContent = text;
   }
+  // Retry-After is either seconds or an HTTP date; either way, whole seconds from now (at least 1).
+  function retryAfterSeconds(xhr) {
+    var value = xhr && xhr.getResponseHeader("Retry-After");
+    if (!value) return 0;
+    var seconds = /^\d+$/.test(value.trim()) ? parseInt(value, 10) : Math.ceil((Date.parse(value) - Date.now()) / 1000);
+    return isNaN(seconds) ? 0 : Math.max(1, seconds);
+  }
   document.addEventListener("htmx:responseError", function (event) {
-    var status = event.detail.xhr ? event.detail.xhr.status : 0;
-    report(event, status === 403
-      ? "You are not allowed to do this any more. Reload the page. Nothing was moved."
-      : "Something went wrong (error " + status + "). Nothing was moved; please try again.");
+    var xhr = event.detail.xhr;
+    var status = xhr ? xhr.status : 0;
+    var text;
+    if (status === 403) {
+      text = "You are not allowed to do this any more. Reload the page. Nothing was moved.";
+    } else if (status === 429) {
+      var wait = retryAfterSeconds(xhr);
+      text = "Too many requests — try again in " + (wait ? wait + (wait === 1 ? " second" : " seconds") : "a minute") +
+        ". Nothing was moved this time.";
+    } else {
+      text = "Something went wrong (error " + status + "). Nothing was moved; please try again.";
+    }
+    report(event, text);
   });
   document.addEventListener("htmx:sendError", function (event) {
     report(event, "The server could not be reached. Nothing was moved; please try again.");
