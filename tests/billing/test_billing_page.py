@@ -146,3 +146,31 @@ def test_purchase_links_to_its_ledger_transfer_which_shows_the_movement(
     assert client.get(reverse("billing:transfer_detail", args=[other_org.slug, transfer.pk])).status_code == 404
     client.force_login(owner)
     assert client.get(reverse("billing:transfer_detail", args=[org.slug, foreign.pk])).status_code == 404
+
+
+def test_empty_states_say_what_to_do_next(client, org, owner, manager_membership):
+    """An org with nothing yet: the Balance card, Transactions and Seats say how to get going (by role)."""
+    client.force_login(owner)
+    billing = client.get(reverse("billing:page", args=[org.slug])).content.decode()
+    buy = reverse("billing:buy", args=[org.slug])
+    assert f'No credits yet — use <a href="{buy}">Buy Credits</a> (top right).' in billing
+    assert "This organization has no seats yet: contact us to add some." in billing
+    transactions = client.get(reverse("billing:transactions", args=[org.slug])).content.decode()
+    assert 'data-testid="transactions-empty-next"' in transactions
+    assert f'href="{buy}">Buy Credits</a>' in transactions
+    assert f'href="{reverse("billing:transfer", args=[org.slug])}">Transfer</a>' in transactions
+
+    client.force_login(manager_membership.user)
+    billing = client.get(reverse("billing:page", args=[org.slug])).content.decode()
+    assert '<p class="muted" data-testid="balance-empty">No credits yet.</p>' in billing
+    assert buy not in billing
+    transactions = client.get(reverse("billing:transactions", args=[org.slug])).content.decode()
+    assert "No credits have moved yet." in transactions and "transactions-empty-next" not in transactions
+
+
+def test_funded_balance_card_has_no_empty_note(client, funded_org, owner):
+    client.force_login(owner)
+    assert (
+        'data-testid="balance-empty"'
+        not in client.get(reverse("billing:page", args=[funded_org.slug])).content.decode()
+    )

@@ -635,3 +635,24 @@ def test_missing_credit_type_is_required_next_to_the_field(admin_client, funded_
     assert near == ["This field is required."]
     assert elsewhere == []
     assert ledger_snapshot() == before
+
+
+def test_empty_org_wallet_links_to_buy_credits(client, org, owner):
+    client.force_login(owner)
+    for headers in ({}, HTMX):
+        html = client.get(_url(org), **headers).content.decode()
+        assert f'<a class="btn primary" href="{reverse("billing:buy", args=[org.slug])}">Buy Credits</a>' in html
+
+
+def test_member_list_with_nobody_says_where_people_come_from(funded_org):
+    """No search and no one to list: point at Members rather than "No current member matches “”"."""
+    from django.template.loader import render_to_string
+
+    for mode in ("one", "selected"):
+        context = {"org": funded_org, "mode": mode, "q": "", "chosen": [], "results": [], "results_limit": 20}
+        html = render_to_string("billing/_transfer_members.html", {**context, "match_count": 0})
+        assert "No members to send to yet — invite people from" in html
+        assert f'href="{reverse("members:page", args=[funded_org.slug])}">Members</a>' in html
+        assert "“”" not in html
+        html = render_to_string("billing/_transfer_members.html", {**context, "q": "zed", "match_count": 0})
+        assert "No current member matches “zed”." in html
