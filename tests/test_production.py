@@ -247,7 +247,7 @@ def test_a_transfer_logs_exactly_one_ledger_line_with_its_id_kind_and_amount(cli
     assert len(records) == 1
     message = records[0].getMessage()
     assert f"transfer={transfer.pk} " in message and " kind=transfer " in message and " amount=321 " in message
-    assert f"org={funded_org.pk}" in message and f"actor={owner.pk}" in message
+    assert f"org_id={funded_org.pk} " in message and f"actor_id={owner.pk} " in message
     assert "request_id=req-transfer-1 " in _line(records[0])  # the line ties back to its request
 
 

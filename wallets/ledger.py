@@ -242,7 +242,7 @@ def post_transfer(
         raise error
     transfer.replayed = False
     log.info(
-        "money_movement transfer=%s kind=%s amount=%s org=%s actor=%s legs=%s",
+        "money_movement transfer=%s kind=%s amount=%s org_id=%s actor_id=%s legs=%s",
         transfer.pk,
         kind,
         gross,
