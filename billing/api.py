@@ -9,9 +9,10 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from datetime import datetime
-from typing import Annotated, Any, Literal
+from datetime import UTC, date, datetime
+from typing import Annotated, Any, Literal, get_args, get_origin
 
+from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 from django.http import Http404, HttpRequest, HttpResponse
@@ -22,10 +23,17 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.openapi.docs import Swagger
 from pydantic import BeforeValidator, field_validator
 
+from billing import transactions as tx
 from billing.api_auth import ApiKeyAuth, require_scope
 from billing.api_errors import PROBLEM_CONTENT_TYPE, ApiProblem, problem_from_wallet_error, problem_response
 from billing.api_models import ApiKey, ApiKeyScope, IdempotencyRecord, UsageCharge
-from billing.api_selectors import CURSOR_PATTERN, BadCursor, member_org_balance, org_transfers_page
+from billing.api_selectors import (
+    CURSOR_PATTERN,
+    BadCursor,
+    decode_cursor,
+    encode_cursor,
+    member_org_balance,
+)
 from orgs.models import Membership, MembershipStatus
 from wallets.exceptions import IdempotencyConflict, LedgerBusy, WalletError
 from wallets.models import MAX_AMOUNT, CreditType, Entry, TransferKind, Wallet
@@ -59,7 +67,7 @@ def _whole_number(value):
     return value
 
 
-RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:(\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
+RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:(\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})\Z", re.ASCII)
 
 
 def _rfc3339(value):
@@ -75,7 +83,13 @@ def _rfc3339(value):
         parsed = datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
     except ValueError as exc:
         raise ValueError("not a valid date-time") from exc
-    return parsed
+    # In UTC: PostgreSQL refuses offsets beyond ±15:59 (a 500), which RFC 3339 allows up to ±23:59. An instant
+    # before 0001-01-01 or after 9999-12-31 UTC does not fit a datetime: the nearest one compares the same
+    # against every stored time.
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        return datetime.min.replace(tzinfo=UTC) if parsed.year == 1 else datetime.max.replace(tzinfo=UTC)
 
 
 MAX_ID = 2**63 - 1
@@ -460,24 +474,68 @@ def member_balance(request, member_id: int = PathParam(..., ge=1, le=MAX_ID)):
     return {"member_id": membership.pk, "total": sum(by_slug.values()), "by_credit_type": _balance_rows(by_slug)}
 
 
+def _query_digits(value):
+    """Whole numbers in the query string are ASCII digits: pydantic alone would take '+5', '1_000', ' 5 ' and
+    '5.0' (and Python's int() would take '١٢٣')."""
+    if isinstance(value, str) and not re.fullmatch(r"[0-9]+", value):
+        raise ValueError("must be a whole number written with the digits 0-9")
+    return value
+
+
+def _iso_date(value):
+    """A calendar day as YYYY-MM-DD and nothing else (pydantic would also read '0' or a date-time)."""
+    if isinstance(value, str) and not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value):
+        raise ValueError("use a date as YYYY-MM-DD")
+    return value
+
+
+QueryCredits = Annotated[int, Field(ge=0, le=MAX_AMOUNT), BeforeValidator(_query_digits)]
+Day = Annotated[date, BeforeValidator(_iso_date)]
+
+
 class TransactionFilters(Schema):
-    kind: TransferKind | None = Field(None, description="Transfer kind, e.g. usage, transfer, purchase.")
-    member_id: int | None = Field(
-        None, ge=1, le=MAX_ID, description="Only transfers touching this member's Default wallet."
+    """The Transactions page's filters (billing.transactions.TransactionFilter), plus exact instants and a
+    member id. Filters combine (AND); a range that is empty (from after to, min above max) matches nothing."""
+
+    date_from: Day | None = Field(
+        None, alias="from", description=f"First calendar day, inclusive (YYYY-MM-DD, {settings.TIME_ZONE})."
     )
-    credit_type: str | None = Field(None, max_length=40, description="Credit type slug: org-allocated, promo.")
+    date_to: Day | None = Field(
+        None, alias="to", description=f"Last calendar day, inclusive (YYYY-MM-DD, {settings.TIME_ZONE})."
+    )
     since: Timestamp | None = Field(None, description="Created at or after (ISO 8601, with a timezone).")
     until: Timestamp | None = Field(None, description="Created before (ISO 8601, with a timezone).")
+    kind: list[TransferKind] | None = Field(
+        None, description="Transfer kind, e.g. usage, transfer, purchase; repeat for several (kind=a&kind=b)."
+    )
+    member: str | None = Field(
+        None, max_length=254, description="Only transfers touching this member's Default wallet, by email."
+    )
+    member_id: int | None = Field(
+        None, ge=1, le=MAX_ID, description="Only transfers touching this member's Default wallet, by member id."
+    )
+    credit_type: str | None = Field(None, max_length=40, description="Credit type slug: org-allocated, promo.")
+    amount_min: QueryCredits | None = Field(None, alias="min", description="At least this many credits moved.")
+    amount_max: QueryCredits | None = Field(None, alias="max", description="At most this many credits moved.")
     cursor: str | None = Field(None, pattern=CURSOR_PATTERN, description="next_cursor from the previous page.")
     limit: int = Field(50, ge=1, le=200)
 
 
+def _is_list(annotation) -> bool:
+    """list[X] or list[X] | None."""
+    return list in (get_origin(annotation), *(get_origin(a) for a in get_args(annotation)))
+
+
 def _only_known_params(request: HttpRequest, filters: type[Schema]) -> None:
-    """A misspelt filter (`kidn=usage`) is an error, not a silently unfiltered list."""
-    unknown = sorted(set(request.GET) - set(filters.model_fields))
+    """A misspelt filter (`kidn=usage`) is an error, not a silently unfiltered list; only list filters
+    (`kind=usage&kind=refund`) may be repeated."""
+    fields = filters.model_fields
+    names = {f.alias or name: f for name, f in fields.items()}
+    unknown = sorted(set(request.GET) - set(names))
     if unknown:
         raise ApiProblem(422, "unknown_parameter", f"Unknown query parameter: {unknown[0]}.", parameters=unknown)
-    repeated = sorted(name for name in request.GET if len(request.GET.getlist(name)) > 1)
+    lists = {alias for alias, f in names.items() if _is_list(f.annotation)}
+    repeated = sorted(name for name in request.GET if name not in lists and len(request.GET.getlist(name)) > 1)
     if repeated:
         raise ApiProblem(422, "repeated_parameter", f"Give {repeated[0]} once.", parameters=repeated)
 
@@ -489,32 +547,50 @@ def _only_known_params(request: HttpRequest, filters: type[Schema]) -> None:
     summary="List transactions",
 )
 def transaction_list(request, filters: Query[TransactionFilters]):
-    """The org's transfers, newest first, paginated by an opaque keyset cursor."""
+    """The org's transfers, newest first, paginated by an opaque keyset cursor: the Transactions page's
+    filters and keyset order (billing.transactions), so new transfers never shift a page."""
     _only_known_params(request, TransactionFilters)
     key: ApiKey = request.auth
-    member_wallet_id = None
+    wallet_ids = set()
     if filters.member_id is not None:
-        member_wallet_id = Wallet.objects.for_user(_member(key, filters.member_id).user).pk
+        wallet_ids.add(Wallet.objects.for_user(_member(key, filters.member_id).user).pk)
+    if filters.member:
+        wallet_id = tx.member_wallet_id(key.org, filters.member)
+        if wallet_id is None:
+            raise ApiProblem(404, "member_not_found", "No such member in this organization.", member=filters.member)
+        wallet_ids.add(wallet_id)
     credit_type = None
     if filters.credit_type:
         credit_type = CreditType.objects.filter(slug=filters.credit_type).first()
         if credit_type is None:
             raise ApiProblem(404, "unknown_credit_type", f"No credit type “{filters.credit_type}”.")
-    try:
-        page = org_transfers_page(
-            org=key.org,
-            kind=filters.kind,
-            member_wallet_id=member_wallet_id,
-            credit_type=credit_type,
-            since=filters.since,
-            until=filters.until,
-            cursor=filters.cursor,
-            limit=filters.limit,
-        )
-    except BadCursor as exc:
-        raise ApiProblem(422, "invalid_cursor", str(exc)) from exc
+    at = None
+    if filters.cursor:
+        try:
+            at = decode_cursor(filters.cursor)
+        except BadCursor as exc:
+            raise ApiProblem(422, "invalid_cursor", str(exc)) from exc
+    if len(wallet_ids) > 1:  # member and member_id name two different people: no transfer is both's
+        return {"items": [], "next_cursor": None}
+    filt = tx.TransactionFilter(
+        date_from=filters.date_from,
+        date_to=filters.date_to,
+        kinds=tuple(dict.fromkeys(filters.kind or ())),
+        member_wallet_id=next(iter(wallet_ids), None),
+        credit_type=credit_type,
+        amount_min=filters.amount_min,
+        amount_max=filters.amount_max,
+    )
+    qs = tx.filter_transfers(key.org, filt)
+    if filters.since is not None:
+        qs = qs.filter(created_at__gte=filters.since)
+    if filters.until is not None:
+        qs = qs.filter(created_at__lt=filters.until)
+    rows = list(tx.keyset(qs, "older", at).select_related("actor", "usage_charge")[: filters.limit + 1])
+    last = rows[filters.limit - 1] if len(rows) > filters.limit else None  # more rows follow this one
+    next_cursor = encode_cursor(last.created_at, last.pk) if last else None
     items = []
-    for t in page.items:
+    for t in rows[: filters.limit]:
         usage = getattr(t, "usage_charge", None)
         items.append(
             {
@@ -531,7 +607,7 @@ def transaction_list(request, filters: Query[TransactionFilters]):
                 ),
             }
         )
-    return {"items": items, "next_cursor": page.next_cursor}
+    return {"items": items, "next_cursor": next_cursor}
 
 
 @api.post(

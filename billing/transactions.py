@@ -1,7 +1,7 @@
 """Transactions: every movement of an org, filtered, paginated by keyset, exported, and charted.
 
-A read-side selector (it never writes), shared by the Transactions page, its CSV export and, later,
-the REST API. The interface:
+A read-side selector (it never writes), shared by the Transactions page, its CSV export and the REST
+API (which pages with `filter_transfers` + `keyset` under its own cursor format). The interface:
 
     filt, errors = parse_filter(org, request.GET)      # never raises; errors -> an empty filter
     page = transactions_page(org, filt, cursor=request.GET.get("cursor"), limit=50)
@@ -145,13 +145,7 @@ def parse_filter(org: Organization, params, credit_types: list[CreditType] | Non
     email = text("member")
     if email:
         values["member_email"] = email
-        wallet_id = (
-            Wallet.objects.filter(
-                kind=WalletKind.USER, user__email__iexact=email, user__memberships__org=org
-            )  # removed members included: their history is still this org's history
-            .values_list("pk", flat=True)
-            .first()
-        )
+        wallet_id = member_wallet_id(org, email)
         if wallet_id is None:
             errors.append(f"No member of {org.name} has the email “{email[:80]}”.")
         values["member_wallet_id"] = wallet_id
@@ -159,6 +153,19 @@ def parse_filter(org: Organization, params, credit_types: list[CreditType] | Non
     if errors:
         return TransactionFilter(), errors
     return TransactionFilter(**values), []
+
+
+def member_wallet_id(org: Organization, email: str) -> int | None:
+    """The Default wallet of the org's member with this email (case-insensitive), or None. Removed members
+    included: their history is still this org's history. One query (none for an email with a NUL byte, which
+    no address has and PostgreSQL cannot compare)."""
+    if "\x00" in email:
+        return None
+    return (
+        Wallet.objects.filter(kind=WalletKind.USER, user__email__iexact=email, user__memberships__org=org)
+        .values_list("pk", flat=True)
+        .first()
+    )
 
 
 # --- cursors ---------------------------------------------------------------------------------------
@@ -219,11 +226,13 @@ class TransactionPage:
 KIND_LABELS = dict(TransferKind.choices)
 
 
-def _base_queryset(org: Organization, filt: TransactionFilter):
+def filter_transfers(org: Organization, filt: TransactionFilter):
+    """The org's transfers that match `filt` (unordered): the one definition of every filter, shared by the
+    page, the CSV export and the REST API."""
     qs = Transfer.objects.filter(org=org)
     if filt.date_from:
         qs = qs.filter(created_at__gte=timezone.make_aware(datetime.combine(filt.date_from, time.min)))
-    if filt.date_to:
+    if filt.date_to and filt.date_to < date.max:  # up to 9999-12-31 inclusive: no upper bound (no overflow)
         qs = qs.filter(created_at__lt=timezone.make_aware(datetime.combine(filt.date_to + timedelta(days=1), time.min)))
     if filt.kinds:
         qs = qs.filter(kind__in=filt.kinds)
@@ -241,17 +250,23 @@ def _base_queryset(org: Organization, filt: TransactionFilter):
 TRANSFER_FIELDS = ("id", "created_at", "kind", "amount", "memo", "actor__name", "actor__email")
 
 
-def _fetch(qs, direction: str, at: tuple[datetime, int] | None, limit: int) -> list[tuple]:
-    """One keyset range of transfer tuples, newest first. The redundant created_at bound keeps the
-    scan an index range on (org, created_at, id); the OR settles ties on created_at by id."""
+def keyset(qs, direction: str = "older", at: tuple[datetime, int] | None = None):
+    """The transfers of `qs` past the row `at` = (created_at, id), ordered away from it: "older" newest
+    first, "newer" oldest first (None: from the newest). The redundant created_at bound keeps the scan an
+    index range on (org, created_at, id); the OR settles ties on created_at by id. Rows inserted meanwhile
+    are newer than any page already shown, so they never shift an "older" page."""
     if at is not None:
         stamp, pk = at
         if direction == "older":
             qs = qs.filter(Q(created_at__lt=stamp) | Q(created_at=stamp, id__lt=pk), created_at__lte=stamp)
         else:
             qs = qs.filter(Q(created_at__gt=stamp) | Q(created_at=stamp, id__gt=pk), created_at__gte=stamp)
-    order = ("-created_at", "-id") if direction == "older" else ("created_at", "id")
-    rows = list(qs.order_by(*order).values_list(*TRANSFER_FIELDS)[:limit])
+    return qs.order_by(*(("-created_at", "-id") if direction == "older" else ("created_at", "id")))
+
+
+def _fetch(qs, direction: str, at: tuple[datetime, int] | None, limit: int) -> list[tuple]:
+    """One keyset range of transfer tuples, newest first."""
+    rows = list(keyset(qs, direction, at).values_list(*TRANSFER_FIELDS)[:limit])
     if direction == "newer":
         rows.reverse()
     return rows
@@ -367,7 +382,7 @@ def transactions_page(
         direction, stamp, pk = decode_cursor(cursor)
         at = (stamp, pk)
     labels = _labels(org, credit_types)
-    transfers = _fetch(_base_queryset(org, filt), direction, at, limit + 1)
+    transfers = _fetch(filter_transfers(org, filt), direction, at, limit + 1)
     more = len(transfers) > limit
     if more:
         transfers = transfers[1:] if direction == "newer" else transfers[:limit]
@@ -391,7 +406,7 @@ def iter_transactions(org: Organization, filt: TransactionFilter, chunk_size: in
     a step). Memory stays at one chunk whatever the total, and rows inserted during an export are
     neither repeated nor do they shift it."""
     labels = _labels(org)
-    qs = _base_queryset(org, filt)
+    qs = filter_transfers(org, filt)
     at = None
     while True:
         transfers = _fetch(qs, "older", at, chunk_size)
@@ -481,7 +496,7 @@ def _export_sql(org: Organization, filt: TransactionFilter) -> tuple[str, list]:
     """One flat aggregate per transfer (no per-row sort or join): per credit type columns are spelled
     out, there are only a handful of credit types."""
     inner = (
-        _base_queryset(org, filt)
+        filter_transfers(org, filt)
         .order_by("-created_at", "-id")
         .values("id", "created_at", "kind", "amount", "memo", "actor_id")
     )

@@ -409,3 +409,247 @@ def test_openapi_schema_and_docs_are_served_without_a_cdn(client):
     html = client.get("/api/v1/docs").content.decode()
     assert "/static/ninja/swagger-ui-bundle.js" in html
     assert "cdn" not in html.lower() and "https://" not in html
+
+
+# ---------------------------------------------------------------- transactions: the Transactions page's filters
+
+
+@pytest.fixture
+def history(funded_org, owner, member):
+    """Transfers over three days, of several kinds, credit types, amounts and members."""
+    from datetime import timedelta
+    from unittest import mock
+
+    from django.utils import timezone
+
+    from wallets.models import CreditType
+    from wallets.services import org_transfer_to_member
+
+    alice = MembershipFactory(org=funded_org)
+    now = timezone.now()
+    org_allocated, promo = CreditType.objects.get(slug="org-allocated"), CreditType.objects.get(slug="promo")
+    for days_ago, fn in [
+        (2, lambda: fund(funded_org, 500, "promo")),
+        (2, lambda: org_transfer_to_member(org=funded_org, membership_id=member.pk, credit_type=promo, amount=40)),
+        (
+            1,
+            lambda: org_transfer_to_member(org=funded_org, membership_id=alice.pk, credit_type=org_allocated, amount=7),
+        ),
+        (1, lambda: give(funded_org, member, 300)),
+        (0, lambda: fund(funded_org, 2_000)),
+        (0, lambda: give(funded_org, alice, 25, "promo")),
+    ]:
+        with mock.patch("wallets.ledger.timezone.now", return_value=now - timedelta(days=days_ago)):
+            fn()
+    api = Api(issue_key(funded_org, "charge")[1])
+    api.post("/usage", {"member_id": member.pk, "amount": 30, "description": "job"}, key="usage-1")
+    return funded_org, alice
+
+
+def _page_ids(org, **params) -> list[int]:
+    """The Transactions page's selector, given the page's own parameters."""
+    from django.http import QueryDict
+
+    from billing import transactions as tx
+
+    query = QueryDict(mutable=True)
+    for name, value in params.items():
+        query.setlist(name, [str(v) for v in value] if isinstance(value, list) else [str(value)])
+    filt, errors = tx.parse_filter(org, query)
+    assert errors == []
+    return [row.id for row in tx.iter_transactions(org, filt)]
+
+
+def _api_ids(api, **params) -> list[int]:
+    """Every page of the API's list, followed by next_cursor."""
+    ids, cursor = [], None
+    while True:
+        response = api.get("/transactions", **params, limit=2, **({"cursor": cursor} if cursor else {}))
+        assert response.status_code == 200, response.content
+        page = response.json()
+        ids += [t["id"] for t in page["items"]]
+        if not (cursor := page["next_cursor"]):
+            return ids
+
+
+def test_transactions_take_the_pages_filters_and_answer_like_the_page(history, member):
+    from django.utils import timezone
+
+    org, alice = history
+    api = Api(issue_key(org, "read")[1])
+    today = timezone.localdate()
+    yesterday = today.fromordinal(today.toordinal() - 1).isoformat()
+    email = member.user.email
+    for params in [
+        {},
+        {"kind": ["transfer", "usage"]},
+        {"kind": ["purchase", "promo_grant"]},
+        {"member": email},
+        {"member": email.upper(), "kind": "transfer"},
+        {"credit_type": "promo"},
+        {"credit_type": "promo", "member": alice.user.email},
+        {"min": 30},
+        {"max": 40},
+        {"min": 25, "max": 300},
+        {"min": 25, "max": 300, "kind": "transfer", "credit_type": "org-allocated"},
+        {"from": yesterday},
+        {"to": yesterday},
+        {"from": yesterday, "to": yesterday},
+        {"from": yesterday, "to": yesterday, "member": email, "min": 41},
+        {"to": "9999-12-31"},
+        {"from": "0001-01-01", "to": today.isoformat(), "kind": ["refund"]},
+    ]:
+        expected = _page_ids(org, **params)
+        assert _api_ids(api, **params) == expected, params
+    everything = _page_ids(org)
+    assert len(everything) == Transfer.objects.filter(org=org).count() == 8
+    assert _api_ids(api, kind=["transfer", "usage"], member_id=member.pk) == _page_ids(
+        org, kind=["transfer", "usage"], member=email
+    )
+    assert len(_api_ids(api, kind=["transfer", "usage"], member_id=member.pk)) == 3
+
+
+def test_transactions_filters_combine_with_exact_instants_and_member_id(history, member):
+    org, alice = history
+    api = Api(issue_key(org, "read")[1])
+    transfers = list(Transfer.objects.filter(org=org).order_by("-created_at", "-pk"))
+    oldest_today = [t for t in transfers if t.created_at.date() == transfers[0].created_at.date()][-1]
+    since_today = _api_ids(api, since=oldest_today.created_at.isoformat())
+    assert since_today == [t.pk for t in transfers if t.created_at >= oldest_today.created_at]
+    assert _api_ids(api, since=oldest_today.created_at.isoformat(), min=1_000) == [
+        t.pk for t in transfers if t.created_at >= oldest_today.created_at and t.amount >= 1_000
+    ]
+    # member and member_id that name the same person filter once; two different people match nothing
+    assert _api_ids(api, member_id=member.pk, member=member.user.email) == _api_ids(api, member_id=member.pk)
+    assert _api_ids(api, member_id=member.pk, member=alice.user.email) == []
+    # empty ranges match nothing rather than erroring
+    assert _api_ids(api, min=500, max=40) == []
+    assert _api_ids(api, **{"from": "2026-02-02", "to": "2026-02-01"}) == []
+
+
+def test_transactions_cursor_pages_are_stable_under_inserts(history, member, owner):
+    org, _ = history
+    api = Api(issue_key(org, "read")[1])
+    first = api.get("/transactions", limit=3).json()
+    expected_rest = [t.pk for t in Transfer.objects.filter(org=org).order_by("-created_at", "-pk")[3:]]
+    for _ in range(4):  # new movements while a client pages through
+        give(org, member, 1)
+    rest, cursor = [], first["next_cursor"]
+    while cursor:
+        page = api.get("/transactions", limit=3, cursor=cursor).json()
+        rest += [t["id"] for t in page["items"]]
+        cursor = page["next_cursor"]
+    assert rest == expected_rest  # nothing shifted, nothing repeated, the new ones are not in older pages
+    newest = api.get("/transactions", limit=4).json()["items"]
+    assert [t["amount"] for t in newest] == [1, 1, 1, 1]
+
+
+@pytest.mark.parametrize(
+    ("params", "code"),
+    [
+        ({"kind": "nope"}, "validation_error"),
+        ({"kind": ["transfer", "nope"]}, "validation_error"),
+        ({"from": "2026-02-30"}, "validation_error"),
+        ({"from": "yesterday"}, "validation_error"),
+        ({"to": "2026-01-01T00:00:00"}, "validation_error"),
+        ({"to": "0"}, "validation_error"),
+        ({"from": "２０２６-01-01"}, "validation_error"),
+        ({"min": "-1"}, "validation_error"),
+        ({"min": "1.5"}, "validation_error"),
+        ({"min": "+5"}, "validation_error"),
+        ({"min": "1_000"}, "validation_error"),
+        ({"max": "١٢٣"}, "validation_error"),
+        ({"max": "1e3"}, "validation_error"),
+        ({"max": str(10**15 + 1)}, "validation_error"),
+        ({"max": "9" * 300}, "validation_error"),
+        ({"min": ["1", "2"]}, "repeated_parameter"),
+        ({"from": ["2026-01-01", "2026-01-02"]}, "repeated_parameter"),
+        ({"amount_min": "5"}, "unknown_parameter"),
+        ({"date_from": "2026-01-01"}, "unknown_parameter"),
+        ({"since": "2026-01-01T00:00:00Z\n"}, "validation_error"),
+    ],
+)
+def test_bad_transaction_filters_are_problem_422s(funded_org, params, code):
+    api = Api(issue_key(funded_org, "read")[1])
+    body = _problem(api.get("/transactions", **params), 422, code)
+    assert body["message"]
+
+
+def test_unknown_member_email_is_404(funded_org, other_org):
+    api = Api(issue_key(funded_org, "read")[1])
+    outsider = MembershipFactory(org=other_org)
+    _problem(api.get("/transactions", member="nobody@example.com"), 404, "member_not_found")
+    _problem(api.get("/transactions", member=outsider.user.email), 404, "member_not_found")
+
+
+def test_transaction_filters_do_not_grow_the_query_count(history, member, django_assert_max_num_queries):
+    org, _ = history
+    for _ in range(30):
+        give(org, member, 1)
+    api = Api(issue_key(org, "read")[1])
+    api.get("/transactions")  # warm last_used_at
+    filters = {"kind": ["transfer", "usage"], "min": 1, "max": 1_000, "from": "2000-01-01", "to": "9999-12-31"}
+    with django_assert_max_num_queries(2):  # the key, the page: filters are WHERE clauses, not queries
+        page = api.get("/transactions", limit=25, **filters).json()
+    assert len(page["items"]) == 25 and page["next_cursor"]
+    with django_assert_max_num_queries(2):
+        assert api.get("/transactions", limit=25, cursor=page["next_cursor"], **filters).json()["items"]
+    with django_assert_max_num_queries(3):  # + the credit type
+        api.get("/transactions", limit=25, credit_type="promo", **filters)
+    with django_assert_max_num_queries(3):  # + the member's wallet
+        api.get("/transactions", limit=25, member=member.user.email, **filters)
+
+
+def test_the_schema_documents_the_page_filters(client):
+    params = {
+        p["name"]: p
+        for p in client.get("/api/v1/openapi.json").json()["paths"]["/api/v1/transactions"]["get"]["parameters"]
+    }
+    assert set(params) == {
+        "from",
+        "to",
+        "since",
+        "until",
+        "kind",
+        "member",
+        "member_id",
+        "credit_type",
+        "min",
+        "max",
+        "cursor",
+        "limit",
+    }
+    assert "array" in str(params["kind"]["schema"])
+    assert "'format': 'date'" in str(params["from"]["schema"])
+
+
+@pytest.mark.parametrize(
+    ("params", "found"),
+    [
+        ({"until": "2000-01-01T00:00:00+16:00"}, 0),  # RFC 3339 allows it; PostgreSQL's offsets stop at 15:59
+        ({"since": "0789-03-28T13:03:18.47917+21:12"}, 1),
+        ({"since": "0001-01-01T00:00:00+05:00"}, 1),  # before year 1 in UTC
+        ({"until": "0001-01-01T00:00:00+05:00"}, 0),
+        ({"until": "9999-12-31T23:59:59-05:00"}, 1),  # after year 9999 in UTC
+        ({"since": "9999-12-31T23:59:59-05:00"}, 0),
+        ({"to": "9999-12-31"}, 1),
+        ({"from": "0001-01-01"}, 1),
+    ],
+)
+def test_extreme_dates_and_offsets_are_answered_not_500(funded_org, params, found):
+    api = Api(issue_key(funded_org, "read")[1])
+    response = api.get("/transactions", **params)
+    assert response.status_code == 200, response.content
+    assert len(response.json()["items"]) == found  # the org's one purchase, or nothing
+
+
+def test_transactions_page_survives_the_same_extremes(client, funded_org, owner):
+    """The page shares the selector: the last day there is, and a NUL in the member email, are not 500s."""
+    from django.urls import reverse
+
+    client.force_login(owner)
+    page = reverse("billing:transactions", args=[funded_org.slug])
+    response = client.get(page, {"to": "9999-12-31"})
+    assert response.status_code == 200 and "10,000" in response.content.decode()
+    response = client.get(page, {"member": "a\x00@example.com"})
+    assert response.status_code == 200 and "No member of" in response.content.decode()
