@@ -109,7 +109,10 @@ IdemKey = Annotated[
         description="Your unique id for this request (e.g. a UUID); replays return the first response.",
     ),
 ]
-MetadataValue = str | int | float | bool | None
+# PostgreSQL text and jsonb cannot hold a NUL character: the schema refuses it (422) instead of the database (500).
+NO_NUL = r"^[^\x00]*$"
+SLUG = r"^[-a-zA-Z0-9_]*$"  # credit type slugs (Django's SlugField); empty means "none given"
+MetadataValue = Annotated[str, Field(pattern=NO_NUL)] | int | Annotated[float, Field(allow_inf_nan=False)] | bool | None
 
 
 class Problem(Schema):
@@ -178,8 +181,8 @@ class TransactionPage(Schema):
 class TransferIn(Schema):
     members: list[Id] = Field(min_length=1, max_length=1000, description="Membership ids.")
     amount: Amount = Field(description="Credits for each member.")
-    credit_type: str = Field("org-allocated", max_length=40)
-    memo: str = Field("", max_length=500)
+    credit_type: str = Field("org-allocated", max_length=40, pattern=SLUG)
+    memo: str = Field("", max_length=500, pattern=NO_NUL)
 
     model_config = {"extra": "forbid"}
 
@@ -198,9 +201,12 @@ class TransferOut(Schema):
 class UsageIn(Schema):
     member_id: Id = Field(description="The membership id of the member to charge.")
     amount: Amount
-    description: str = Field("", max_length=500)
+    description: str = Field("", max_length=500, pattern=NO_NUL)
     metadata: dict[Annotated[str, Field(max_length=64)], MetadataValue] = Field(
-        default_factory=dict, description="Up to 50 keys, stored with the charge and returned as is."
+        default_factory=dict,
+        description="Up to 50 keys, stored with the charge and returned as is.",
+        # pydantic would put a key pattern in patternProperties, which does not restrict keys
+        json_schema_extra=lambda schema: schema.setdefault("propertyNames", {}).update(pattern=NO_NUL),
     )
 
     model_config = {"extra": "forbid"}
@@ -210,8 +216,14 @@ class UsageIn(Schema):
     def _small_metadata(cls, value: dict) -> dict:
         if len(value) > 50:
             raise ValueError("at most 50 metadata keys")
+        if any("\x00" in key for key in value):
+            raise ValueError("metadata keys cannot contain NUL characters")
         if len(json.dumps(value)) > 8000:
             raise ValueError("metadata is too large (8 KB at most)")
+        try:  # a lone surrogate ("\ud800") is valid JSON text but not Unicode: PostgreSQL's jsonb refuses it
+            json.dumps(value, ensure_ascii=False).encode()
+        except UnicodeEncodeError:
+            raise ValueError("metadata must be valid Unicode text") from None
         return value
 
 
@@ -431,7 +443,7 @@ def org_balance(request):
 
 
 class MemberFilters(Schema):
-    email: str | None = Field(None, max_length=254, description="Exact email (case-insensitive).")
+    email: str | None = Field(None, max_length=254, pattern=NO_NUL, description="Exact email (case-insensitive).")
     status: Literal["active", "suspended", "removed"] | None = None
     cursor: str | None = Field(None, pattern=r"^[0-9]{1,18}$", description="next_cursor from the previous page.")
     limit: int = Field(50, ge=1, le=200)
@@ -509,12 +521,17 @@ class TransactionFilters(Schema):
         None, description="Transfer kind, e.g. usage, transfer, purchase; repeat for several (kind=a&kind=b)."
     )
     member: str | None = Field(
-        None, max_length=254, description="Only transfers touching this member's Default wallet, by email."
+        None,
+        max_length=254,
+        pattern=NO_NUL,
+        description="Only transfers touching this member's Default wallet, by email.",
     )
     member_id: int | None = Field(
         None, ge=1, le=MAX_ID, description="Only transfers touching this member's Default wallet, by member id."
     )
-    credit_type: str | None = Field(None, max_length=40, description="Credit type slug: org-allocated, promo.")
+    credit_type: str | None = Field(
+        None, max_length=40, pattern=SLUG, description="Credit type slug: org-allocated, promo."
+    )
     amount_min: QueryCredits | None = Field(None, alias="min", description="At least this many credits moved.")
     amount_max: QueryCredits | None = Field(None, alias="max", description="At most this many credits moved.")
     cursor: str | None = Field(None, pattern=CURSOR_PATTERN, description="next_cursor from the previous page.")

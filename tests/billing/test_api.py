@@ -653,3 +653,49 @@ def test_transactions_page_survives_the_same_extremes(client, funded_org, owner)
     assert response.status_code == 200 and "10,000" in response.content.decode()
     response = client.get(page, {"member": "a\x00@example.com"})
     assert response.status_code == 200 and "No member of" in response.content.decode()
+
+
+# ---------------------------------------------------------------- text PostgreSQL cannot store: 422, never a 500
+
+
+@pytest.mark.parametrize(
+    ("path", "params"),
+    [
+        ("/transactions", {"credit_type": "promo\x00"}),
+        ("/transactions", {"member": "a\x00@example.com"}),
+        ("/members", {"email": "a\x00@example.com"}),
+    ],
+)
+def test_nul_in_a_query_is_a_422(funded_org, path, params):
+    api = Api(issue_key(funded_org, "read")[1])
+    _problem(api.get(path, **params), 422, "validation_error")
+
+
+@pytest.mark.parametrize(
+    ("path", "raw"),
+    [
+        ("/transfers", r'{"members": [MEMBER], "amount": 1, "credit_type": "org-allocated\u0000"}'),
+        ("/transfers", r'{"members": [MEMBER], "amount": 1, "memo": "lab\u0000time"}'),
+        ("/usage", r'{"member_id": MEMBER, "amount": 1, "description": "job\u0000"}'),
+        ("/usage", r'{"member_id": MEMBER, "amount": 1, "metadata": {"job": "a\u0000"}}'),
+        ("/usage", r'{"member_id": MEMBER, "amount": 1, "metadata": {"jo\u0000b": 1}}'),
+        ("/usage", r'{"member_id": MEMBER, "amount": 1, "metadata": {"job": "\udc00"}}'),  # JSON, not Unicode
+        ("/usage", r'{"member_id": MEMBER, "amount": 1, "metadata": {"job": NaN}}'),
+        ("/usage", r'{"member_id": MEMBER, "amount": 1, "metadata": {"job": Infinity}}'),
+    ],
+)
+def test_text_postgresql_cannot_store_is_a_422_and_moves_nothing(funded_org, owner, member, path, raw):
+    give(funded_org, member, 50)
+    api = Api(issue_key(funded_org, "charge" if path == "/usage" else "transfer", created_by=owner)[1])
+    before = ledger_snapshot()
+    _problem(api.post(path, raw.replace("MEMBER", str(member.pk))), 422, "validation_error")
+    assert ledger_snapshot() == before
+    assert not UsageCharge.objects.exists() and not IdempotencyRecord.objects.exists()
+
+
+def test_the_schema_says_which_text_is_refused(client):
+    schemas = client.get("/api/v1/openapi.json").json()["components"]["schemas"]
+    metadata = schemas["UsageIn"]["properties"]["metadata"]
+    assert metadata["propertyNames"]["pattern"] == "^[^\\x00]*$"  # keys, not just patternProperties
+    assert schemas["UsageIn"]["properties"]["description"]["pattern"] == "^[^\\x00]*$"
+    assert schemas["TransferIn"]["properties"]["credit_type"]["pattern"] == "^[-a-zA-Z0-9_]*$"
