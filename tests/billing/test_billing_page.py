@@ -174,3 +174,13 @@ def test_funded_balance_card_has_no_empty_note(client, funded_org, owner):
         'data-testid="balance-empty"'
         not in client.get(reverse("billing:page", args=[funded_org.slug])).content.decode()
     )
+
+
+def test_empty_purchases_page_is_the_full_list_not_the_tab_excerpt(client, org, owner):
+    """An empty Page is falsy: the template must still know it is the all-purchases page."""
+    client.force_login(owner)
+    html = client.get(reverse("billing:purchases", args=[org.slug])).content.decode()
+    assert '<h2 id="purchases-heading">All purchases</h2>' in html and "See all" not in html
+    assert f'Use <a href="{reverse("billing:buy", args=[org.slug])}">Buy Credits</a> to buy the first.' in html
+    tab = client.get(reverse("billing:page", args=[org.slug])).content.decode()
+    assert ">See all</a>" in tab and "at the top of this page" in tab
