@@ -92,7 +92,7 @@ def members_page(request: HttpRequest, org_slug: str) -> HttpResponse:
     admin = org_admin_membership(user=request.user, org_slug=org_slug)
     context = _members_context(request, admin)
     invited_id = request.GET.get("invited", "")
-    if invited_id.isdigit():
+    if invited_id.isascii() and invited_id.isdigit():  # "²".isdigit() is True and int("²") raises
         invitation = Invitation.objects.filter(
             org=admin.org, pk=int(invited_id), status=InvitationStatus.PENDING
         ).first()

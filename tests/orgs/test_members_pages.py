@@ -463,3 +463,17 @@ def test_needs_attention_is_shown_to_admins_when_auto_assign_could_not_seat_a_jo
     svc.seat_assign(org=org, membership_id=joined.pk, actor=owner)
     members = client.get(url("page", org)).content.decode()
     assert "Needs attention" not in members and "joined without a seat" not in members
+
+
+@pytest.mark.parametrize(
+    ("invited", "shown"), [("1", True), ("²", False), ("١", False), ("１", False), ("+1", False), ("9" * 30, False)]
+)
+def test_odd_invited_parameter_shows_the_plain_members_page(client, org, owner, invited, shown):
+    """?invited=<id> shows the link of the invitation just sent; only ASCII digits name one (an Arabic-Indic one
+    is not invitation 1, and '²', which str.isdigit() calls a digit, is not a 500)."""
+    inv = svc.invitation_create(org=org, email="new@example.com", role="member", actor=owner)
+    Invitation.objects.filter(pk=inv.pk).update(id=1)
+    client.force_login(owner)
+    response = client.get(url("page", org), {"invited": invited})
+    assert response.status_code == 200
+    assert ('id="invite-link"' in response.content.decode()) is shown
