@@ -633,6 +633,7 @@ class BalanceChart:
     height: int = 180
     ticks: list[tuple[float, str]] = field(default_factory=list)  # (y, label)
     x_labels: list[tuple[float, str]] = field(default_factory=list)
+    is_empty: bool = False  # the org wallet held nothing on any day of the range
 
     @property
     def totals(self) -> list[int]:
@@ -700,14 +701,15 @@ def balance_chart(wallet: Wallet, by_type: list, days: int = 30, today: date | N
 
 
 def _nice_max(value: int) -> int:
-    if value <= 0:
-        return 10
-    magnitude = 10 ** (len(str(value)) - 1)
-    for step in (1, 2, 2.5, 5, 10):
-        top = int(step * magnitude)
-        if top >= value:
-            return top
-    return 10 * magnitude
+    """The axis top: four equal whole-number steps of 1, 2, 2.5 or 5 x 10^k (e.g. 0/25/50/75/100, never
+    0/2/5/7/10) reaching at least `value`."""
+    magnitude = 1
+    while True:
+        for step in (1, 2, 25, 5) if magnitude >= 10 else (1, 2, 5):
+            tick = step * magnitude // (10 if step == 25 else 1)
+            if 4 * tick >= max(value, 1):
+                return 4 * tick
+        magnitude *= 10
 
 
 def _layout(chart: BalanceChart) -> None:
@@ -731,4 +733,5 @@ def _layout(chart: BalanceChart) -> None:
         s.path = " ".join(points)
         base = upper
     chart.ticks = [(y(chart.max_total * f // 4), f"{chart.max_total * f // 4:,}") for f in range(5)]
+    chart.is_empty = not any(totals)
     chart.x_labels = [(x(i), chart.days[i].strftime("%b %-d")) for i in (0, n // 2, n - 1)] if n else []

@@ -460,3 +460,19 @@ def test_billing_page_shows_chart_and_switches_range(client, funded_org, owner):
     ).content.decode()
     assert partial.strip().startswith('<section id="balance-chart"') and "last 90 days" in partial
     assert "last 30 days" in client.get(reverse("billing:page", args=[funded_org.slug]) + "?chart=7").content.decode()
+
+
+def test_chart_axis_has_four_equal_whole_number_steps():
+    from billing.transactions import _nice_max
+
+    for value, top in [(0, 4), (7, 8), (10, 20), (99, 100), (750, 800), (1_000, 1_000), (54_700, 80_000)]:
+        assert _nice_max(value) == top
+    for value in range(0, 5_000, 7):
+        top = _nice_max(value)
+        assert top >= value and top % 4 == 0  # four equal, whole-number steps
+
+
+def test_an_org_wallet_that_never_held_credits_shows_a_sentence_not_an_empty_chart(client, org, owner):
+    client.force_login(owner)
+    html = client.get(reverse("billing:page", args=[org.slug])).content.decode()
+    assert 'data-testid="chart-empty"' in html and 'data-testid="balance-chart"' not in html
