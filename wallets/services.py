@@ -218,6 +218,8 @@ ORDER BY p.id
 
 _CREDIT_TYPE_SLUGS = "SELECT slug FROM wallets_credittype ORDER BY sort_order, id"
 
+_TRANSFER_BY_KEY = "SELECT id, fingerprint FROM wallets_transfer WHERE org_id = %s AND idempotency_key = %s"
+
 
 def member_charge_usage(
     *,
@@ -255,13 +257,12 @@ def member_charge_usage(
         if not rows or rows[0][0] != MembershipStatus.ACTIVE:
             raise MemberNotActive()
         _status, member_wallet_id, usage_wallet_id = rows[0]
-        if idempotency_key:
-            previous = Transfer.objects.filter(org=org, idempotency_key=idempotency_key).first()
-            if previous is not None:
-                if previous.fingerprint != fingerprint:
-                    raise IdempotencyConflict()
-                previous.replayed = True
-                return previous
+        if idempotency_key and (seen := fetch_hot(_TRANSFER_BY_KEY, [org.pk, idempotency_key])):
+            if seen[0][1] != fingerprint:
+                raise IdempotencyConflict()
+            previous = Transfer.objects.get(pk=seen[0][0])
+            previous.replayed = True
+            return previous
         if usage_wallet_id is None:
             usage_wallet_id = Wallet.objects.external(ExternalCode.USAGE).pk
         # The member's Default wallet pockets funded by this org, locked in id order (the shared lock
