@@ -22,7 +22,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.core import signing
 from django.core.exceptions import ValidationError
-from django.core.mail import EmailMessage, get_connection
+from django.core.mail import EmailMessage, mailers
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.db.models import Sum
@@ -351,7 +351,10 @@ def _send_invitation_email(invitation: Invitation, link: str) -> None:
 def _send_invitation_emails(invitations: list[tuple[Invitation, str]]) -> None:
     """One SMTP connection for all of them; a mail server hiccup never undoes an invitation."""
     messages = [_invitation_message(invitation, link) for invitation, link in invitations]
-    get_connection(fail_silently=True).send_messages(messages)
+    try:
+        mailers.default.send_messages(messages)  # Django 6.1 mailers: one connection for the batch
+    except Exception:
+        log.exception("Could not send invitation email(s) to %s", [m.to for m in messages])
 
 
 def _invitation_message(invitation: Invitation, link: str) -> EmailMessage:
