@@ -16,6 +16,10 @@ from billing.stripe_standin import core
 from billing.stripe_standin.models import StandinObject
 
 _KEY = re.compile(r"([^\[\]]+)|\[([^\[\]]*)\]")
+# Dollars as a person types them in Stripe's dashboard: ASCII digits (optionally grouped "1,000"), at most two
+# decimals. float() took '١٢' (a $12 refund), '1e3' and 'inf' (a 500).
+_DOLLARS = re.compile(r"(?P<whole>[0-9]{1,3}(?:,[0-9]{3})+|[0-9]*)(?:\.(?P<frac>[0-9]{1,2}))?", re.ASCII)
+_DOLLARS_HELP = "Enter the refund as a dollar amount, like 10 or 10.50 (empty refunds what is left)."
 
 
 def parse_params(querydict) -> dict:
@@ -28,6 +32,23 @@ def parse_params(querydict) -> dict:
             node = node.setdefault(part, {})
         node[parts[-1]] = values[-1] if len(values) == 1 else values
     return _listify(root)
+
+
+def refund_cents(text: str) -> int | None:
+    """The dashboard's Refund amount in dollars -> cents; None (empty) refunds what is left. StandinError if bad."""
+    raw = text.strip().removeprefix("$").strip()
+    if not text.strip():
+        return None
+    match = _DOLLARS.fullmatch(raw)
+    if match is None or not (match["whole"] or match["frac"]):
+        raise core.StandinError(_DOLLARS_HELP, param="amount")
+    whole = match["whole"].replace(",", "").lstrip("0")
+    if len(whole) > 12:  # far above any charge; no int() of a 400-digit string
+        raise core.StandinError("That refund is larger than any payment.", param="amount")
+    cents = int(whole or "0") * 100 + int((match["frac"] or "").ljust(2, "0"))
+    if cents <= 0:
+        raise core.StandinError("Enter a refund greater than $0.00 (empty refunds what is left).", param="amount")
+    return cents
 
 
 def _listify(node):
@@ -175,10 +196,10 @@ def dashboard(request):
         action, obj_id = request.POST.get("action", ""), request.POST.get("id", "")
         try:
             if action == "refund":
-                amount = request.POST.get("amount", "").strip()
+                cents = refund_cents(request.POST.get("amount", ""))
                 params = {"charge": obj_id}
-                if amount:
-                    params["amount"] = str(round(float(amount) * 100))
+                if cents is not None:
+                    params["amount"] = str(cents)
                 obj, events = core.create_refund(params, idempotency_key=None)
                 url = core.webhook_url_for(core.charge_of(obj))
             elif action == "dispute":
@@ -202,7 +223,12 @@ def dashboard(request):
         c["dollars"] = f"{c['amount'] / 100:,.2f}"
         c["refunded_dollars"] = f"{c['amount_refunded'] / 100:,.2f}"
         c["dispute"] = disputes.get(c["id"])
-    return render(request, "stripe_standin/dashboard.html", {"charges": charges, "message": message})
+    return render(
+        request,
+        "stripe_standin/dashboard.html",
+        {"charges": charges, "message": message},
+        status=400 if message else 200,
+    )
 
 
 def not_found(request, rest: str = ""):

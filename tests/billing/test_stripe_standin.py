@@ -1,6 +1,7 @@
 """The Stripe stand-in speaks enough Stripe for the official SDK, and its delivery switches do what they say."""
 
 import json
+import re
 import time
 import urllib.request
 
@@ -185,3 +186,69 @@ def test_dashboard_actions_work_from_its_own_page_without_signing_in(org, owner,
     assert response.status_code == 302
     amount_refunded, refunded, objects = _charge_state(charge_id)
     assert (amount_refunded, refunded) == (1000, False) and objects == 1
+
+
+def _dashboard_refund(charge_id, amount):
+    from django.test import Client
+
+    return Client().post("/stripe-standin/", {"action": "refund", "id": charge_id, "amount": amount})
+
+
+@pytest.fixture
+def dashboard_charge(org, owner):
+    """A paid $25.00 charge shown on the dashboard."""
+    purchase, _ = paid_purchase(org, owner)
+    pi = core.get(purchase.stripe_session_id, "checkout.session")["payment_intent"]
+    return core.get(pi, "payment_intent")["latest_charge"]
+
+
+@pytest.mark.parametrize(
+    "amount",
+    [
+        "١٢",
+        "１２",
+        "inf",
+        "-inf",
+        "nan",
+        "1e3",
+        "1E1",
+        "+5",
+        "-5",
+        "1_0",
+        "0",
+        "0.00",
+        "1.234",
+        "10.5.5",
+        ".",
+        "$",
+        "abc",
+        "12 34",
+        "0x1A",
+        "1" * 400,
+    ],
+)
+def test_dashboard_refund_amount_is_strict_dollars(dashboard_charge, amount):
+    """float() took '١٢' (refunded $12) and 'inf' (a 500): dollars are ASCII digits with at most two decimals."""
+    before = _charge_state(dashboard_charge)
+    response = _dashboard_refund(dashboard_charge, amount)
+    assert response.status_code == 400, amount
+    html = response.content.decode()
+    assert re.search(r'role="alert">[^<]*refund', html, re.I), amount  # says what is wrong
+    assert _charge_state(dashboard_charge) == before
+
+
+@pytest.mark.parametrize(
+    ("amount", "cents"), [("10", 1000), ("7.5", 750), ("$0.01", 1), (" 12.34 ", 1234), ("$ 3.00", 300), ("", 2500)]
+)
+def test_dashboard_refund_takes_dollars_and_cents(dashboard_charge, amount, cents):
+    """Empty refunds what is left, like Stripe's dashboard."""
+    assert _dashboard_refund(dashboard_charge, amount).status_code == 302
+    assert _charge_state(dashboard_charge)[0] == cents
+
+
+def test_dashboard_refund_above_the_charge_says_so_and_changes_nothing(dashboard_charge):
+    before = _charge_state(dashboard_charge)
+    response = _dashboard_refund(dashboard_charge, "1,000.00")
+    assert response.status_code == 400
+    assert "greater than unrefunded amount" in response.content.decode()
+    assert _charge_state(dashboard_charge) == before
