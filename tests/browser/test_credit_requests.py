@@ -38,23 +38,25 @@ def test_member_requests_admin_approves_less_then_rejects_with_reason(page, live
     expect(panel).to_contain_text("Pending")
     _sign_out(page)
 
-    # The owner sees it on the Credit Requests tab (badge 1), approves 300 instead of 500.
+    # The owner sees it on the Credit Requests tab (badge 2: the seed leaves Erin's pending), approves 300
+    # instead of 500.
     sign_in(page, live_server, "admin@example.com")
     _open_requests_tab(page)
-    expect(page.get_by_test_id("pending-requests-badge")).to_have_text("1")
+    expect(page.get_by_test_id("pending-requests-badge")).to_have_text("2")
     pending = page.get_by_role("region", name="Pending credit requests")
     expect(pending).to_contain_text("VQE parameter sweep")
     expect(pending).to_contain_text("500")
-    pending.get_by_role("link", name="Approve").click()
+    pending.get_by_role("link", name="Approve 500 credits for Carol").click()
     dialog = page.locator("#request-dialog")
     expect(dialog).to_be_visible()
     dialog.get_by_label("Amount").fill("300")
     dialog.get_by_role("button", name="Confirm approval").click()
     expect(dialog).to_contain_text("Approved 300 credits for Carol")
     dialog.get_by_role("button", name="Close").click()
-    expect(pending).to_contain_text("No pending credit requests")
-    expect(page.get_by_test_id("pending-requests-badge")).to_have_count(0)
-    expect(page.get_by_role("navigation", name="Credit requests")).not_to_contain_text("(1)")
+    expect(pending).not_to_contain_text("VQE parameter sweep")
+    expect(pending).to_contain_text("Error-mitigation experiments")  # the seed's, still pending
+    expect(page.get_by_test_id("pending-requests-badge")).to_have_text("1")
+    expect(page.get_by_role("navigation", name="Credit requests")).not_to_contain_text("(2)")
     expect(page.get_by_test_id("org-balance-total")).to_have_text("54,700")  # Balance card refreshed itself
     _sign_out(page)
 
@@ -72,17 +74,20 @@ def test_member_requests_admin_approves_less_then_rejects_with_reason(page, live
     sign_in(page, live_server, "admin@example.com")
     _open_requests_tab(page)
     pending = page.get_by_role("region", name="Pending credit requests")
-    pending.get_by_role("link", name="Reject").click()
+    pending.get_by_role("link", name="Reject the request from Carol").click()
     dialog = page.locator("#request-dialog")
     dialog.get_by_label("Reason (optional)").fill("Budget exhausted")
     dialog.get_by_role("button", name="Confirm rejection").click()
     expect(dialog).to_contain_text("Rejected the request from Carol")
     dialog.get_by_role("button", name="Close").click()
-    expect(pending).to_contain_text("No pending credit requests")
+    expect(pending).not_to_contain_text("Hardware run on the 27-qubit device")
     page.get_by_role("link", name="History").click()
     history = page.get_by_role("region", name="Decided credit requests")
-    expect(history).to_contain_text("Budget exhausted")
-    expect(history).to_contain_text("Approved")
+    # The seed's decided requests are there too (one rejected with "Budget exhausted"): look at Carol's rows.
+    expect(history.get_by_role("row").filter(has_text="Hardware run on the 27-qubit device")).to_contain_text(
+        "Budget exhausted"
+    )
+    expect(history.get_by_role("row").filter(has_text="VQE parameter sweep")).to_contain_text("Approved")
     _sign_out(page)
 
     # Carol sees the reason on her wallet.

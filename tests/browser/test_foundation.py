@@ -26,7 +26,9 @@ def test_admin_signs_in_switches_to_quantum_lab_and_reads_the_balance(page, live
     expect(page.get_by_role("tab", name="Credit Requests")).to_have_attribute("aria-selected", "true")
     page.reload()
     expect(page.get_by_role("tab", name="Credit Requests")).to_have_attribute("aria-selected", "true")
-    expect(page.get_by_role("tabpanel")).to_contain_text("No pending credit requests")
+    # The seed leaves one request pending (Erin's), so the tab has a badge and a row.
+    expect(page.get_by_test_id("pending-requests-badge")).to_have_text("1")
+    expect(page.get_by_role("tabpanel")).to_contain_text("Error-mitigation experiments")
 
 
 def test_member_sees_own_wallet_and_gets_403_on_billing(page, live_server, demo):

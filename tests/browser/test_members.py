@@ -58,7 +58,7 @@ def test_defaults_invite_accept_and_remove_move_credits_both_ways(page, live_ser
     switch_workspace(page, "Quantum Lab")
     expect(page.get_by_test_id("org-balance-total")).to_have_text("54,700")
     seats = page.get_by_role("region", name="Seats")
-    expect(seats.get_by_test_id("seats-used")).to_contain_text("1 of 10 used")
+    expect(seats.get_by_test_id("seats-used")).to_contain_text("2 of 10 used")  # the seed seats Carol
 
     # Remove them: the confirm states the credits that return, and the balance is back.
     nav.get_by_role("link", name="Members").click()

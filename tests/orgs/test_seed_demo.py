@@ -1,14 +1,18 @@
 """`manage.py seed_demo`: the README's demo org, logins and figures, and a second run that changes nothing."""
 
 import re
+from collections import Counter
 from io import StringIO
 
 import pytest
+from django.core import mail
 from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
 
-from orgs.models import Membership, Organization, User
+from billing.models import CreditRequest
+from orgs.members import returnable_credits
+from orgs.models import Invitation, MemberDefaults, Membership, Organization, User
 from tests.factories import ledger_snapshot
 from wallets.models import Entry, Transfer, TransferKind, Wallet
 from wallets.selectors import ledger_problems, wallet_balance
@@ -42,17 +46,36 @@ def _people():
     return users, memberships, orgs
 
 
+def _domain():
+    """The rows the seeded history leaves besides the ledger: requests, invitations, member defaults, seats."""
+    return (
+        sorted(
+            CreditRequest.objects.values_list(
+                "pk", "requester__email", "amount", "status", "granted_amount", "decision_reason", "transfer_id"
+            )
+        ),
+        sorted(Invitation.objects.values_list("pk", "email", "status", "credit_allocation", "accepted_at")),
+        sorted(
+            MemberDefaults.objects.values_list(
+                "org_id", "seat_assignment_credits", "default_credit_allocation", "updated_at"
+            )
+        ),
+        sorted(Membership.objects.values_list("pk", "seat_assignments", "removals", "removed_at", "notice")),
+    )
+
+
 def _by_type(wallet) -> dict[str, int]:
     return {b.credit_type.slug: b.balance for b in wallet_balance(wallet).by_type}
 
 
 def test_seed_twice_leaves_exactly_the_same_ledger_and_people():
     _seed()
-    ledger, people = ledger_snapshot(), _people()
+    ledger, people, domain = ledger_snapshot(), _people(), _domain()
     transfers = sorted(Transfer.objects.values_list("pk", "kind", "org_id", "amount", "idempotency_key", "created_at"))
     _seed()
     assert ledger_snapshot() == ledger
     assert _people() == people
+    assert _domain() == domain
     assert (
         sorted(Transfer.objects.values_list("pk", "kind", "org_id", "amount", "idempotency_key", "created_at"))
         == transfers
@@ -79,22 +102,105 @@ def test_seed_produces_the_readme_balances_through_the_ledger():
     _seed()
     org = Organization.objects.get(name="Quantum Lab")
     assert _by_type(Wallet.objects.for_org(org)) == {"org-allocated": 50_000, "promo": 5_000}
-    # The "few past movements": two purchases, a promo grant, and transfers to members in both credit types.
-    kinds = sorted(Transfer.objects.filter(org=org).values_list("kind", flat=True))
-    assert kinds == sorted([TransferKind.PURCHASE] * 2 + [TransferKind.PROMO_GRANT] + [TransferKind.TRANSFER] * 3)
+    # "A few past movements of each kind" (issue 3), so the Transactions page and the wallets show what the app does.
+    kinds = Counter(Transfer.objects.filter(org=org).values_list("kind", flat=True))
+    assert kinds == {
+        TransferKind.PURCHASE: 3,
+        TransferKind.PROMO_GRANT: 1,
+        TransferKind.TRANSFER: 3,
+        TransferKind.BULK_TRANSFER: 1,
+        TransferKind.REQUEST_APPROVAL: 1,
+        TransferKind.SEAT_CREDITS: 1,
+        TransferKind.USAGE: 1,
+        TransferKind.DEFAULT_ALLOCATION: 1,
+        TransferKind.INVITE_ALLOCATION: 1,
+        TransferKind.RETURN: 1,
+    }
     given = {
         email: _by_type(Wallet.objects.for_user(User.objects.get(email=email)))
-        for email in ("alice@example.com", "carol@example.com", "dave@example.com", "erin@example.com")
+        for email in (
+            "alice@example.com",
+            "carol@example.com",
+            "dave@example.com",
+            "erin@example.com",
+            "frank@example.com",
+        )
     }
     assert given == {
         "alice@example.com": {"org-allocated": 1_500, "promo": 0},
+        # 1,000 + 250 monthly + 250 approved + 200 seat - 700 usage: the browser tests' "Carol has 1,000".
         "carol@example.com": {"org-allocated": 1_000, "promo": 0},
-        "dave@example.com": {"org-allocated": 0, "promo": 1_000},
-        "erin@example.com": {"org-allocated": 0, "promo": 0},
+        "dave@example.com": {"org-allocated": 250, "promo": 1_000},
+        "erin@example.com": {"org-allocated": 250, "promo": 0},
+        "frank@example.com": {"org-allocated": 0, "promo": 0},  # all of it returned
     }
-    # Every credit came in from the outside (Stripe, Promotions) through balanced transfers.
-    assert Entry.objects.filter(transfer__org=org, wallet__kind="external").count() == 3
+    # Credits came in from the outside (Stripe, Promotions) and Carol's usage went out to Usage.
+    external = Counter(
+        Entry.objects.filter(transfer__org=org, wallet__kind="external").values_list("wallet__code", "amount")
+    )
+    assert external == {
+        ("stripe", -40_000): 1,
+        ("stripe", -12_500): 1,
+        ("stripe", -1_200): 1,
+        ("promotions", -6_000): 1,
+        ("usage", 700): 1,
+    }
     assert ledger_problems() == []
+
+
+def test_seed_history_goes_through_the_services_once_each():
+    _seed()
+    org = Organization.objects.get(name="Quantum Lab")
+    owner = User.objects.get(email="admin@example.com")
+
+    bulk = Transfer.objects.get(org=org, kind=TransferKind.BULK_TRANSFER)
+    assert (bulk.memo, bulk.amount, bulk.actor) == ("Monthly allocation", 750, owner)
+    assert sorted(Entry.objects.filter(transfer=bulk, amount__gt=0).values_list("wallet__user__email", "amount")) == [
+        ("carol@example.com", 250),
+        ("dave@example.com", 250),
+        ("erin@example.com", 250),
+    ]
+
+    requests = {r.requester.email: r for r in CreditRequest.objects.filter(org=org).select_related("requester")}
+    assert set(requests) == {"carol@example.com", "dave@example.com", "erin@example.com"}
+    carol, dave, erin = requests["carol@example.com"], requests["dave@example.com"], requests["erin@example.com"]
+    assert (carol.status, carol.amount, carol.granted_amount) == ("approved", 400, 250)
+    assert carol.transfer.kind == TransferKind.REQUEST_APPROVAL and carol.transfer.amount == 250
+    assert carol.transfer.idempotency_key == f"request:{carol.pk}"
+    assert (dave.status, dave.decision_reason, dave.transfer) == ("rejected", "Budget exhausted", None)
+    assert erin.status == "pending"  # the Credit Requests tab's badge
+
+    defaults = MemberDefaults.objects.get(org=org)
+    assert (defaults.seat_assignment_credits, defaults.default_credit_allocation) == (200, 100)
+    seated = Membership.objects.filter(org=org, has_seat=True)
+    assert [m.user.email for m in seated] == ["carol@example.com"]
+    seat = Transfer.objects.get(org=org, kind=TransferKind.SEAT_CREDITS)
+    assert (seat.amount, seat.idempotency_key) == (200, f"seat:{seated.get().pk}:1")
+
+    usage = Transfer.objects.get(org=org, kind=TransferKind.USAGE)
+    assert (usage.amount, usage.memo) == (700, "Simulator runs")
+    assert Entry.objects.get(transfer=usage, amount__lt=0).wallet.user.email == "carol@example.com"
+
+    # Frank joined by invitation (default 100 + invite 400) and was removed: one Return of 500.
+    frank = Membership.objects.select_related("user").get(org=org, user__email="frank@example.com")
+    assert frank.status == "removed" and frank.removals == 1
+    invitation = Invitation.objects.get(org=org, email="frank@example.com")
+    assert (invitation.status, invitation.credit_allocation) == ("accepted", 400)
+    assert Transfer.objects.get(org=org, kind=TransferKind.DEFAULT_ALLOCATION).amount == 100
+    assert Transfer.objects.get(org=org, kind=TransferKind.INVITE_ALLOCATION).amount == 400
+    back = Transfer.objects.get(org=org, kind=TransferKind.RETURN)
+    assert (back.amount, back.idempotency_key) == (500, f"return:{frank.pk}:1")
+    assert returnable_credits(org=org, user=frank.user) == 0
+    assert ledger_problems() == []
+
+
+@pytest.mark.django_db(transaction=True)  # the services' emails go out on commit: let the seed really commit
+def test_former_member_is_not_a_login_and_nobody_is_emailed():
+    output = _seed()
+    frank = User.objects.get(email="frank@example.com")
+    assert not frank.has_usable_password()
+    assert "frank@example.com" not in output
+    assert mail.outbox == []  # the seeded history is quiet: no request, decision or invitation emails
 
 
 def test_balance_card_shows_the_readme_figures():
