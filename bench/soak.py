@@ -20,12 +20,14 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections import Counter, defaultdict
+from pathlib import Path
 
 from _common import ROOT, percentile, reset_ledger, setup
 
@@ -80,8 +82,12 @@ class Http:
         assert status == 302, f"login failed for {email}: {status}"
 
 
+SERVER_LOG = Path(tempfile.gettempdir()) / "credits-soak-servers.log"
+
+
 def start_servers(env: dict) -> list[subprocess.Popen]:
     procs = []
+    log = SERVER_LOG.open("w")  # both servers' stderr: the 500s' causes are read back at the end
     for port in (PORT, PORT + 1):
         procs.append(
             subprocess.Popen(
@@ -104,7 +110,7 @@ def start_servers(env: dict) -> list[subprocess.Popen]:
                 cwd=ROOT,
                 env=env,
                 stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
+                stderr=log,
                 start_new_session=True,
             )
         )
@@ -130,6 +136,25 @@ def stop_servers(procs):
             p.wait(timeout=10)
         except subprocess.TimeoutExpired:
             os.killpg(p.pid, signal.SIGKILL)
+
+
+def server_errors() -> Counter:
+    """Causes of the servers' 500s: the exception line that ends each 'Internal Server Error' traceback."""
+    causes: Counter = Counter()
+    lines = SERVER_LOG.read_text(errors="replace").splitlines() if SERVER_LOG.exists() else []
+    for i, line in enumerate(lines):
+        if "Internal Server Error" not in line:
+            continue
+        for follow in lines[i + 1 :]:
+            if follow and not follow.startswith((" ", "Traceback", "The above", "During handling")):
+                causes[follow.split(":", 1)[0].rsplit(".", 1)[-1] + ":" + follow.split(":", 1)[-1][:70]] += 1
+                break
+    return causes
+
+
+# A killed worker or a terminated backend may fail the requests in flight on it (the client retries them
+# with the same idempotency key); any other cause of a 500 is a bug.
+CHAOS_CAUSES = ("OperationalError", "InterfaceError", "AdminShutdown")  # AdminShutdown: pg_terminate_backend
 
 
 def worker_pids(master_pid: int) -> list[int]:
@@ -438,6 +463,9 @@ def main():
     except Exception as exc:  # report, do not hide
         out.append(f"verify_ledger FAILED: {exc}")
     out += check(ctx, rec)
+    causes = server_errors()
+    out += [f"server 500 not caused by the chaos: {c} x{n}" for c, n in causes.items()
+            if not c.startswith(CHAOS_CAUSES)]
     total = len(rec.latencies)
     print(f"soak: {CLIENTS} clients x {SECONDS:.0f}s against 2 gunicorn instances (2 workers each), one PostgreSQL")
     print(
@@ -447,6 +475,7 @@ def main():
     print("acknowledged operations: " + ", ".join(f"{k} {v}" for k, v in sorted(rec.acked.items())))
     print("operations: " + ", ".join(f"{k} {v}" for k, v in sorted(Counter(o["kind"] for o in rec.ops).items())))
     print("errors and retries by kind: " + (", ".join(f"{k}: {v}" for k, v in sorted(rec.errors.items())) or "none"))
+    print("server 500s by cause: " + (", ".join(f"{c} x{n}" for c, n in causes.most_common()) or "none"))
     if out:
         print("PROBLEMS:\n  " + "\n  ".join(out))
         raise SystemExit(1)
