@@ -141,7 +141,7 @@ MATRIX = {
     # Its dashboard is open to anyone (the demo's Stripe; an empty POST re-shows it with "Unknown action."). Its
     # forms need the CSRF token, which the matrix's Client does not enforce (no cell here does): see
     # tests/billing/test_stripe_standin.py::test_dashboard_actions_need_the_csrf_token for the 403.
-    "stripe_standin:home": {"GET": _all(200), "POST": _all(200)},
+    "stripe_standin:home": {"GET": _all(200), "POST": _all(400)},  # the matrix posts no action: a readable 400
     "stripe_standin:checkout": {
         "kwargs": lambda c: {"session_id": "cs_matrix_missing"},
         "GET": _all(404),
