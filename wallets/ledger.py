@@ -5,13 +5,17 @@ refunds, usage, promo grants) is a list of signed legs handed to `post_transfer`
 transaction it:
 
 1. checks the legs (positive whole amounts, each credit type sums to zero);
-2. creates any missing pockets, then locks every pocket involved with one
-   `SELECT … FOR UPDATE ORDER BY id` (the one lock order shared by every caller; callers lock their
-   own domain row — request, membership, purchase — *before* calling);
+2. locks every pocket involved in ascending id order (the one lock order shared by every caller;
+   callers lock their own domain row — request, membership, purchase — *before* calling), creating
+   missing pockets first;
 3. looks the idempotency key up *after* the locks, so a concurrent duplicate waits, then replays;
 4. refuses overdrafts on non-external pockets;
-5. writes the transfer, its entries and the new cached balances. On PostgreSQL that is one
-   set-based statement (a data-modifying CTE over `unnest` arrays), whatever the number of legs.
+5. writes the transfer, its entries and the new cached balances.
+
+On PostgreSQL steps 2-5 are ONE prepared statement (`_PG_POST`): the hot pocket rows are held for that
+statement and the COMMIT only. The idempotency check there is the unique (org, key) index itself:
+`ON CONFLICT DO NOTHING` waits for a racer with the same key, writes nothing, and the first transfer is
+read back and replayed. Other databases (SQLite) run the same steps as separate statements.
 
 The database has the last word: a CHECK keeps non-external balances >= 0, a statement trigger
 rejects entries that do not sum to zero per transfer and credit type, and triggers forbid UPDATE and
@@ -123,52 +127,23 @@ def _pocket_query(keys: Iterable[tuple[int, int, int | None]]) -> Q:
     return q
 
 
-_PG_LOCK = """
-SELECT p.id, p.wallet_id, p.credit_type_id, p.funding_org_id, p.balance
-FROM wallets_pocket p
-JOIN unnest(%s::bigint[], %s::bigint[], %s::bigint[]) AS k(wallet_id, credit_type_id, funding_org_id)
-  ON p.wallet_id = k.wallet_id AND p.credit_type_id = k.credit_type_id
- AND p.funding_org_id IS NOT DISTINCT FROM k.funding_org_id
-ORDER BY p.id
-FOR UPDATE OF p
-"""
-
-
 def _lock_pockets(legs: Sequence[Leg]) -> dict[tuple, tuple[int, int]]:
     """Create missing pockets, then lock all of them in ascending id order. Returns key -> (id, balance)."""
     keys = sorted({lg.pocket_key for lg in legs}, key=lambda k: (k[0], k[1], k[2] or 0))
 
     def locked() -> dict[tuple, tuple[int, int]]:
-        if connection.vendor == "postgresql":
-            # Hand-written and prepared on the hot path: ORM compilation and re-planning cost more than
-            # the lock itself, and the lock on the org wallet's pocket is held until commit.
-            rows = execute_prepared(_PG_LOCK, [[k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys]])
-        else:
-            rows = (
-                Pocket.objects.select_for_update()
-                .filter(_pocket_query(keys))
-                .order_by("pk")
-                .values_list("pk", "wallet_id", "credit_type_id", "funding_org_id", "balance")
-            )
+        rows = (
+            Pocket.objects.select_for_update()
+            .filter(_pocket_query(keys))
+            .order_by("pk")
+            .values_list("pk", "wallet_id", "credit_type_id", "funding_org_id", "balance")
+        )
         return {(w, c, f): (pk, bal) for pk, w, c, f, bal in rows}
 
     found = locked()
     missing = [lg for lg in legs if lg.pocket_key not in found]
     if missing:
-        now = timezone.now()
-        Pocket.objects.bulk_create(
-            [
-                Pocket(
-                    wallet_id=lg.wallet_id,
-                    credit_type_id=lg.credit_type_id,
-                    funding_org_id=lg.funding_org_id,
-                    is_external=lg.is_external,
-                    created_at=now,
-                )
-                for lg in missing
-            ],
-            ignore_conflicts=True,
-        )
+        _create_pockets(missing, timezone.now())
         found = locked()
     return found
 
@@ -192,8 +167,8 @@ def post_transfer(
     had already been used with the same legs (nothing moved again). Raises WalletError subclasses.
 
     key_checked: the caller looked the key up itself, inside this transaction and after locking its
-    domain row (e.g. a usage charge, whose fingerprint is the request, not the legs); the unique
-    (org, key) constraint stays the backstop for a racer on another domain row."""
+    domain row (e.g. a usage charge, whose fingerprint is the request, not the legs), so the generic
+    path skips its own lookup; the unique (org, key) constraint stays the backstop either way."""
     merged = _merge_legs(legs)
     memo = (memo or "").strip()[:500]
     org_id = org.pk if org is not None else None
@@ -203,28 +178,33 @@ def post_transfer(
     # of the block and raised after it, so the caller's transaction stays usable.
     nested = transaction.get_connection().in_atomic_block
     error: Exception | None = None
+    gross = sum(lg.amount for lg in merged if lg.amount > 0)
     try:
         with transaction.atomic(savepoint=not nested):
-            pockets = _lock_pockets(merged)
-            if (
-                idempotency_key
-                and not key_checked
-                and (previous := _previous_transfer(org_id, idempotency_key)) is not None
-            ):
-                return _replay(previous, fingerprint)
-            rows = []  # (pocket_id, wallet_id, credit_type_id, amount, balance_after)
-            for lg in merged:
-                pocket_id, balance = pockets[lg.pocket_key]
-                after = balance + lg.amount
-                if after < 0 and not lg.is_external:
-                    error = InsufficientCredits(
-                        available=balance, requested=-lg.amount, credit_type_name=_credit_type_name(lg.credit_type_id)
-                    )
-                    break
-                rows.append((pocket_id, lg.wallet_id, lg.credit_type_id, lg.amount, after))
-            if error is None:
-                gross = sum(lg.amount for lg in merged if lg.amount > 0)
-                transfer = _write(kind, org_id, actor, memo, idempotency_key, fingerprint, gross, rows)
+            if connection.vendor == "postgresql":
+                outcome = _post_postgres(
+                    kind,
+                    org_id,
+                    getattr(actor, "pk", None),
+                    memo,
+                    idempotency_key,
+                    fingerprint,
+                    gross,
+                    merged,
+                    timezone.now(),
+                )
+                if isinstance(outcome, Transfer):
+                    if outcome.replayed:
+                        return outcome
+                    transfer = outcome
+                else:
+                    error = outcome
+            else:
+                transfer, error = _post_generic(
+                    kind, org_id, actor, memo, idempotency_key, fingerprint, gross, merged, key_checked
+                )
+                if transfer is not None and transfer.replayed:
+                    return transfer
     except IntegrityError:
         # The unique (org, idempotency_key) backstop: a racer with the same key committed first. Outside a
         # caller's transaction the first transfer can be read back and replayed; inside one, the
@@ -240,7 +220,6 @@ def post_transfer(
         raise
     if error is not None:
         raise error
-    transfer.replayed = False
     log.info(
         "money_movement transfer=%s kind=%s amount=%s org_id=%s actor_id=%s legs=%s",
         transfer.pk,
@@ -248,9 +227,30 @@ def post_transfer(
         gross,
         org_id,
         getattr(actor, "pk", None),
-        len(rows),
+        len(merged),
     )
     return transfer
+
+
+def _post_generic(kind, org_id, actor, memo, key, fingerprint, gross, merged, key_checked):
+    """Other databases (SQLite: one writer at a time): lock, check the key, check balances, write.
+    Returns (transfer, error); a replayed transfer has `replayed` set."""
+    pockets = _lock_pockets(merged)
+    if key and not key_checked and (previous := _previous_transfer(org_id, key)) is not None:
+        return _replay(previous, fingerprint), None
+    rows = []  # (pocket_id, wallet_id, credit_type_id, amount, balance_after)
+    for lg in merged:
+        pocket_id, balance = pockets[lg.pocket_key]
+        after = balance + lg.amount
+        if after < 0 and not lg.is_external:
+            error = InsufficientCredits(
+                available=balance, requested=-lg.amount, credit_type_name=_credit_type_name(lg.credit_type_id)
+            )
+            return None, error
+        rows.append((pocket_id, lg.wallet_id, lg.credit_type_id, lg.amount, after))
+    transfer = _write(kind, org_id, actor, memo, key, fingerprint, gross, rows)
+    transfer.replayed = False
+    return transfer, None
 
 
 def _credit_type_name(credit_type_id: int) -> str:
@@ -303,11 +303,124 @@ def execute_prepared(sql: str, params: list) -> list[tuple]:
     return rows
 
 
+# PostgreSQL: lock, check, write in ONE statement, so the hot pocket rows are held for this statement and
+# the COMMIT only, with no round trip to Python in between.
+# - `locked` takes the row locks in ascending id order (LockRows over a Sort: every lock is taken in that
+#   order whatever the rest of the plan does) and, after waiting, sees the latest committed balances;
+# - `ok` needs every locked row, so nothing below runs before all locks are held; it is false when a
+#   pocket is missing or a non-external pocket would go below zero — then nothing at all is written;
+# - `t` inserts the transfer; ON CONFLICT DO NOTHING makes a racer with the same idempotency key wait for
+#   the first to commit and then write nothing (the caller reads the first transfer back and replays it);
+# - `upd` and `ins` depend on `t`, so a refused or replayed transfer changes no balance.
+_PG_POST = """
+WITH legs AS (
+    SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[])
+        AS l(wallet_id, credit_type_id, funding_org_id, amount)
+), locked AS (
+    SELECT p.id, p.wallet_id, p.credit_type_id, p.funding_org_id, p.balance, p.is_external, legs.amount
+    FROM wallets_pocket p
+    JOIN legs ON p.wallet_id = legs.wallet_id AND p.credit_type_id = legs.credit_type_id
+             AND p.funding_org_id IS NOT DISTINCT FROM legs.funding_org_id
+    ORDER BY p.id
+    FOR UPDATE OF p
+), ok AS (
+    SELECT count(*) = %s::int AND coalesce(bool_and(is_external OR balance + amount >= 0), false) AS ok
+    FROM locked
+), t AS (
+    INSERT INTO wallets_transfer (org_id, kind, actor_id, memo, idempotency_key, fingerprint, amount, created_at)
+    SELECT %s::bigint, %s::varchar, %s::bigint, %s::varchar, %s::varchar, %s::varchar, %s::bigint, %s::timestamptz
+    FROM ok WHERE ok.ok
+    ON CONFLICT DO NOTHING
+    RETURNING id
+), upd AS (
+    UPDATE wallets_pocket p SET balance = p.balance + locked.amount
+    FROM locked, t
+    WHERE p.id = locked.id
+    RETURNING p.id, p.wallet_id, p.credit_type_id, locked.amount, p.balance
+), ins AS (
+    INSERT INTO wallets_entry (transfer_id, pocket_id, wallet_id, credit_type_id, amount, balance_after, created_at)
+    SELECT t.id, upd.id, upd.wallet_id, upd.credit_type_id, upd.amount, upd.balance, %s::timestamptz
+    FROM t, upd
+    RETURNING 1
+)
+SELECT (SELECT ok FROM ok), (SELECT id FROM t), (SELECT count(*) FROM upd), (SELECT count(*) FROM ins),
+       (SELECT json_agg(json_build_array(wallet_id, credit_type_id, funding_org_id, balance)) FROM locked)
+"""
+
+
+def _post_postgres(kind, org_id, actor_id, memo, key, fingerprint, gross, merged, now):
+    """Returns a Transfer (new, or the first one for a replayed key) or a WalletError to raise."""
+    params = [
+        [lg.wallet_id for lg in merged],
+        [lg.credit_type_id for lg in merged],
+        [lg.funding_org_id for lg in merged],
+        [lg.amount for lg in merged],
+        len(merged),
+        org_id,
+        kind,
+        actor_id,
+        memo,
+        key,
+        fingerprint,
+        gross,
+        now,
+        now,
+    ]
+    for attempt in (1, 2):
+        ((_ok, transfer_id, updated, inserted, locked),) = execute_prepared(_PG_POST, params)
+        if transfer_id is not None:
+            if updated != len(merged) or inserted != len(merged):
+                raise RuntimeError(f"ledger write touched {updated}/{inserted} of {len(merged)} pockets")
+            transfer = Transfer(
+                pk=transfer_id,
+                org_id=org_id,
+                kind=kind,
+                actor_id=actor_id,
+                memo=memo,
+                idempotency_key=key,
+                fingerprint=fingerprint,
+                amount=gross,
+                created_at=now,
+            )
+            transfer.replayed = False
+            return transfer
+        # Nothing was written. A used key (committed before, or by a racer we just waited for) replays.
+        if key and (previous := _previous_transfer(org_id, key)) is not None:
+            return _replay(previous, fingerprint)
+        balances = {(w, c, f): bal for w, c, f, bal in locked or []}
+        missing = [lg for lg in merged if lg.pocket_key not in balances]
+        if missing and attempt == 1:
+            _create_pockets(missing, now)  # new ids, above every lock already held: the order stays ascending
+            continue
+        for lg in merged:
+            balance = balances.get(lg.pocket_key)
+            if balance is not None and balance + lg.amount < 0 and not lg.is_external:
+                return InsufficientCredits(
+                    available=balance, requested=-lg.amount, credit_type_name=_credit_type_name(lg.credit_type_id)
+                )
+        break
+    raise LedgerBusy()
+
+
+def _create_pockets(legs: Sequence[Leg], now) -> None:
+    Pocket.objects.bulk_create(
+        [
+            Pocket(
+                wallet_id=lg.wallet_id,
+                credit_type_id=lg.credit_type_id,
+                funding_org_id=lg.funding_org_id,
+                is_external=lg.is_external,
+                created_at=now,
+            )
+            for lg in legs
+        ],
+        ignore_conflicts=True,
+    )
+
+
 def _write(kind, org_id, actor, memo, key, fingerprint, gross, rows) -> Transfer:
     now = timezone.now()
     actor_id = getattr(actor, "pk", None)
-    if connection.vendor == "postgresql":
-        return _write_postgres(kind, org_id, actor_id, memo, key, fingerprint, gross, rows, now)
     transfer = Transfer.objects.create(
         org_id=org_id,
         kind=kind,
@@ -330,47 +443,3 @@ def _write(kind, org_id, actor, memo, key, fingerprint, gross, rows) -> Transfer
     for p, _w, _c, a, _b in rows:
         Pocket.objects.filter(pk=p).update(balance=F("balance") + a)
     return transfer
-
-
-_PG_WRITE = """
-WITH t AS (
-    INSERT INTO wallets_transfer
-        (org_id, kind, actor_id, memo, idempotency_key, fingerprint, amount, created_at)
-    VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
-    RETURNING id
-), legs AS (
-    SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[])
-        AS l(pocket_id, wallet_id, credit_type_id, amount, balance_after)
-), upd AS (
-    UPDATE wallets_pocket p SET balance = p.balance + legs.amount
-    FROM legs WHERE p.id = legs.pocket_id
-    RETURNING p.id
-), ins AS (
-    INSERT INTO wallets_entry
-        (transfer_id, pocket_id, wallet_id, credit_type_id, amount, balance_after, created_at)
-    SELECT t.id, legs.pocket_id, legs.wallet_id, legs.credit_type_id, legs.amount, legs.balance_after, %s
-    FROM t, legs
-    RETURNING 1
-)
-SELECT t.id, (SELECT count(*) FROM upd), (SELECT count(*) FROM ins) FROM t
-"""
-
-
-def _write_postgres(kind, org_id, actor_id, memo, key, fingerprint, gross, rows, now) -> Transfer:
-    cols = list(zip(*rows, strict=True))
-    ((transfer_id, updated, inserted),) = execute_prepared(
-        _PG_WRITE, [org_id, kind, actor_id, memo, key, fingerprint, gross, now, *[list(c) for c in cols], now]
-    )
-    if updated != len(rows) or inserted != len(rows):
-        raise RuntimeError(f"ledger write touched {updated}/{inserted} of {len(rows)} pockets")
-    return Transfer(
-        pk=transfer_id,
-        org_id=org_id,
-        kind=kind,
-        actor_id=actor_id,
-        memo=memo,
-        idempotency_key=key,
-        fingerprint=fingerprint,
-        amount=gross,
-        created_at=now,
-    )
