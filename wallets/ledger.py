@@ -343,8 +343,12 @@ WITH legs AS (
     FROM t, upd
     RETURNING 1
 )
-SELECT (SELECT ok FROM ok), (SELECT id FROM t), (SELECT count(*) FROM upd), (SELECT count(*) FROM ins),
-       (SELECT json_agg(json_build_array(wallet_id, credit_type_id, funding_org_id, balance)) FROM locked)
+SELECT ok.ok, (SELECT id FROM t), (SELECT count(*) FROM upd), (SELECT count(*) FROM ins),
+       -- the locked balances, for the caller's error message, only when nothing could be written
+       CASE WHEN NOT ok.ok THEN
+           (SELECT json_agg(json_build_array(wallet_id, credit_type_id, funding_org_id, balance)) FROM locked)
+       END
+FROM ok
 """
 
 
