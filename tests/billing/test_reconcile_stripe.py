@@ -65,3 +65,12 @@ def test_sessions_are_listed_page_by_page_through_the_sdk(org, owner):
     listed = [s["id"] for s in stripe_client.list_checkout_sessions(created_gte=0, limit=2)]
     assert sorted(listed) == sorted(Purchase.objects.values_list("stripe_session_id", flat=True))
     assert run() == ("", 0)
+
+
+def test_demo_seeded_purchases_are_not_listed(settings):
+    """seed_demo's purchases are Paid rows linked to their transfers but were never checked out: no session to
+    compare, so they are neither 'credits without a paid session' nor orphan purchase transfers."""
+    call_command("seed_demo", stdout=io.StringIO())
+    seeded = Purchase.objects.filter(org__slug="quantum-lab")
+    assert seeded.count() == 3 and not seeded.filter(stripe_session_id__isnull=False).exists()
+    assert run() == ("", 0)

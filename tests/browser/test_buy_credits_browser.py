@@ -51,8 +51,9 @@ def test_admin_buys_25_dollars_of_credits(page, demo, stripe_standin):
 
     page.get_by_role("link", name="Back to Billing").click()
     assert _total(page) == before + 2500
-    expect(page.get_by_test_id("purchases")).to_contain_text("Paid")
-    purchase = Purchase.objects.get()
+    # The demo's seeded purchases are Paid too: the new one is the $25.00 row, the only checked-out purchase.
+    expect(page.get_by_test_id("purchases").get_by_role("row").filter(has_text="$25.00")).to_contain_text("Paid")
+    purchase = Purchase.objects.get(stripe_session_id__isnull=False)
     assert purchase.status == PurchaseStatus.PAID
     assert Transfer.objects.filter(kind=TransferKind.PURCHASE, idempotency_key__startswith="stripe:").count() == 1
 
@@ -69,7 +70,7 @@ def test_cancelled_checkout_changes_nothing(page, demo, stripe_standin):
     expect(page.get_by_text("Checkout cancelled. Nothing was charged")).to_be_visible()
     assert _total(page) == before_total
     assert ledger_snapshot() == before
-    assert Purchase.objects.get().status == PurchaseStatus.EXPIRED
+    assert Purchase.objects.get(stripe_session_id__isnull=False).status == PurchaseStatus.EXPIRED
 
 
 def test_delayed_payment_polls_until_credits_land_despite_duplicate_reordered_events(page, demo, stripe_standin):

@@ -10,7 +10,7 @@ from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
 
-from billing.models import CreditRequest
+from billing.models import CreditRequest, Purchase, PurchaseStatus
 from orgs.members import returnable_credits
 from orgs.models import Invitation, MemberDefaults, Membership, Organization, User
 from tests.factories import ledger_snapshot
@@ -55,6 +55,7 @@ def _domain():
             )
         ),
         sorted(Invitation.objects.values_list("pk", "email", "status", "credit_allocation", "accepted_at")),
+        sorted(Purchase.objects.values_list("pk", "status", "amount_cents", "credits", "transfer_id")),
         sorted(
             MemberDefaults.objects.values_list(
                 "org_id", "seat_assignment_credits", "default_credit_allocation", "updated_at"
@@ -215,3 +216,20 @@ def test_balance_card_shows_the_readme_figures():
     assert re.search(r'data-testid="org-balance-total">55,000<', card)
     assert "Org-allocated 50,000" in text
     assert "Promo 5,000" in text
+
+
+def test_seeded_purchases_are_listed_as_paid_and_linked_to_their_transfers(client):
+    """The Credits tab's Purchases list agrees with Transactions: each seeded purchase transfer has one Paid
+    Purchase row (dollars at CREDITS_PER_USD), shown with its amount; the rows move no credits."""
+    _seed()
+    org = Organization.objects.get(name="Quantum Lab")
+    purchases = Transfer.objects.filter(org=org, kind=TransferKind.PURCHASE)
+    rows = Purchase.objects.filter(org=org)
+    assert sorted(rows.values_list("transfer_id", "credits", "amount_cents", "status")) == sorted(
+        (t.pk, t.amount, t.amount, PurchaseStatus.PAID) for t in purchases
+    )
+    assert sorted(rows.values_list("credits", flat=True)) == [1_200, 12_500, 40_000]
+    client.force_login(User.objects.get(email="admin@example.com"))
+    page = client.get(reverse("billing:purchases", args=[org.slug])).content.decode()
+    assert "No purchases yet" not in page
+    assert "$400.00" in page and "40,000" in page and "Paid" in page

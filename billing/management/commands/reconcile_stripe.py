@@ -44,7 +44,11 @@ class Command(BaseCommand):
             if ours and _is_paid(session) and (purchase is None or purchase.transfer_id is None):
                 who = f"purchase #{purchase.pk} ({purchase.org.name})" if purchase else "no purchase row"
                 problems.append(f"PAID WITHOUT CREDITS  {sid}  {fmt_dollars(session.get('amount_total') or 0)}  {who}")
-        credited = Purchase.objects.filter(transfer__isnull=False, created_at__gte=since).select_related("org")
+        # Only checked-out purchases: a credited row without a session is a demo-seeded one (seed_demo), never
+        # sent to Stripe; purchase_start always attaches the session before anything can credit it.
+        credited = Purchase.objects.filter(
+            transfer__isnull=False, stripe_session_id__isnull=False, created_at__gte=since
+        ).select_related("org")
         for purchase in credited:
             session = sessions.get(purchase.stripe_session_id)
             if session is None:

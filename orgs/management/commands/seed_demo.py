@@ -4,11 +4,12 @@ or checks that it was done before, so a second run changes nothing."""
 
 import uuid
 
+from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.test.utils import override_settings
 
-from billing.models import CreditRequest
+from billing.models import CreditRequest, Purchase, PurchaseStatus
 from billing.requests import credit_request_approve, credit_request_create, credit_request_reject
 from orgs.members import invitation_accept, invitation_create, member_defaults_update, member_remove, seat_assign
 from orgs.models import Invitation, MemberDefaults, Membership, Organization, Role, User
@@ -60,6 +61,25 @@ def _done(org: Organization, key: str) -> bool:
     return Transfer.objects.filter(org=org, idempotency_key=key).exists()
 
 
+def _seed_purchase_row(org: Organization, owner: User, key: str) -> None:
+    """The Credits tab's Purchases list shows a seeded purchase like a paid one: a Paid Purchase row linked to
+    its ledger transfer (no Stripe session: it was never checked out, so reconcile_stripe leaves it alone).
+    Also fills in the row for a database seeded before purchases had one; it moves no credits."""
+    transfer = Transfer.objects.get(org=org, idempotency_key=key)
+    if Purchase.objects.filter(transfer=transfer).exists():
+        return
+    Purchase.objects.create(
+        org=org,
+        created_by=owner,
+        amount_cents=transfer.amount * 100 // settings.CREDITS_PER_USD,
+        credits=transfer.amount,
+        status=PurchaseStatus.PAID,
+        transfer=transfer,
+        created_at=transfer.created_at,
+        paid_at=transfer.created_at,
+    )
+
+
 class Command(BaseCommand):
     help = "Create the demo org Quantum Lab, its people, and a few past movements of each kind (idempotent)."
 
@@ -107,6 +127,7 @@ class Command(BaseCommand):
         ]:
             if not _done(org, key):
                 org_credit_from_stripe(org=org, amount=amount, actor=owner, memo=memo, idempotency_key=key)
+            _seed_purchase_row(org, owner, key)
         if not _done(org, "seed:promo:1"):
             org_grant_promo(org=org, amount=6_000, memo="Welcome promo", idempotency_key="seed:promo:1")
 
