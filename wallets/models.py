@@ -118,8 +118,10 @@ class Pocket(models.Model):
 
     class Meta:
         constraints = [
+            # (wallet, funding org) first: the one index serves the ledger's exact lookup of a funded leg's
+            # pocket and "this wallet's pockets funded by that org" (Returns, usage charges, the API balance).
             models.UniqueConstraint(
-                fields=["wallet", "credit_type", "funding_org"],
+                fields=["wallet", "funding_org", "credit_type"],
                 condition=Q(funding_org__isnull=False),
                 name="wallets_pocket_unique_funded",
             ),
@@ -132,7 +134,6 @@ class Pocket(models.Model):
                 condition=Q(balance__gte=0) | Q(is_external=True), name="wallets_pocket_balance_not_negative"
             ),
         ]
-        indexes = [models.Index(fields=["funding_org", "wallet"], name="wallets_pocket_funding")]
 
     def __str__(self) -> str:
         funded = f" from {self.funding_org}" if self.funding_org_id else ""
