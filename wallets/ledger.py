@@ -309,7 +309,10 @@ def execute_prepared(sql: str, params: list) -> list[tuple]:
 # - `found` looks each leg's pocket up through the partial unique index that fits it (funded, or not): one
 #   index probe per leg. (`IS NOT DISTINCT FROM` matched neither index, so each leg scanned every pocket of
 #   its wallet: a 2,000-leg Return spent 110 ms there, and a charge's external Usage pocket scaled with the
-#   number of orgs);
+#   number of orgs). MATERIALIZED keeps it a fixed input of `locked`, like `legs`: inlined, its pocket scans
+#   became part of the locking query, and when a pocket it found was updated by another transaction while
+#   we waited for its lock, the re-check dropped it (eight members charged at once on a fresh Usage pocket:
+#   half came back LedgerBusy; tests/billing/test_api_concurrency.py);
 # - `locked` takes the row locks in ascending id order (LockRows over a Sort: every lock is taken in that
 #   order whatever the rest of the plan does) and, after waiting, sees the latest committed balances;
 # - `ok` needs every locked row, so nothing below runs before all locks are held; it is false when a
@@ -321,7 +324,7 @@ _PG_POST = """
 WITH legs AS (
     SELECT * FROM unnest(%b::bigint[], %b::bigint[], %b::bigint[], %b::bigint[])
         AS l(wallet_id, credit_type_id, funding_org_id, amount)
-), found AS (
+), found AS MATERIALIZED (
     SELECT p.id, legs.amount FROM legs
     JOIN wallets_pocket p ON p.wallet_id = legs.wallet_id AND p.credit_type_id = legs.credit_type_id
                          AND p.funding_org_id = legs.funding_org_id

@@ -96,3 +96,19 @@ def test_concurrent_service_charges_never_overdraw(setup):
     assert sum(1 for r in results if isinstance(r, Transfer)) == 15
     assert all(type(r).__name__ == "InsufficientCredits" for r in results if not isinstance(r, Transfer))
     assert ledger_problems() == []
+
+
+@pytest.mark.parametrize("round_", range(3))
+def test_many_members_charged_at_once_all_succeed_even_on_a_fresh_usage_pocket(org, round_):
+    """Eight members charged at the same moment, on an org whose Usage pocket does not exist yet: every
+    charge waits on that one pocket (created by the first), and none may come back 'busy' or short.
+    (A ledger statement whose pocket lookup was inlined into the locking query dropped the freshly
+    created, concurrently updated Usage pocket after the wait: half of these came back LedgerBusy.)"""
+    members = [MembershipFactory(org=org) for _ in range(8)]
+    fund(org, 1_000)
+    for m in members:
+        give(org, m, 10)
+    results = _race(16, lambda i: member_charge_usage(org=org, membership_id=members[i % 8].pk, amount=1))
+    assert all(isinstance(r, Transfer) for r in results), results
+    assert Transfer.objects.filter(org=org, kind=TransferKind.USAGE).count() == 16
+    assert ledger_problems() == []
