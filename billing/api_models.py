@@ -5,6 +5,7 @@ They live in their own module (imported by billing/models.py) so the API's table
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import secrets
@@ -56,10 +57,42 @@ class ApiKeyManager(models.Manager["ApiKey"]):
         lookup, sep, secret = token[len(TOKEN_PREFIX) :].partition("_")
         if not sep or len(lookup) != 12 or not secret or len(secret) > 100:
             return None
-        key = self.select_related("org").filter(lookup=lookup).first()
+        key = _key_with_org(lookup)
         if key is None or not hmac.compare_digest(key.secret_hash, _hash_secret(secret)):
             return None
         return key
+
+
+@functools.cache
+def _key_with_org_sql() -> tuple[str, list[str], list[str]]:
+    key_fields = [f.attname for f in ApiKey._meta.concrete_fields]
+    org_fields = [f.attname for f in Organization._meta.concrete_fields]
+    columns = [f"k.{f.column}" for f in ApiKey._meta.concrete_fields]
+    columns += [f"o.{f.column}" for f in Organization._meta.concrete_fields]
+    sql = (
+        f"SELECT {', '.join(columns)} FROM {ApiKey._meta.db_table} k "
+        f"JOIN {Organization._meta.db_table} o ON o.id = k.org_id WHERE k.lookup = %s"
+    )
+    return sql, key_fields, org_fields
+
+
+def _key_with_org(lookup: str) -> ApiKey | None:
+    """The key and its org in one prepared statement: every API request starts here, and compiling the
+    equivalent `select_related("org")` query cost more than running it."""
+    from django.db import connection
+
+    from wallets.ledger import execute_prepared
+
+    if connection.vendor != "postgresql":  # raw rows there lack the ORM's converters (aware datetimes)
+        return ApiKey.objects.select_related("org").filter(lookup=lookup).first()
+    sql, key_fields, org_fields = _key_with_org_sql()
+    rows = execute_prepared(sql, [lookup])
+    if not rows:
+        return None
+    row = rows[0]
+    key = ApiKey.from_db(ApiKey.objects.db, key_fields, row[: len(key_fields)])
+    key.org = Organization.from_db(Organization.objects.db, org_fields, row[len(key_fields) :])
+    return key
 
 
 class ApiKey(models.Model):

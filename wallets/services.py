@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from django.db import transaction
+from django.db import connection, transaction
 
 from orgs.models import Membership, MembershipStatus, Organization
-from wallets.exceptions import InvalidAmount, MemberNotActive, WalletError
+from wallets.exceptions import InvalidAmount, LedgerBusy, MemberNotActive, WalletError
 from wallets.ledger import Leg, check_amount, fetch_hot, leg, post_transfer
 from wallets.models import MAX_AMOUNT, CreditType, ExternalCode, Transfer, TransferKind, Wallet, WalletKind
 
@@ -200,23 +200,31 @@ def _usage_fingerprint(org_id: int, membership_id: int, amount: int, description
     return hashlib.sha256(body.encode()).hexdigest()
 
 
+# The membership (locked), the member's Default wallet, the Usage wallet and every credit type slug (for the
+# balances left per type), in one round trip.
 _LOCK_MEMBER_FOR_USAGE = """
 SELECT m.status, uw.id,
-       (SELECT x.id FROM wallets_wallet x WHERE x.kind = 'external' AND x.code = %s)
+       (SELECT x.id FROM wallets_wallet x WHERE x.kind = 'external' AND x.code = %s),
+       {slugs}
 FROM orgs_membership m
 LEFT JOIN wallets_wallet uw ON uw.kind = 'user' AND uw.user_id = m.user_id
 WHERE m.id = %s AND m.org_id = %s
 """
 
+_SLUGS_PG = "(SELECT array_agg(ct.slug ORDER BY ct.sort_order, ct.id) FROM wallets_credittype ct)"
+
+# The member's pockets funded by this org, locked, and whether the idempotency key was used already. This
+# statement starts after the membership lock is held, so its snapshot sees a racer's charge with the same key
+# that committed while we waited (a replay, not a second charge or a wrong 402).
 _MEMBER_POCKETS_FOR_USAGE = """
-SELECT p.id, p.credit_type_id, p.balance, ct.slug, ct.draw_order, p.created_at
+SELECT p.id, p.credit_type_id, p.balance, ct.slug, ct.draw_order, p.created_at,
+       (SELECT t.id FROM wallets_transfer t WHERE t.org_id = %s AND t.idempotency_key = %s),
+       (SELECT t.fingerprint FROM wallets_transfer t WHERE t.org_id = %s AND t.idempotency_key = %s)
 FROM wallets_pocket p
 JOIN wallets_credittype ct ON ct.id = p.credit_type_id
 WHERE p.wallet_id = %s AND p.funding_org_id = %s AND p.balance > 0
 ORDER BY p.id
 """
-
-_CREDIT_TYPE_SLUGS = "SELECT slug FROM wallets_credittype ORDER BY sort_order, id"
 
 _TRANSFER_BY_KEY = "SELECT id, fingerprint FROM wallets_transfer WHERE org_id = %s AND idempotency_key = %s"
 
@@ -240,66 +248,97 @@ def member_charge_usage(
     The fingerprint is the request (member, amount, description), not the legs: the legs depend on the
     balances at the time, and a replay must match the first call, not today's balances.
     """
-    from wallets.exceptions import IdempotencyConflict, InsufficientCredits
-
     check_amount(amount)
     description = (description or "").strip()[:500]
     fingerprint = _usage_fingerprint(org.pk, membership_id, amount, description)
-    with transaction.atomic():
-        # Hand-written (prepared on PostgreSQL): this is the API's hot path, and ORM compilation of the
-        # five reads below cost more than the database work. Lock order as everywhere: the membership
-        # (domain row) first, then the member's pockets by id, then post_transfer's pocket locks.
+    try:
+        membership_id = int(membership_id)
+    except (TypeError, ValueError):
+        raise MemberNotActive() from None
+    # Inside a caller's transaction (the API's, which holds the idempotency record), no savepoint: two round
+    # trips while the membership is locked. Every refusal below is decided before anything is written, so
+    # it is returned out of the block and raised after it, and the caller's transaction stays usable.
+    # LedgerBusy (a failed statement) propagates: that transaction is spoilt and must roll back.
+    nested = transaction.get_connection().in_atomic_block
+    error: WalletError | None = None
+    with transaction.atomic(savepoint=not nested):
         try:
-            membership_id = int(membership_id)
-        except (TypeError, ValueError):
-            raise MemberNotActive() from None
-        rows = fetch_hot(_LOCK_MEMBER_FOR_USAGE, [ExternalCode.USAGE.value, membership_id, org.pk], lock_of="m")
-        if not rows or rows[0][0] != MembershipStatus.ACTIVE:
-            raise MemberNotActive()
-        _status, member_wallet_id, usage_wallet_id = rows[0]
-        if idempotency_key and (seen := fetch_hot(_TRANSFER_BY_KEY, [org.pk, idempotency_key])):
-            if seen[0][1] != fingerprint:
-                raise IdempotencyConflict()
-            previous = Transfer.objects.get(pk=seen[0][0])
-            previous.replayed = True
-            return previous
-        if usage_wallet_id is None:
-            usage_wallet_id = Wallet.objects.external(ExternalCode.USAGE).pk
-        # The member's Default wallet pockets funded by this org, locked in id order (the shared lock
-        # order), then sorted into draw order: credit type draw order, then oldest pocket first.
-        pockets = fetch_hot(_MEMBER_POCKETS_FOR_USAGE, [member_wallet_id or 0, org.pk], lock_of="p")
-        pockets.sort(key=lambda p: (p[4], p[1], p[5], p[0]))  # draw_order, credit type, created_at, id
-        available = sum(p[2] for p in pockets)
-        if available < amount:
-            raise InsufficientCredits(available=available, requested=amount)
-        remaining = dict.fromkeys((slug for (slug,) in fetch_hot(_CREDIT_TYPE_SLUGS, [])), 0)
-        legs, drawn, left = [], [], amount
-        for _pocket_id, ct_id, balance, slug, _draw_order, _created in pockets:
-            take = min(left, balance)
-            if take:
-                legs += [
-                    Leg(member_wallet_id, ct_id, -take, org.pk, False),
-                    Leg(usage_wallet_id, ct_id, take, org.pk, True),
-                ]
-                drawn.append((slug, take))
-            remaining[slug] = remaining.get(slug, 0) + balance - take
-            left -= take
-        # Everything above runs before the Usage pocket (the one row all of an org's charges share) is
-        # locked inside post_transfer, so that lock is held for as short a time as possible.
-        transfer = post_transfer(
-            kind=TransferKind.USAGE,
-            org=org,
-            actor=actor,
-            memo=description,
-            idempotency_key=idempotency_key,
-            fingerprint=fingerprint,
-            legs=legs,
-            key_checked=True,
-        )
-        if not transfer.replayed:
-            transfer.drawn = drawn  # [(credit type slug, credits)] in draw order
-            transfer.member_balance = remaining  # {credit type slug: this org's credits left with the member}
-        return transfer
+            return _charge_usage_locked(org, membership_id, amount, description, actor, idempotency_key, fingerprint)
+        except LedgerBusy:
+            raise
+        except WalletError as exc:
+            error = exc
+    raise error
+
+
+def _charge_usage_locked(org, membership_id, amount, description, actor, idempotency_key, fingerprint) -> Transfer:
+    from wallets.exceptions import IdempotencyConflict, InsufficientCredits
+
+    # Hand-written (prepared on PostgreSQL): this is the API's hot path, and ORM compilation of these reads
+    # cost more than the database work. Lock order as everywhere: the membership (domain row) first, then
+    # the member's pockets by id, then post_transfer's pocket locks.
+    pg = connection.vendor == "postgresql"
+    rows = fetch_hot(
+        _LOCK_MEMBER_FOR_USAGE.format(slugs=_SLUGS_PG if pg else "NULL"),
+        [ExternalCode.USAGE.value, membership_id, org.pk],
+        lock_of="m",
+    )
+    if not rows or rows[0][0] != MembershipStatus.ACTIVE:
+        raise MemberNotActive()
+    _status, member_wallet_id, usage_wallet_id, slugs = rows[0]
+    if not pg:
+        slugs = list(CreditType.objects.order_by("sort_order", "id").values_list("slug", flat=True))
+    key = idempotency_key or ""
+    pockets = fetch_hot(
+        _MEMBER_POCKETS_FOR_USAGE, [org.pk, key, org.pk, key, member_wallet_id or 0, org.pk], lock_of="p"
+    )
+    if pockets:
+        seen = (pockets[0][6], pockets[0][7]) if pockets[0][6] is not None else None
+    elif idempotency_key:
+        seen = next(iter(fetch_hot(_TRANSFER_BY_KEY, [org.pk, idempotency_key])), None)
+    else:
+        seen = None
+    if idempotency_key and seen:
+        if seen[1] != fingerprint:
+            raise IdempotencyConflict()
+        previous = Transfer.objects.get(pk=seen[0])
+        previous.replayed = True
+        return previous
+    if usage_wallet_id is None:
+        usage_wallet_id = Wallet.objects.external(ExternalCode.USAGE).pk
+    # Sorted into draw order: credit type draw order, then oldest pocket first.
+    pockets.sort(key=lambda p: (p[4], p[1], p[5], p[0]))  # draw_order, credit type, created_at, id
+    available = sum(p[2] for p in pockets)
+    if available < amount:
+        raise InsufficientCredits(available=available, requested=amount)
+    remaining = dict.fromkeys(slugs or (), 0)
+    legs, drawn, left = [], [], amount
+    for _pocket_id, ct_id, balance, slug, _draw_order, _created, _seen_id, _seen_fp in pockets:
+        take = min(left, balance)
+        if take:
+            legs += [
+                Leg(member_wallet_id, ct_id, -take, org.pk, False),
+                Leg(usage_wallet_id, ct_id, take, org.pk, True),
+            ]
+            drawn.append((slug, take))
+        remaining[slug] = remaining.get(slug, 0) + balance - take
+        left -= take
+    # Everything above runs before the Usage pocket (the one row all of an org's charges share) is locked
+    # inside post_transfer, so that lock is held for as short a time as possible.
+    transfer = post_transfer(
+        kind=TransferKind.USAGE,
+        org=org,
+        actor=actor,
+        memo=description,
+        idempotency_key=idempotency_key,
+        fingerprint=fingerprint,
+        legs=legs,
+        key_checked=True,
+    )
+    if not transfer.replayed:
+        transfer.drawn = drawn  # [(credit type slug, credits)] in draw order
+        transfer.member_balance = remaining  # {credit type slug: this org's credits left with the member}
+    return transfer
 
 
 def _assert_no_outstanding(org: Organization) -> None:
