@@ -1,8 +1,12 @@
 """The JSON API: auth, scopes, balances, transactions, transfers and usage charges, with bad input."""
 
+from datetime import datetime
+
 import pytest
 from django.core.cache import cache
+from django.db import connection
 from django.test import Client, override_settings
+from django.test.utils import CaptureQueriesContext
 
 from billing.api_models import ApiKey, IdempotencyRecord, UsageCharge
 from tests.billing.api_helpers import Api, give, issue_key
@@ -271,6 +275,27 @@ def test_usage_draws_promo_first_then_org_allocated_into_usage(funded_org, membe
     assert set(Pocket.objects.filter(wallet=usage_wallet).values_list("funding_org_id", flat=True)) == {funded_org.pk}
     assert UsageCharge.objects.get(pk=body["id"]).transfer_id == transfer.pk
     assert ledger_problems() == []
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)  # no test transaction around it: its savepoints would be counted
+def test_a_usage_charge_costs_a_fixed_set_of_statements(funded_org, member, charger):
+    """The API's hottest path, statement by statement (PostgreSQL; each a prepared statement but the
+    transaction's own): a new statement here is a round trip on every charge, so it must be a choice."""
+    give(funded_org, member, 10)
+    charger.post("/usage", {"member_id": member.pk, "amount": 1}, key="warm")  # last_used_at is written once
+    with CaptureQueriesContext(connection) as ctx:
+        response = charger.post("/usage", {"member_id": member.pk, "amount": 2, "metadata": {"job": "j-1"}}, key="c-1")
+    assert response.status_code == 201, response.content
+    sql = [q["sql"] for q in ctx.captured_queries]
+    assert not any("SAVEPOINT" in s for s in sql), sql  # no savepoint inside the API's transaction
+    # key+org, BEGIN, claim, membership, pockets+key, ledger, charge, stored response, COMMIT
+    assert len(sql) == 9, sql
+    assert sql[1] == "BEGIN" and sql[-1] == "COMMIT", sql
+    body = response.json()
+    charge = UsageCharge.objects.get(pk=body["id"])
+    assert (charge.transfer_id, charge.amount, charge.metadata) == (body["transfer_id"], 2, {"job": "j-1"})
+    assert charge.created_at == datetime.fromisoformat(body["created_at"])
 
 
 def test_usage_never_spends_personal_or_other_orgs_credits(funded_org, member, charger, other_org):
