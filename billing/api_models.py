@@ -64,16 +64,22 @@ class ApiKeyManager(models.Manager["ApiKey"]):
 
 
 @functools.cache
-def _key_with_org_sql() -> tuple[str, list[str], list[str]]:
-    key_fields = [f.attname for f in ApiKey._meta.concrete_fields]
-    org_fields = [f.attname for f in Organization._meta.concrete_fields]
-    columns = [f"k.{f.column}" for f in ApiKey._meta.concrete_fields]
-    columns += [f"o.{f.column}" for f in Organization._meta.concrete_fields]
+def _key_with_org_sql(vendor: str) -> tuple[str, list[str], list[str]] | None:
+    """The statement and the field names its row fills, or None where raw rows would need the ORM's
+    converters (any field of either model with one, e.g. SQLite's datetimes)."""
+    from django.db import connection
+
+    fields = [(ApiKey, f) for f in ApiKey._meta.concrete_fields]
+    fields += [(Organization, f) for f in Organization._meta.concrete_fields]
+    for model, f in fields:
+        if connection.ops.get_db_converters(f.get_col(model._meta.db_table)) or f.get_db_converters(connection):
+            return None
+    columns = [f"{'k' if model is ApiKey else 'o'}.{f.column}" for model, f in fields]
     sql = (
         f"SELECT {', '.join(columns)} FROM {ApiKey._meta.db_table} k "
         f"JOIN {Organization._meta.db_table} o ON o.id = k.org_id WHERE k.lookup = %s"
     )
-    return sql, key_fields, org_fields
+    return sql, [f.attname for m, f in fields if m is ApiKey], [f.attname for m, f in fields if m is Organization]
 
 
 def _key_with_org(lookup: str) -> ApiKey | None:
@@ -83,9 +89,10 @@ def _key_with_org(lookup: str) -> ApiKey | None:
 
     from wallets.ledger import execute_prepared
 
-    if connection.vendor != "postgresql":  # raw rows there lack the ORM's converters (aware datetimes)
+    plan = _key_with_org_sql(connection.vendor) if connection.vendor == "postgresql" else None
+    if plan is None:
         return ApiKey.objects.select_related("org").filter(lookup=lookup).first()
-    sql, key_fields, org_fields = _key_with_org_sql()
+    sql, key_fields, org_fields = plan
     rows = execute_prepared(sql, [lookup])
     if not rows:
         return None
