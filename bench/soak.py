@@ -17,6 +17,7 @@ import contextlib
 import http.cookiejar
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -145,11 +146,22 @@ def server_errors() -> Counter:
     for i, line in enumerate(lines):
         if "Internal Server Error" not in line:
             continue
+        # A chained traceback names several exceptions ("During handling of the above…", "The above
+        # exception was the direct cause…"); the one raised is the last before the traceback ends.
+        last = None
         for follow in lines[i + 1 :]:
-            if follow and not follow.startswith((" ", "Traceback", "The above", "During handling")):
-                causes[follow.split(":", 1)[0].rsplit(".", 1)[-1] + ":" + follow.split(":", 1)[-1][:70]] += 1
-                break
+            if follow.startswith((" ", "Traceback", "The above", "During handling")) or not follow:
+                continue
+            if _EXCEPTION_LINE.match(follow):
+                last = follow
+                continue
+            break  # the next log record
+        if last is not None:
+            causes[last.split(":", 1)[0].rsplit(".", 1)[-1] + ":" + last.split(":", 1)[-1][:70]] += 1
     return causes
+
+
+_EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Shutdown|Exit|Interrupt|Warning)?(: |$)")
 
 
 # A killed worker or a terminated backend may fail the requests in flight on it (the client retries them
