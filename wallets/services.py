@@ -5,7 +5,14 @@ from __future__ import annotations
 from django.db import connection, transaction
 
 from orgs.models import Membership, MembershipStatus, Organization
-from wallets.exceptions import InvalidAmount, LedgerBusy, MemberNotActive, WalletError
+from wallets.exceptions import (
+    IdempotencyConflict,
+    InsufficientCredits,
+    InvalidAmount,
+    LedgerBusy,
+    MemberNotActive,
+    WalletError,
+)
 from wallets.ledger import Leg, check_amount, fetch_hot, leg, post_transfer
 from wallets.models import MAX_AMOUNT, CreditType, ExternalCode, Transfer, TransferKind, Wallet, WalletKind
 
@@ -272,8 +279,6 @@ def member_charge_usage(
 
 
 def _charge_usage_locked(org, membership_id, amount, description, actor, idempotency_key, fingerprint) -> Transfer:
-    from wallets.exceptions import IdempotencyConflict, InsufficientCredits
-
     # Hand-written (prepared on PostgreSQL): this is the API's hot path, and ORM compilation of these reads
     # cost more than the database work. Lock order as everywhere: the membership (domain row) first, then
     # the member's pockets by id, then post_transfer's pocket locks.
