@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _prepare():
-    from billing.api_models import ApiKey
+    from apikeys.models import ApiKey
     from orgs.services import org_create, user_create
     from tests.factories import bulk_members
     from wallets.models import CreditType

@@ -27,7 +27,7 @@ def main() -> None:
     from django.test.utils import CaptureQueriesContext
     from django.urls import reverse
 
-    from billing.models import CreditRequest
+    from credit_requests.models import CreditRequest
     from tests.factories import OrgFactory, UserFactory, bulk_members, fund
 
     reset_ledger()

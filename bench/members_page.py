@@ -22,7 +22,7 @@ from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django.urls import reverse  # noqa: E402
 
-from orgs import members as svc  # noqa: E402
+from members import services as svc  # noqa: E402
 from orgs.services import org_create, user_create  # noqa: E402
 from tests.factories import bulk_members  # noqa: E402
 

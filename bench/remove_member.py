@@ -17,7 +17,7 @@ from _common import percentile, reset_ledger, setup
 
 setup("credits_remove_bench")
 
-from orgs import members as svc  # noqa: E402
+from members import services as svc  # noqa: E402
 from orgs.services import membership_add, org_create, user_create  # noqa: E402
 from wallets.ledger import Leg, post_transfer  # noqa: E402
 from wallets.models import CreditType, ExternalCode, Pocket, TransferKind, Wallet  # noqa: E402

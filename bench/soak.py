@@ -302,7 +302,7 @@ def run_client(n: int, rec: Recorder, ctx: dict, deadline: float):
             rec.add({"kind": "request", "key": client_key, "acked": status == 302})
             if status != 302:
                 continue
-            from billing.models import CreditRequest
+            from credit_requests.models import CreditRequest
 
             request_id = CreditRequest.objects.filter(client_key=client_key).values_list("pk", flat=True).first()
             if request_id is None:
@@ -337,7 +337,7 @@ def run_client(n: int, rec: Recorder, ctx: dict, deadline: float):
             if not session_id:
                 rec.add({"kind": "purchase", "acked": False})
                 continue
-            from billing.stripe_standin import core
+            from devtools.stripe_standin import core
 
             _session, events = core.pay(session_id)
             delivered = True
@@ -385,7 +385,8 @@ def check(ctx: dict, rec: Recorder) -> list[str]:
     from django.db import connection
     from django.db.models import Count, Sum
 
-    from billing.models import CreditRequest, Purchase
+    from credit_requests.models import CreditRequest
+    from purchases.models import Purchase
     from wallets.models import Entry, Pocket, Transfer, TransferKind
 
     connection.close()

@@ -131,8 +131,8 @@ def measure_pages() -> dict:
     from django.test.utils import CaptureQueriesContext
     from django.urls import reverse
 
-    from billing import transactions as tx
     from orgs.models import Organization, User
+    from reporting import transactions as tx
     from wallets.models import Transfer
 
     org = Organization.objects.get(slug="bench-org")

@@ -31,11 +31,11 @@ def main() -> None:
     from django.db import connection
     from django.test import Client
 
-    from billing import stripe_client
-    from billing.models import Purchase, PurchaseStatus, StripeEvent
-    from billing.stripe_standin import core
-    from billing.stripe_standin.models import StandinObject
+    from devtools.stripe_standin import core
+    from devtools.stripe_standin.models import StandinObject
     from orgs.services import org_create, user_create
+    from purchases import stripe_client
+    from purchases.models import Purchase, PurchaseStatus, StripeEvent
     from wallets.models import Transfer, TransferKind
 
     reset_ledger()

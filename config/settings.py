@@ -31,14 +31,20 @@ INSTALLED_APPS = [
     "django_htmx",
     "pgtrigger",
     "axes",
+    # Layers, bottom up (docs/architecture.md): orgs <- wallets <- features <- web/api <- devtools.
     "orgs",
     "wallets",
-    "billing",
+    "purchases",  # Django label "billing"
+    "credit_requests",
+    "members",
+    "apikeys",
+    "web",
+    "devtools",
     "ninja",  # the API docs page serves its vendored Swagger UI from static files, never a CDN
 ]
 
 MIDDLEWARE = [
-    "config.middleware.RequestContextMiddleware",
+    "core.logcontext.RequestContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -66,7 +72,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "orgs.context_processors.workspace",
+                "web.context_processors.workspace",
             ],
         },
     },
@@ -149,7 +155,7 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Credits <credits@loc
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_context": {"()": "config.middleware.RequestContextFilter"}},
+    "filters": {"request_context": {"()": "core.logcontext.RequestContextFilter"}},
     "formatters": {
         "plain": {
             "format": (
@@ -233,13 +239,13 @@ API_RATE_LIMIT_PER_MINUTE = env.int("API_RATE_LIMIT_PER_MINUTE", default=600)
 API_IDEMPOTENCY_RETENTION_HOURS = env.int("API_IDEMPOTENCY_RETENTION_HOURS", default=48)
 
 
-# Stripe. billing/stripe_client.py is the only module that reads these. With no STRIPE_SECRET_KEY the app
-# talks to the built-in Stripe stand-in (billing/stripe_standin, mounted at /stripe-standin/), so the demo
+# Stripe. purchases/stripe_client.py is the only module that reads these. With no STRIPE_SECRET_KEY the app
+# talks to the built-in Stripe stand-in (devtools/stripe_standin, mounted at /stripe-standin/), so the demo
 # works offline; set real test keys (and STRIPE_API_BASE="") to use Stripe itself.
 STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
 STRIPE_STANDIN = env.bool("STRIPE_STANDIN", default=not STRIPE_SECRET_KEY)
 if STRIPE_STANDIN:
-    INSTALLED_APPS.append("billing.stripe_standin")
+    INSTALLED_APPS.append("devtools.stripe_standin")
     STRIPE_SECRET_KEY = STRIPE_SECRET_KEY or "sk_test_standin_" + "0" * 24
 # Where the SDK sends API calls: Stripe's own (https://api.stripe.com) when empty; with the stand-in, its
 # absolute URL on this server (`make run` passes STRIPE_STANDIN_API_BASE from its HOST and PORT).

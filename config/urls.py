@@ -6,13 +6,13 @@ from config.views import healthz
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
-    path("", include("orgs.urls")),
-    path("", include("wallets.urls")),
-    path("", include("billing.urls")),
-    path("", include("orgs.member_urls")),
+    path("", include("web.urls.accounts")),
+    path("", include("web.urls.wallet")),
+    path("", include("web.urls.billing")),
+    path("", include("web.urls.members")),
 ]
 
-from billing.api import api  # noqa: E402
+from api.endpoints import api  # noqa: E402
 
 urlpatterns += [path("api/v1/", api.urls)]
 
@@ -20,4 +20,4 @@ urlpatterns += [path("api/v1/", api.urls)]
 from django.conf import settings  # noqa: E402
 
 if settings.STRIPE_STANDIN:
-    urlpatterns += [path("stripe-standin/", include("billing.stripe_standin.urls"))]
+    urlpatterns += [path("stripe-standin/", include("devtools.stripe_standin.urls"))]

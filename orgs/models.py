@@ -1,7 +1,7 @@
 """People and organizations: users (keyed by email), orgs, and memberships with a role."""
 
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
-from django.db import models
+from django.db import models, transaction
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
@@ -14,16 +14,10 @@ class UserManager(BaseUserManager["User"]):
     def create_user(self, email: str, password: str | None = None, **extra) -> "User":
         if not email:
             raise ValueError("An email address is required.")
-        from django.db import transaction
-
-        from wallets.models import Wallet  # wallets depends on orgs; import here to avoid a cycle
-
         user = self.model(email=self.normalize_email(email).lower(), **extra)
         user.set_password(password)
         with transaction.atomic(using=self._db):
-            user.save(using=self._db)
-            # Every user has a Default wallet, however the user was made (sign-up, invite, createsuperuser).
-            Wallet.objects.create_for_user(user)
+            user.save(using=self._db)  # the wallets app adds the Default wallet here (wallets/models.py)
         return user
 
     def create_superuser(self, email: str, password: str | None = None, **extra) -> "User":

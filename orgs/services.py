@@ -6,17 +6,14 @@ from orgs.models import Membership, MembershipStatus, Organization, Role, User
 
 
 def user_create(*, email: str, password: str | None, name: str = "", is_staff: bool = False) -> User:
-    """Create a user; `create_user` also makes their personal Default wallet."""
+    """Create a user (the wallets app gives every new user a Default wallet, in the same transaction)."""
     return User.objects.create_user(email=email, password=password, name=name, is_staff=is_staff)
 
 
 def org_create(*, name: str, owner: User) -> Organization:
-    """Create an org, its org wallet, and the owner's membership."""
-    from wallets.models import Wallet
-
+    """Create an org and the owner's membership (the wallets app adds the org wallet in the same transaction)."""
     with transaction.atomic():
         org = Organization.objects.create(name=name, slug=Organization.unique_slug(name))
-        Wallet.objects.create_for_org(org)
         Membership.objects.create(org=org, user=owner, role=Role.OWNER)
     return org
 

@@ -278,15 +278,15 @@ def ctx(db):
         "other_admin": MembershipFactory(org=other, role="admin").user,
         "staff": UserFactory(email="matrix-staff@example.com", is_staff=True),
     }
-    from billing.requests import credit_request_create
+    from credit_requests.services import credit_request_create
 
     credit_request = credit_request_create(org=org, user=users["member"], amount=50, reason="matrix")
-    from billing.api_keys import api_key_create
-    from billing.models import Purchase
-    from orgs.members import invitation_create, invitation_token
-    from orgs.views import signup_token
+    from members.services import invitation_create, invitation_token
+    from purchases.models import Purchase
     from wallets.models import CreditType
     from wallets.services import org_bulk_transfer
+    from web.views.accounts import signup_token
+    from web.views.api_keys import api_key_create
 
     target = MembershipFactory(org=org, role="member")
     bulk = org_bulk_transfer(org=org, credit_type=CreditType.objects.get(slug="org-allocated"), amount_per_member=1)

@@ -93,8 +93,8 @@ def test_transfer_forms_never_move_odd_amounts(people, amount):
 @fuzz
 @given(amount=amounts)
 def test_credit_request_forms_never_take_odd_amounts(people, amount):
-    from billing.models import CreditRequest
-    from billing.requests import credit_request_create
+    from credit_requests.models import CreditRequest
+    from credit_requests.services import credit_request_create
 
     org, member, admin, member_client = people
     pending = CreditRequest.objects.filter(org=org, status="pending").first() or credit_request_create(
@@ -199,7 +199,7 @@ def _expected_cents(text: str) -> int | None:
 
 @pytest.mark.parametrize("value", DOLLAR_ODD)
 def test_parse_dollars_refuses_odd_amounts(value):
-    from billing.purchases import PurchaseError, parse_dollars
+    from purchases.services import PurchaseError, parse_dollars
 
     with pytest.raises(PurchaseError):
         parse_dollars(value)
@@ -207,7 +207,7 @@ def test_parse_dollars_refuses_odd_amounts(value):
 
 @pytest.mark.parametrize("value", DOLLAR_VALID)
 def test_parse_dollars_takes_plain_amounts(value):
-    from billing.purchases import parse_dollars
+    from purchases.services import parse_dollars
 
     assert parse_dollars(value) == _expected_cents(value) is not None
 
@@ -219,7 +219,7 @@ def test_buy_credits_form_never_takes_odd_amounts(standin, org, owner, amount):
     """The Purchase POST (and its preview) never answers 500 and never moves credits; it creates a Purchase
     and a Checkout Session (in the Stripe stand-in, over HTTP) only for a plain ASCII dollar amount in range,
     for exactly that many cents."""
-    from billing.models import Purchase
+    from purchases.models import Purchase
 
     admin = Client()
     admin.force_login(owner)
@@ -246,8 +246,8 @@ def test_buy_credits_form_never_takes_odd_amounts(standin, org, owner, amount):
 def test_stripe_purchase_references_are_ascii_digits(org, owner, ref):
     """A purchase id read back from a Checkout Session or a Charge is ASCII digits or nothing (never a crash,
     never another purchase: an Arabic-Indic one is not purchase 1)."""
-    from billing.models import Purchase
-    from billing.purchases import _purchase_for_charge, purchase_for_session
+    from purchases.models import Purchase
+    from purchases.services import _purchase_for_charge, purchase_for_session
 
     purchase = Purchase.objects.create(org=org, created_by=owner, amount_cents=2500, credits=2500)
     Purchase.objects.filter(pk=purchase.pk).update(id=1)

@@ -66,7 +66,7 @@ def test_sign_in_errors_do_not_reveal_whether_an_email_exists(client):
 def test_rate_limit_returns_429_with_retry_after(rf, owner):
     from django.http import HttpResponse
 
-    from config.ratelimit import rate_limited
+    from core.ratelimit import rate_limited
 
     @rate_limited("RATE_LIMIT_MONEY")
     def view(request):
@@ -169,7 +169,7 @@ def test_member_money_views_share_the_money_limit_and_the_429_moves_nothing(clie
 def test_credit_requests_are_rate_limited_and_the_429_creates_nothing(client, funded_org, member_membership):
     from django.core.cache import cache
 
-    from billing.models import CreditRequest
+    from credit_requests.models import CreditRequest
     from tests.factories import ledger_snapshot
 
     cache.clear()
@@ -345,7 +345,7 @@ SCRIPT_ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
 @pytest.fixture
 def hostile(db):
     """An org and people whose every free-text field is markup or a spreadsheet formula."""
-    from billing.requests import credit_request_create, credit_request_reject
+    from credit_requests.services import credit_request_create, credit_request_reject
     from orgs.services import org_create
     from tests.factories import MembershipFactory, fund
     from wallets.models import CreditType

@@ -5,7 +5,7 @@ from django.contrib import admin, messages
 from django.shortcuts import render
 
 from orgs.models import Organization
-from wallets.exceptions import WalletError
+from wallets.errors import WalletError
 from wallets.forms import CreditsField
 from wallets.models import CreditType, Entry, Pocket, Transfer, Wallet
 from wallets.services import org_grant_promo

@@ -37,7 +37,7 @@ from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from wallets.exceptions import IdempotencyConflict, InsufficientCredits, InvalidAmount, LedgerBusy
+from wallets.errors import IdempotencyConflict, InsufficientCredits, InvalidAmount, LedgerBusy
 from wallets.models import MAX_AMOUNT, CreditType, Entry, Pocket, Transfer, Wallet
 
 log = logging.getLogger("credits.ledger")

@@ -8,6 +8,7 @@ below zero. `wallets.ledger.post_transfer` is the only code that writes entries 
 import pgtrigger
 from django.db import models
 from django.db.models import F, Q
+from django.db.models.signals import post_save
 from django.utils import timezone
 
 from orgs.models import Organization, User
@@ -216,7 +217,7 @@ class Entry(models.Model):
         indexes = [
             models.Index(F("wallet"), F("id").desc(), name="wallets_entry_wallet_recent"),
             models.Index(fields=["pocket", "id"], name="wallets_entry_pocket"),
-            # Balance over time (billing.transactions.balance_chart): a pocket's last entry before a moment.
+            # Balance over time (reporting.transactions.balance_chart): a pocket's last entry before a moment.
             models.Index(fields=["pocket", "created_at", "id"], name="wallets_entry_pocket_time"),
         ]
         triggers = [
@@ -242,3 +243,42 @@ def ensure_reference_data() -> None:
         )
     for code in ExternalCode:
         Wallet.objects.get_or_create(kind=WalletKind.EXTERNAL, code=code.value, defaults={"name": code.label})
+
+
+class OutstandingBalance(models.Model):
+    """Credits an org owes after a refund or dispute took back credits it had already given away or spent.
+
+    The next purchase pays it first; transfers out of the org wallet are blocked while it is above zero.
+    """
+
+    org = models.OneToOneField(Organization, models.PROTECT, related_name="outstanding_balance")
+    credits = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "billing_outstandingbalance"  # the table keeps the name it had in the billing app
+        constraints = [models.CheckConstraint(condition=Q(credits__gte=0), name="billing_outstanding_not_negative")]
+
+    def __str__(self) -> str:
+        return f"{self.org}: {self.credits:,} credits outstanding"
+
+
+# Every user has a Default wallet and every org an org wallet from the moment they exist.
+#
+# orgs sits below wallets and cannot create wallets itself, so wallets listens for new users and orgs,
+# whatever made them (sign-up, invitation, createsuperuser, the admin). The receivers run inside the
+# save's transaction: a user or org is never committed without its wallet.
+
+
+def _user_wallet(sender, instance: User, created: bool, raw: bool = False, **kwargs) -> None:
+    if created and not raw:
+        Wallet.objects.create_for_user(instance)
+
+
+def _org_wallet(sender, instance: Organization, created: bool, raw: bool = False, **kwargs) -> None:
+    if created and not raw:
+        Wallet.objects.create_for_org(instance)
+
+
+post_save.connect(_user_wallet, sender=User, dispatch_uid="wallets.user_wallet")
+post_save.connect(_org_wallet, sender=Organization, dispatch_uid="wallets.org_wallet")

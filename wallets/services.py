@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db import connection, transaction
 
 from orgs.models import Membership, MembershipStatus, Organization
-from wallets.exceptions import (
+from wallets.errors import (
     IdempotencyConflict,
     InsufficientCredits,
     InvalidAmount,
@@ -15,6 +15,7 @@ from wallets.exceptions import (
 )
 from wallets.ledger import Leg, check_amount, fetch_hot, leg, post_transfer
 from wallets.models import MAX_AMOUNT, CreditType, ExternalCode, Transfer, TransferKind, Wallet, WalletKind
+from wallets.outstanding import OutstandingBalanceDue, assert_no_outstanding
 
 
 def credit_type(slug: str) -> CreditType:
@@ -58,8 +59,6 @@ def _lock_member_wallets(*, org: Organization, membership_id) -> tuple[int, int]
     if row is None or row[0] != MembershipStatus.ACTIVE:
         raise MemberNotActive()
     if row[3]:
-        from billing.purchases import OutstandingBalanceDue
-
         raise OutstandingBalanceDue(row[3])
     return row[1], row[2]
 
@@ -158,7 +157,7 @@ def org_bulk_transfer(
     before the removal returns them, or is not paid at all.
     """
     check_amount(amount_per_member)
-    _assert_no_outstanding(org)
+    assert_no_outstanding(org)
     with transaction.atomic():
         members = Membership.objects.select_for_update(of=("self",)).filter(org=org, status=MembershipStatus.ACTIVE)
         if membership_ids is not None:
@@ -344,10 +343,3 @@ def _charge_usage_locked(org, membership_id, amount, description, actor, idempot
         transfer.drawn = drawn  # [(credit type slug, credits)] in draw order
         transfer.member_balance = remaining  # {credit type slug: this org's credits left with the member}
     return transfer
-
-
-def _assert_no_outstanding(org: Organization) -> None:
-    """Credits may not leave the org wallet while it owes credits after a refund or dispute (billing)."""
-    from billing.purchases import assert_no_outstanding
-
-    assert_no_outstanding(org)

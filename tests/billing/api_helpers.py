@@ -4,7 +4,7 @@ import json
 
 from django.test import Client
 
-from billing.api_models import ApiKey
+from apikeys.models import ApiKey
 from wallets.models import CreditType
 from wallets.services import org_transfer_to_member
 

@@ -6,10 +6,10 @@ import time
 import pytest
 from django.test import Client
 
-from billing import stripe_client
-from billing.models import Purchase
-from billing.purchases import purchase_start
-from billing.stripe_standin import core
+from devtools.stripe_standin import core
+from purchases import stripe_client
+from purchases.models import Purchase
+from purchases.services import purchase_start
 
 WEBHOOK = "/stripe/webhook/"
 

@@ -8,7 +8,7 @@ from django.db import connection
 from django.test import Client, override_settings
 from django.test.utils import CaptureQueriesContext
 
-from billing.api_models import ApiKey, IdempotencyRecord, UsageCharge
+from apikeys.models import ApiKey, IdempotencyRecord, UsageCharge
 from tests.billing.api_helpers import Api, give, issue_key
 from tests.factories import MembershipFactory, fund, ledger_snapshot
 from wallets.models import Entry, Pocket, Transfer, TransferKind, Wallet
@@ -475,7 +475,7 @@ def _page_ids(org, **params) -> list[int]:
     """The Transactions page's selector, given the page's own parameters."""
     from django.http import QueryDict
 
-    from billing import transactions as tx
+    from reporting import transactions as tx
 
     query = QueryDict(mutable=True)
     for name, value in params.items():

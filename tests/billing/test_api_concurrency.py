@@ -9,7 +9,7 @@ from django.core.cache import cache
 from django.db import connection
 from django.test import Client
 
-from billing.api_models import IdempotencyRecord, UsageCharge
+from apikeys.models import IdempotencyRecord, UsageCharge
 from tests.billing.api_helpers import give, issue_key
 from tests.factories import MembershipFactory, fund
 from wallets.models import Transfer, TransferKind

@@ -3,7 +3,7 @@
 import pytest
 from django.urls import reverse
 
-from billing.api_models import ApiKey
+from apikeys.models import ApiKey
 from tests.billing.api_helpers import Api, issue_key
 from tests.factories import MembershipFactory
 

@@ -106,7 +106,7 @@ def test_purchase_links_to_its_ledger_transfer_which_shows_the_movement(
 
     from django.utils import timezone
 
-    from billing.models import Purchase
+    from purchases.models import Purchase
 
     transfer = fund(org, 2_500)
     Purchase.objects.create(

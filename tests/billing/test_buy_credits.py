@@ -3,9 +3,9 @@
 import pytest
 from django.test import Client
 
-from billing.models import Purchase, PurchaseStatus
-from billing.purchases import PurchaseError, parse_dollars
-from billing.stripe_standin import core
+from devtools.stripe_standin import core
+from purchases.models import Purchase, PurchaseStatus
+from purchases.services import PurchaseError, parse_dollars
 from tests.billing.stripe_fixtures import paid_purchase, post_event, standin_fixture, start  # noqa: F401
 from tests.factories import ledger_snapshot
 
@@ -146,7 +146,7 @@ def test_purchases_list_on_credits_tab_with_constant_queries(standin, owner, org
 
 
 def test_deploy_check_warns_about_the_standin_and_a_missing_webhook_secret(settings):
-    from billing.checks import stripe_configuration
+    from purchases.checks import stripe_configuration
 
     settings.STRIPE_STANDIN = True
     assert [c.id for c in stripe_configuration()] == ["billing.W001"]
@@ -157,7 +157,7 @@ def test_deploy_check_warns_about_the_standin_and_a_missing_webhook_secret(setti
 
 
 def test_all_purchases_page_is_paginated_for_viewers(org, owner, manager_membership, member_membership):
-    from billing.models import Purchase
+    from purchases.models import Purchase
 
     Purchase.objects.bulk_create(
         [Purchase(org=org, created_by=owner, amount_cents=500 + i, credits=500 + i) for i in range(120)]

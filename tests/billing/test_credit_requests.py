@@ -8,8 +8,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from billing.models import CreditRequest, CreditRequestStatus
-from billing.requests import (
+from credit_requests.models import CreditRequest, CreditRequestStatus
+from credit_requests.services import (
     CreditRequestError,
     RequestAlreadyDecided,
     TooManyPendingRequests,
@@ -20,7 +20,7 @@ from billing.requests import (
 )
 from orgs.models import MembershipStatus
 from tests.factories import MembershipFactory, fund, ledger_snapshot
-from wallets.exceptions import InsufficientCredits, InvalidAmount, MemberNotActive
+from wallets.errors import InsufficientCredits, InvalidAmount, MemberNotActive
 from wallets.models import CreditType, Transfer, TransferKind, Wallet
 from wallets.selectors import ledger_problems, wallet_balance
 
@@ -436,7 +436,7 @@ def test_history_shows_who_decided_when_and_what(client, funded_org, owner, memb
 
 
 def test_tab_query_count_is_the_same_for_10_and_10000_pending(client, funded_org, owner):
-    from billing.models import CreditRequest as CR
+    from credit_requests.models import CreditRequest as CR
     from tests.factories import bulk_members
 
     members = bulk_members(funded_org, 100)
@@ -612,7 +612,7 @@ def test_django_admin_lists_requests_read_only(client, funded_org, member_member
 
 @pytest.mark.parametrize("role", ["owner", "admin"])
 def test_owner_or_admin_cannot_request_credits_and_nothing_is_created(funded_org, owner, role):
-    from billing.requests import OwnersAndAdminsDoNotRequest
+    from credit_requests.services import OwnersAndAdminsDoNotRequest
 
     user = owner if role == "owner" else MembershipFactory(org=funded_org, role="admin").user
     before = ledger_snapshot()

@@ -5,8 +5,8 @@ import threading
 import pytest
 from django.db import connection
 
-from billing.models import CreditRequest, CreditRequestStatus
-from billing.requests import (
+from credit_requests.models import CreditRequest, CreditRequestStatus
+from credit_requests.services import (
     MAX_PENDING_REQUESTS_PER_MEMBER,
     RequestAlreadyDecided,
     TooManyPendingRequests,
@@ -119,7 +119,7 @@ def test_control_without_the_request_lock_both_admins_decide(setup, monkeypatch)
     Only the ledger's idempotency key (`request:<id>`) keeps it to one transfer; the lock is what makes
     the second admin see a clear "already approved" instead of a silent double decision.
     """
-    import billing.requests as requests_module
+    import credit_requests.services as requests_module
 
     org, owner, admin, member, req = setup
     both_read = threading.Barrier(2)

@@ -6,10 +6,10 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from billing import stripe_client
-from billing.models import Purchase
-from billing.stripe_standin import core
-from billing.stripe_standin.models import StandinObject
+from devtools.stripe_standin import core
+from devtools.stripe_standin.models import StandinObject
+from purchases import stripe_client
+from purchases.models import Purchase
 from tests.billing.stripe_fixtures import paid_purchase, post_event, standin_fixture, start  # noqa: F401
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("standin")]

@@ -8,9 +8,9 @@ import urllib.request
 import pytest
 import stripe
 
-from billing import stripe_client
-from billing.stripe_standin import core
-from billing.stripe_standin.views import parse_params
+from devtools.stripe_standin import core
+from devtools.stripe_standin.views import parse_params
+from purchases import stripe_client
 from tests.billing.stripe_fixtures import paid_purchase, standin_fixture, start  # noqa: F401
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("standin")]
@@ -77,7 +77,7 @@ def test_dashboard_refund_reaches_the_app_through_signed_webhooks(org, owner, se
     """What an operator does in Stripe's dashboard, end to end: the stand-in delivers the events itself."""
     from django.test import Client
 
-    from billing.models import Purchase, PurchaseStatus
+    from purchases.models import Purchase, PurchaseStatus
     from tests.billing.stripe_fixtures import post_event
 
     settings.STRIPE_STANDIN_AUTODELIVER = True
@@ -135,7 +135,7 @@ def test_api_answers_only_the_configured_secret_key(standin, settings):
 
 
 def _charge_state(charge_id):
-    from billing.stripe_standin.models import StandinObject
+    from devtools.stripe_standin.models import StandinObject
 
     charge = core.get(charge_id, "charge")
     return (

@@ -11,10 +11,9 @@ import pytest
 from django.db import connection
 from django.test import Client
 
-from billing import stripe_client
-from billing.models import OutstandingBalance, Purchase, PurchaseStatus, StripeEvent
-from billing.purchases import OutstandingBalanceDue, org_outstanding_credits
-from billing.stripe_standin import core
+from devtools.stripe_standin import core
+from purchases import stripe_client
+from purchases.models import Purchase, PurchaseStatus, StripeEvent
 from tests.billing.stripe_fixtures import (  # noqa: F401 - fixture
     event_named,
     old_timestamp,
@@ -25,7 +24,8 @@ from tests.billing.stripe_fixtures import (  # noqa: F401 - fixture
     start,
 )
 from tests.factories import MembershipFactory, ledger_snapshot
-from wallets.models import Transfer, TransferKind, Wallet
+from wallets.models import OutstandingBalance, Transfer, TransferKind, Wallet
+from wallets.outstanding import OutstandingBalanceDue, org_outstanding_credits
 from wallets.selectors import wallet_balance
 from wallets.services import credit_type, org_transfer_to_member
 
@@ -485,7 +485,7 @@ def test_twenty_different_refund_events_at_once_take_the_credits_back_once(stand
 
 def test_fast_credit_path_matches_the_wallet_service(org, owner):
     """The webhook's one-round-trip crediting writes exactly what org_credit_from_stripe writes (same fingerprint)."""
-    from billing.purchases import _credit_org_wallet
+    from purchases.services import _credit_org_wallet
     from wallets.services import org_credit_from_stripe
 
     args = dict(org=org, amount=700, actor=owner, memo="m", idempotency_key="stripe:cs_same")

@@ -10,8 +10,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from billing import transactions as tx
 from orgs.models import MembershipStatus
+from reporting import transactions as tx
 from tests.factories import MembershipFactory, UserFactory, bulk_members, fund, ledger_snapshot
 from wallets.ledger import leg, post_transfer
 from wallets.models import CreditType, ExternalCode, Transfer, TransferKind, Wallet
@@ -463,7 +463,7 @@ def test_billing_page_shows_chart_and_switches_range(client, funded_org, owner):
 
 
 def test_chart_axis_has_four_equal_whole_number_steps():
-    from billing.transactions import _nice_max
+    from reporting.transactions import _nice_max
 
     for value, top in [(0, 4), (7, 8), (10, 20), (99, 100), (750, 800), (1_000, 1_000), (54_700, 80_000)]:
         assert _nice_max(value) == top

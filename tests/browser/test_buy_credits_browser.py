@@ -5,7 +5,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from billing.models import Purchase, PurchaseStatus
+from purchases.models import Purchase, PurchaseStatus
 from tests.browser.conftest import sign_in, switch_workspace
 from tests.factories import ledger_snapshot
 from wallets.models import Transfer, TransferKind

@@ -9,7 +9,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from billing.models import CreditRequest, CreditRequestStatus
+from credit_requests.models import CreditRequest, CreditRequestStatus
 from orgs.models import Membership, Organization
 from tests.browser.conftest import sign_in
 from tests.factories import ledger_snapshot
@@ -62,7 +62,7 @@ def test_standalone_transfer_page_shows_errors_in_place(page, live_server, demo)
 def _carol_asks(amount=500):
     org = Organization.objects.get(slug="quantum-lab")
     carol = Membership.objects.get(org=org, user__email="carol@example.com")
-    from billing.requests import credit_request_create
+    from credit_requests.services import credit_request_create
 
     return credit_request_create(org=org, user=carol.user, amount=amount, reason="VQE parameter sweep")
 

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.test import Client
 from django.urls import reverse
 
-from orgs import views
+from web.views import accounts as views
 from orgs.middleware import SESSION_KEY
 from orgs.models import User
 from tests.factories import MembershipFactory, UserFactory
@@ -158,7 +158,7 @@ def test_a_weak_password_on_the_link_page_creates_nothing(client, mailoutbox, dj
 
 
 def test_a_mail_failure_still_answers_the_same_page(client, django_capture_on_commit_callbacks, caplog):
-    with mock.patch("orgs.views.mailers") as mailers:
+    with mock.patch("web.views.accounts.mailers") as mailers:
         mailers.default.send_messages.side_effect = OSError("smtp down")
         response = _sign_up(client, django_capture_on_commit_callbacks, "down@example.com")
     assert response.status_code == 200 and "Check your inbox" in response.content.decode()

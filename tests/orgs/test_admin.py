@@ -13,7 +13,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from orgs.members import invitation_create
+from members.services import invitation_create
 from orgs.models import Invitation, MemberDefaults, Membership, MembershipStatus, Organization, Role
 from tests.factories import MembershipFactory, UserFactory, fund, ledger_snapshot
 from wallets.models import CreditType, Entry, Transfer, TransferKind, Wallet
@@ -161,7 +161,7 @@ def test_org_inline_cannot_remove_suspend_swap_or_delete_a_member(staff, funded_
 
 
 def _returnable(org, membership) -> int:
-    from orgs.members import returnable_credits
+    from members.services import returnable_credits
 
     return returnable_credits(org=org, user=membership.user)
 

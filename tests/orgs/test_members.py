@@ -1,4 +1,4 @@
-"""Members, seats, Member defaults and invitations: the domain verbs in orgs.members, and their bad input."""
+"""Members, seats, Member defaults and invitations: the domain verbs in members.services, and their bad input."""
 
 from datetime import timedelta
 
@@ -6,10 +6,10 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
-from orgs import members as svc
+from members import services as svc
 from orgs.models import Invitation, InvitationStatus, MemberDefaults, Membership, MembershipStatus, Role
 from tests.factories import MembershipFactory, OrgFactory, UserFactory, fund, ledger_snapshot
-from wallets.exceptions import MemberNotActive, WalletError
+from wallets.errors import MemberNotActive, WalletError
 from wallets.models import CreditType, Pocket, Transfer, TransferKind, Wallet
 from wallets.selectors import ledger_problems, wallet_balance
 from wallets.services import org_transfer_to_member

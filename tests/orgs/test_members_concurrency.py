@@ -6,10 +6,10 @@ import time
 import pytest
 from django.db import connection, transaction
 
-from orgs import members as svc
+from members import services as svc
 from orgs.models import Invitation, InvitationStatus, MemberDefaults, Membership, MembershipStatus
 from tests.factories import MembershipFactory, UserFactory, fund
-from wallets.exceptions import MemberNotActive
+from wallets.errors import MemberNotActive
 from wallets.models import CreditType, Pocket, Transfer, TransferKind, Wallet
 from wallets.selectors import ledger_problems, wallet_balance
 from wallets.services import org_bulk_transfer, org_transfer_to_member

@@ -8,7 +8,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from orgs import members as svc
+from members import services as svc
 from orgs.models import Invitation, InvitationStatus, MemberDefaults, Membership, MembershipStatus
 from tests.factories import MembershipFactory, UserFactory, bulk_members, ledger_snapshot
 from wallets.models import CreditType, Wallet
@@ -329,7 +329,7 @@ def test_accept_link_used_by_someone_else_is_refused(client, org, owner):
 def test_staff_cannot_lower_seats_below_the_seats_assigned(funded_org, owner, member_membership):
     from django.forms.models import model_to_dict
 
-    from orgs.admin import OrganizationAdminForm
+    from members.admin import OrganizationAdminForm
 
     funded_org.seats = 2
     funded_org.save()

@@ -10,9 +10,10 @@ from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
 
-from billing.models import CreditRequest, Purchase, PurchaseStatus
-from orgs.members import returnable_credits
+from credit_requests.models import CreditRequest
+from members.services import returnable_credits
 from orgs.models import Invitation, MemberDefaults, Membership, Organization, User
+from purchases.models import Purchase, PurchaseStatus
 from tests.factories import ledger_snapshot
 from wallets.models import Entry, Transfer, TransferKind, Wallet
 from wallets.selectors import ledger_problems, wallet_balance

@@ -4,7 +4,7 @@ import pytest
 
 from orgs.models import MembershipStatus
 from tests.factories import MembershipFactory, bulk_members, ledger_snapshot
-from wallets.exceptions import InsufficientCredits, MemberNotActive
+from wallets.errors import InsufficientCredits, MemberNotActive
 from wallets.models import CreditType, Entry, TransferKind, Wallet
 from wallets.selectors import ledger_problems, wallet_balance
 from wallets.services import org_bulk_transfer

@@ -6,7 +6,7 @@ import pytest
 from django.db import connection
 
 from tests.factories import MembershipFactory, fund
-from wallets.exceptions import InsufficientCredits
+from wallets.errors import InsufficientCredits
 from wallets.models import CreditType, Transfer, Wallet
 from wallets.selectors import ledger_problems, wallet_balance
 from wallets.services import org_transfer_to_member

@@ -7,7 +7,7 @@ from django.core.management import call_command
 
 from orgs.models import MembershipStatus
 from tests.factories import MembershipFactory, fund, ledger_snapshot
-from wallets.exceptions import IdempotencyConflict, InsufficientCredits, InvalidAmount, MemberNotActive
+from wallets.errors import IdempotencyConflict, InsufficientCredits, InvalidAmount, MemberNotActive
 from wallets.ledger import leg, post_transfer
 from wallets.models import CreditType, Entry, Pocket, Transfer, TransferKind, Wallet
 from wallets.selectors import ledger_problems, wallet_balance

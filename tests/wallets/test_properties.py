@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from orgs.services import membership_add, org_create, user_create
-from wallets.exceptions import WalletError
+from wallets.errors import WalletError
 from wallets.models import CreditType, Pocket, Wallet
 from wallets.selectors import ledger_problems
 from wallets.services import org_credit_from_stripe, org_grant_promo, org_transfer_to_member

@@ -1,0 +1,192 @@
+"""Models behind the JSON API: org API keys, stored idempotent responses, and usage charges.
+
+The tables keep the names they had in the `billing` app (see each Meta.db_table).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import hmac
+import secrets
+
+from django.core.exceptions import ImproperlyConfigured
+from django.db import connection, models
+from django.db.models import F, Q
+from django.utils import timezone
+from psycopg import sql
+
+from orgs.models import Membership, Organization, User
+from wallets.ledger import execute_prepared
+from wallets.models import Transfer
+
+TOKEN_PREFIX = "crd_"  # noqa: S105 (a public marker, not a secret)
+
+
+class ApiKeyScope(models.TextChoices):
+    """Every key reads; `charge` also charges usage, `transfer` also transfers org credits to members."""
+
+    READ = "read", "Read"
+    CHARGE = "charge", "Charge usage"
+    TRANSFER = "transfer", "Transfer"
+
+
+def _hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class ApiKeyManager(models.Manager["ApiKey"]):
+    def issue(
+        self, *, org: Organization, name: str, scope: str, created_by: User | None, request_key: str | None = None
+    ) -> tuple[ApiKey, str]:
+        """Create a key; returns it with the one-time plain token (never stored, only its hash)."""
+        lookup = secrets.token_hex(6)
+        secret = secrets.token_urlsafe(32)
+        key = self.create(
+            org=org,
+            name=name,
+            scope=scope,
+            lookup=lookup,
+            secret_hash=_hash_secret(secret),
+            created_by=created_by,
+            request_key=request_key,
+        )
+        return key, f"{TOKEN_PREFIX}{lookup}_{secret}"
+
+    def find_by_token(self, token: str) -> ApiKey | None:
+        """The key whose secret matches the token (revoked or not), or None. Constant-time comparison."""
+        if not token.startswith(TOKEN_PREFIX):
+            return None
+        lookup, sep, secret = token[len(TOKEN_PREFIX) :].partition("_")
+        if not sep or len(lookup) != 12 or not secret or len(secret) > 100:
+            return None
+        key = _key_with_org(lookup)
+        if key is None or not hmac.compare_digest(key.secret_hash, _hash_secret(secret)):
+            return None
+        return key
+
+
+@functools.cache
+def _key_with_org_sql() -> tuple[str, list[str], list[str]]:
+    """The statement and the field names its row fills. Rows are used as they come, so no field of
+    either model may need one of the ORM's converters: a new field that does fails here, in the tests."""
+    fields = [(ApiKey, f) for f in ApiKey._meta.concrete_fields]
+    fields += [(Organization, f) for f in Organization._meta.concrete_fields]
+    for model, f in fields:
+        if connection.ops.get_db_converters(f.get_col(model._meta.db_table)) or f.get_db_converters(connection):
+            raise ImproperlyConfigured(f"{model.__name__}.{f.name} needs a converter: read it through the ORM.")
+    columns = sql.SQL(", ").join(
+        sql.Identifier("k" if model is ApiKey else "o", f.column) for model, f in fields
+    )
+    statement = sql.SQL("SELECT {} FROM {} k JOIN {} o ON o.id = k.org_id WHERE k.lookup = %s").format(
+        columns, sql.Identifier(ApiKey._meta.db_table), sql.Identifier(Organization._meta.db_table)
+    )
+    return (
+        statement.as_string(),
+        [f.attname for m, f in fields if m is ApiKey],
+        [f.attname for m, f in fields if m is Organization],
+    )
+
+
+def _key_with_org(lookup: str) -> ApiKey | None:
+    """The key and its org in one prepared statement: every API request starts here, and compiling the
+    equivalent `select_related("org")` query cost more than running it."""
+    statement, key_fields, org_fields = _key_with_org_sql()
+    rows = execute_prepared(statement, [lookup])
+    if not rows:
+        return None
+    row = rows[0]
+    key = ApiKey.from_db(ApiKey.objects.db, key_fields, row[: len(key_fields)])
+    key.org = Organization.from_db(Organization.objects.db, org_fields, row[len(key_fields) :])
+    return key
+
+
+class ApiKey(models.Model):
+    """An org's credential for the API. Only a SHA-256 of the high-entropy secret is kept."""
+
+    org = models.ForeignKey(Organization, models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=80)
+    scope = models.CharField(max_length=16, choices=ApiKeyScope.choices, default=ApiKeyScope.READ)
+    lookup = models.CharField(max_length=12, unique=True, editable=False, help_text="Public part of the token.")
+    secret_hash = models.CharField(max_length=64, editable=False)
+    created_by = models.ForeignKey(User, models.SET_NULL, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(User, models.SET_NULL, null=True, blank=True, related_name="+")
+    # The create form's idempotency key: a reload or double-click of "Create key" makes one key, not two.
+    request_key = models.CharField(max_length=64, null=True, blank=True, editable=False)
+
+    objects = ApiKeyManager()
+
+    class Meta:
+        db_table = "billing_apikey"  # the table keeps the name it had in the billing app
+        verbose_name = "API key"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["org", "request_key"],
+                condition=Q(request_key__isnull=False),
+                name="billing_apikey_one_per_form",
+            )
+        ]
+        indexes = [models.Index(F("org"), F("created_at").desc(), name="billing_apikey_org_recent")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.display_prefix}…)"
+
+    @property
+    def display_prefix(self) -> str:
+        return f"{TOKEN_PREFIX}{self.lookup}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+    def allows(self, scope: str) -> bool:
+        return scope == ApiKeyScope.READ or self.scope == scope
+
+
+class IdempotencyRecord(models.Model):
+    """The first response to a POST with a given Idempotency-Key, per org. Kept at least 24 hours.
+
+    Written in the same database transaction as the movement it describes, so a stored response always
+    matches what happened; a concurrent request with the same key waits on the unique index, then replays.
+    """
+
+    org = models.ForeignKey(Organization, models.CASCADE, related_name="+")
+    api_key = models.ForeignKey(ApiKey, models.CASCADE, related_name="+")
+    key = models.CharField(max_length=100)
+    method = models.CharField(max_length=8)
+    path = models.CharField(max_length=200)
+    request_hash = models.CharField(max_length=64)
+    status_code = models.PositiveSmallIntegerField(null=True)
+    response_body = models.TextField(blank=True, help_text="The exact JSON bytes first sent back.")
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        db_table = "billing_idempotencyrecord"  # the table keeps the name it had in the billing app
+        constraints = [models.UniqueConstraint(fields=["org", "key"], name="billing_idempotency_one_per_org")]
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.path} [{self.key}] -> {self.status_code}"
+
+
+class UsageCharge(models.Model):
+    """What a member's usage charge was for (description, metadata); the money is its Usage transfer."""
+
+    org = models.ForeignKey(Organization, models.PROTECT, related_name="+")
+    membership = models.ForeignKey(Membership, models.PROTECT, related_name="usage_charges")
+    transfer = models.OneToOneField(Transfer, models.PROTECT, related_name="usage_charge")
+    api_key = models.ForeignKey(ApiKey, models.SET_NULL, null=True, blank=True, related_name="+")
+    amount = models.BigIntegerField()
+    description = models.CharField(max_length=500, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "billing_usagecharge"  # the table keeps the name it had in the billing app
+        constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="billing_usagecharge_amount_positive")]
+        indexes = [models.Index(fields=["membership", "created_at"], name="billing_usage_member_recent")]
+
+    def __str__(self) -> str:
+        return f"Usage {self.amount:,} by {self.membership_id}"

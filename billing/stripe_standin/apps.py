@@ -1,8 +1,0 @@
-from django.apps import AppConfig
-
-
-class StripeStandinConfig(AppConfig):
-    name = "billing.stripe_standin"
-    label = "stripe_standin"
-    verbose_name = "Stripe stand-in (offline demo and tests)"
-    default_auto_field = "django.db.models.BigAutoField"

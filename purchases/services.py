@@ -1,0 +1,425 @@
+"""Buy Credits: start a Stripe Checkout, fulfil it once, and follow refunds and disputes.
+
+Every handler re-fetches the Stripe object and moves the purchase toward the state Stripe reports, so
+events may arrive duplicated, late or in any order. Lock order, shared by every path: the Purchase row,
+then the org's OutstandingBalance row, then (inside the ledger primitive) the pockets.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from orgs.models import Organization
+from purchases import stripe_client
+from purchases.models import Purchase, PurchaseStatus
+from wallets.errors import WalletError
+from wallets.ledger import Leg, check_amount, leg, post_transfer
+from wallets.models import CreditType, ExternalCode, OutstandingBalance, Pocket, Transfer, TransferKind, Wallet
+from wallets.outstanding import lock_outstanding
+from wallets.services import org_credit_from_stripe
+
+log = logging.getLogger("credits.billing")
+
+OPEN_DISPUTE = {"needs_response", "under_review"}
+LOST_DISPUTE = {"lost"}
+CLOSED_NO_LOSS = {"won", "warning_closed", "prevented"}
+
+
+class PurchaseError(WalletError):
+    """A purchase could not be started; nothing was charged and no credits moved."""
+
+
+# ---------------------------------------------------------------- amounts
+
+
+def credits_for_cents(cents: int) -> int:
+    return cents * settings.CREDITS_PER_USD // 100
+
+
+def fmt_dollars(cents: int) -> str:
+    return f"${cents // 100:,}.{cents % 100:02d}"
+
+
+# ASCII digits only (`\d` and Decimal() would also take Arabic-Indic or full-width digits); commas only as thousands
+# separators ("1,000.50", never "10,00"); at most one dot. No signs, exponents, underscores, NaN or Infinity.
+_AMOUNT_RE = re.compile(r"(?P<whole>[0-9]{1,3}(?:,[0-9]{3})+|[0-9]*)(?:\.(?P<frac>[0-9]*))?", re.ASCII)
+
+
+def parse_dollars(text: str | None) -> int:
+    """A dollar amount typed by a person -> whole US cents within the purchase limits, or PurchaseError."""
+    raw = (text or "").strip().removeprefix("$").strip()
+    lo, hi = settings.PURCHASE_MIN_CENTS, settings.PURCHASE_MAX_CENTS
+    limits = f"Buy between {fmt_dollars(lo)} and {fmt_dollars(hi)}."
+    if not raw:
+        raise PurchaseError(f"Enter a dollar amount. {limits}")
+    if raw.startswith("-"):
+        raise PurchaseError(f"The amount must be positive. {limits}")
+    match = _AMOUNT_RE.fullmatch(raw)
+    if match is None or raw == ".":
+        raise PurchaseError("Enter a dollar amount as a number, like 25 or 25.50.")
+    whole, frac = match["whole"].replace(",", "").lstrip("0"), (match["frac"] or "").rstrip("0")
+    if len(frac) > 2:
+        raise PurchaseError("Use whole cents: at most two digits after the decimal point.")
+    if len(whole) > len(str(hi // 100)):  # no int() of a 300-digit string
+        raise PurchaseError(f"The maximum purchase is {fmt_dollars(hi)}.")
+    cents = int(whole or "0") * 100 + int(frac.ljust(2, "0"))
+    if cents < lo:
+        raise PurchaseError(f"The minimum purchase is {fmt_dollars(lo)}.")
+    if cents > hi:
+        raise PurchaseError(f"The maximum purchase is {fmt_dollars(hi)}.")
+    return cents
+
+
+def _org_allocated() -> CreditType:
+    return CreditType.objects.get(slug="org-allocated")
+
+
+def _take_back(*, org: Organization, credits: int, kind: str, key: str, memo: str, ob: OutstandingBalance) -> int:
+    """Move up to `credits` Org-allocated credits from the org wallet back to Stripe; what the wallet no
+    longer has is added to the outstanding balance. Returns the part recorded as outstanding."""
+    ct = _org_allocated()
+    org_wallet = Wallet.objects.for_org(org)
+    available = (
+        Pocket.objects.select_for_update()
+        .filter(wallet=org_wallet, credit_type=ct, funding_org__isnull=True)
+        .values_list("balance", flat=True)
+        .first()
+        or 0
+    )
+    take = min(available, credits)
+    if take > 0:
+        post_transfer(
+            kind=kind,
+            org=org,
+            memo=memo,
+            idempotency_key=key,
+            legs=[
+                leg(org_wallet, ct, -take),
+                leg(Wallet.objects.external(ExternalCode.STRIPE), ct, take, funding_org=org),
+            ],
+        )
+    owed = credits - take
+    if owed:
+        ob.credits += owed
+        ob.save(update_fields=["credits", "updated_at"])
+    return owed
+
+
+def _give_back(*, org: Organization, credits: int, kind: str, key: str, memo: str) -> None:
+    if credits > 0:
+        org_credit_from_stripe(org=org, amount=credits, memo=memo, idempotency_key=key, kind=kind)
+
+
+# ---------------------------------------------------------------- starting a checkout
+
+
+def purchase_start(*, org: Organization, user, amount_cents: int, success_url, cancel_url) -> Purchase:
+    """Create the pending Purchase, then its Checkout Session (price from the server-side amount).
+
+    `success_url` and `cancel_url` are callables: purchase id -> absolute URL.
+    """
+    credits = credits_for_cents(amount_cents)
+    purchase = Purchase.objects.create(org=org, created_by=user, amount_cents=amount_cents, credits=credits)
+    try:
+        session = stripe_client.create_checkout_session(
+            amount_cents=amount_cents,
+            currency=purchase.currency,
+            credits=credits,
+            purchase_id=purchase.pk,
+            # Unique per purchase even across databases sharing one Stripe account (ids restart, times don't).
+            purchase_key=f"{purchase.pk}-{int(purchase.created_at.timestamp() * 1_000_000)}",
+            org_id=org.pk,
+            org_name=org.name,
+            customer_email=getattr(user, "email", ""),
+            success_url=success_url(purchase.pk),
+            cancel_url=cancel_url(purchase.pk),
+        )
+    except stripe_client.StripeError as exc:
+        log.warning("stripe checkout create failed purchase=%s: %s", purchase.pk, exc)
+        Purchase.objects.filter(pk=purchase.pk).update(status=PurchaseStatus.FAILED, updated_at=timezone.now())
+        raise PurchaseError("We could not reach Stripe to start the checkout. Nothing was charged; try again.") from exc
+    if session.get("client_reference_id") != str(purchase.pk) or session.get("amount_total") != amount_cents:
+        log.error("checkout session %s does not match purchase %s", session.get("id"), purchase.pk)
+        Purchase.objects.filter(pk=purchase.pk).update(status=PurchaseStatus.FAILED, updated_at=timezone.now())
+        raise PurchaseError("Stripe returned a checkout for a different purchase. Nothing was charged; try again.")
+    purchase.stripe_session_id = session["id"]
+    purchase.checkout_url = session.get("url") or ""
+    purchase.save(update_fields=["stripe_session_id", "checkout_url", "updated_at"])
+    return purchase
+
+
+# ---------------------------------------------------------------- fulfilment
+
+
+def purchase_for_session(session) -> Purchase | None:
+    """The purchase a Checkout Session belongs to: by session id, else by client_reference_id + org."""
+    purchase = Purchase.objects.filter(stripe_session_id=session["id"]).first()
+    if purchase is not None:
+        return purchase
+    ref = session.get("client_reference_id") or ""
+    meta = session.get("metadata") or {}
+    if ref.isascii() and ref.isdigit():  # '²'.isdigit() is True and int('²') raises
+        purchase = Purchase.objects.filter(pk=int(ref), stripe_session_id__isnull=True).first()
+        if purchase is not None and str(purchase.org_id) == str(meta.get("org_id")):
+            return purchase
+    return None
+
+
+def _id_of(value) -> str:
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else value.get("id", "")
+
+
+def purchase_sync_session(session, *, event_type: str = "", purchase: Purchase | None = None) -> Purchase | None:
+    """Bring the purchase in line with a (freshly retrieved) Checkout Session. Idempotent.
+
+    Paid -> credit the org wallet once (keyed by the session id) and pay any outstanding balance first.
+    Expired unpaid -> Expired. An async payment that failed -> Failed. Otherwise it stays Pending.
+    """
+    found = purchase or purchase_for_session(session)
+    if found is None:
+        return None
+    with transaction.atomic(savepoint=False):
+        purchase = Purchase.objects.select_for_update(of=("self",)).select_related("org", "created_by").get(pk=found.pk)
+        changed = not purchase.stripe_session_id
+        purchase.stripe_session_id = purchase.stripe_session_id or session["id"]
+        if session.get("amount_total") is not None and session["amount_total"] != purchase.amount_cents:
+            log.error("session %s amount %s != purchase %s", session["id"], session["amount_total"], purchase.pk)
+            return purchase
+        paid = session.get("status") == "complete" and session.get("payment_status") in ("paid", "no_payment_required")
+        if purchase.transfer_id is None and paid:
+            _fulfil(purchase, session)
+            changed = False
+        elif purchase.transfer_id is None and purchase.status == PurchaseStatus.PENDING:
+            if session.get("status") == "expired":
+                purchase.status, changed = PurchaseStatus.EXPIRED, True
+            elif event_type == "checkout.session.async_payment_failed":
+                purchase.status, changed = PurchaseStatus.FAILED, True
+        if changed:
+            purchase.save()
+    return purchase
+
+
+_LEDGER_IDS = (
+    f"SELECT ct.id, (SELECT id FROM {Wallet._meta.db_table} WHERE kind = 'external' AND code = %s), "
+    f"(SELECT id FROM {Wallet._meta.db_table} WHERE kind = 'org' AND org_id = %s) "
+    f"FROM {CreditType._meta.db_table} ct WHERE ct.slug = 'org-allocated'"
+)
+
+
+def _credit_org_wallet(*, org: Organization, amount: int, actor, memo: str, idempotency_key: str) -> Transfer:
+    """`org_credit_from_stripe` with its three look-ups done in one round trip (the webhook's hot path);
+    the same legs, so the same fingerprint. Falls back to the service when a wallet does not exist yet."""
+    with connection.cursor() as cursor:
+        cursor.execute(_LEDGER_IDS, [ExternalCode.STRIPE, org.pk])
+        row = cursor.fetchone()
+    if row is None or None in row:
+        return org_credit_from_stripe(org=org, amount=amount, actor=actor, memo=memo, idempotency_key=idempotency_key)
+    ct_id, stripe_wallet_id, org_wallet_id = row
+    check_amount(amount)
+    return post_transfer(
+        kind=TransferKind.PURCHASE,
+        org=org,
+        actor=actor,
+        memo=memo,
+        idempotency_key=idempotency_key,
+        legs=[
+            Leg(stripe_wallet_id, ct_id, -amount, org.pk, is_external=True),
+            Leg(org_wallet_id, ct_id, amount, None, is_external=False),
+        ],
+    )
+
+
+def _fulfil(purchase: Purchase, session) -> None:
+    org = purchase.org
+    ob = lock_outstanding(org.pk)
+    transfer = _credit_org_wallet(
+        org=org,
+        amount=purchase.credits,
+        actor=purchase.created_by,
+        memo=f"Bought {purchase.credits:,} credits for {purchase.dollars} (purchase #{purchase.pk})",
+        idempotency_key=f"stripe:{session['id']}",
+    )
+    pi = session.get("payment_intent")
+    purchase.payment_intent_id = _id_of(pi)
+    if pi is not None and not isinstance(pi, str):
+        purchase.charge_id = _id_of(pi.get("latest_charge"))
+    purchase.transfer_id = transfer.pk
+    purchase.status = PurchaseStatus.PAID
+    purchase.paid_at = timezone.now()
+    purchase.save()
+    if ob.credits:
+        settle = min(ob.credits, purchase.credits)
+        post_transfer(
+            kind=TransferKind.REFUND,
+            org=org,
+            memo=f"Outstanding balance paid from purchase #{purchase.pk}",
+            idempotency_key=f"stripe:{session['id']}:outstanding",
+            legs=[
+                leg(Wallet.objects.for_org(org), _org_allocated(), -settle),
+                leg(Wallet.objects.external(ExternalCode.STRIPE), _org_allocated(), settle, funding_org=org),
+            ],
+        )
+        ob.credits -= settle
+        ob.save(update_fields=["credits", "updated_at"])
+    log.info(
+        "purchase_paid purchase=%s org=%s credits=%s transfer=%s", purchase.pk, org.pk, purchase.credits, transfer.pk
+    )
+
+
+def purchase_refresh(purchase: Purchase) -> Purchase:
+    """The success page: re-fetch the session and fulfil if paid (whichever of this and the webhook comes
+    first credits; the other is a no-op)."""
+    if purchase.status != PurchaseStatus.PENDING or not purchase.stripe_session_id:
+        return purchase
+    session = stripe_client.retrieve_checkout_session(purchase.stripe_session_id)
+    return purchase_sync_session(session) or purchase
+
+
+# ---------------------------------------------------------------- refunds and disputes
+
+
+def _purchase_for_charge(charge) -> Purchase | None:
+    charge_id, pi_id = _id_of(charge), _id_of(charge.get("payment_intent"))
+    purchase = Purchase.objects.filter(charge_id=charge_id).first() if charge_id else None
+    if purchase is None and pi_id:
+        purchase = Purchase.objects.filter(payment_intent_id=pi_id).first()
+    if purchase is None:
+        meta = charge.get("metadata") or {}
+        ref = str(meta.get("purchase_id", ""))
+        if ref.isascii() and ref.isdigit():
+            purchase = Purchase.objects.filter(pk=int(ref), org_id=meta.get("org_id")).first()
+    if purchase is not None and purchase.transfer_id is None and purchase.stripe_session_id:
+        # A refund or dispute event overtook the checkout events: fulfil first, from the session.
+        purchase = purchase_refresh(purchase)
+    return purchase
+
+
+def _status_after_claims(p: Purchase) -> str:
+    if p.dispute_id and (p.dispute_status in OPEN_DISPUTE or p.dispute_status in LOST_DISPUTE):
+        return PurchaseStatus.DISPUTED
+    if p.refunded_cents >= p.amount_cents:
+        return PurchaseStatus.REFUNDED
+    if p.refunded_cents > 0:
+        return PurchaseStatus.PARTIALLY_REFUNDED
+    return PurchaseStatus.PAID
+
+
+def purchase_sync_refunds(charge) -> Purchase | None:
+    """Take back the credits for Stripe's cumulative amount_refunded on the charge (never twice)."""
+    found = _purchase_for_charge(charge)
+    if found is None or found.transfer_id is None:
+        return found
+    with transaction.atomic():
+        p = Purchase.objects.select_for_update().select_related("org").get(pk=found.pk)
+        refunded = min(int(charge.get("amount_refunded") or 0), p.amount_cents)
+        if refunded <= p.refunded_cents:
+            return p  # a duplicate or stale event: Stripe's total never goes down
+        target = p.credits * refunded // p.amount_cents
+        delta = target - p.refunded_credits
+        ob = lock_outstanding(p.org_id)
+        if delta > 0:
+            _take_back(
+                org=p.org,
+                credits=delta,
+                kind=TransferKind.REFUND,
+                key=f"stripe:{p.stripe_session_id}:refund:{refunded}",
+                memo=f"Refund of {fmt_dollars(refunded - p.refunded_cents)} on purchase #{p.pk}",
+                ob=ob,
+            )
+        p.refunded_cents, p.refunded_credits = refunded, target
+        p.charge_id = p.charge_id or _id_of(charge)
+        p.status = _status_after_claims(p)
+        p.save()
+        log.info("purchase_refund purchase=%s refunded_cents=%s credits=%s", p.pk, refunded, delta)
+        return p
+
+
+def purchase_sync_dispute(dispute, charge=None) -> Purchase | None:
+    """Open dispute: hold the disputed credits. Lost: they stay taken. Won: release them."""
+    charge_id = _id_of(dispute.get("charge"))
+    if charge is None and charge_id:
+        charge = stripe_client.retrieve_charge(charge_id)
+    found = _purchase_for_charge(charge) if charge is not None else None
+    if found is None or found.transfer_id is None:
+        return found
+    status = dispute.get("status", "")
+    with transaction.atomic():
+        p = Purchase.objects.select_for_update().select_related("org").get(pk=found.pk)
+        if p.dispute_id and p.dispute_id != dispute["id"] and p.dispute_status not in CLOSED_NO_LOSS:
+            log.warning("second dispute %s on purchase %s ignored while %s is open", dispute["id"], p.pk, p.dispute_id)
+            return p
+        if p.dispute_id != dispute["id"]:
+            p.dispute_id, p.dispute_status, p.dispute_held_credits, p.dispute_outstanding_credits = (
+                dispute["id"],
+                "",
+                0,
+                0,
+            )
+        if p.dispute_status in LOST_DISPUTE or p.dispute_status in CLOSED_NO_LOSS:
+            return p  # closed disputes are final; a late "created" or "updated" changes nothing
+        ob = lock_outstanding(p.org_id)
+        already_held = p.dispute_held_credits + p.dispute_outstanding_credits
+        if status in OPEN_DISPUTE or status in LOST_DISPUTE:
+            want = min(p.credits * int(dispute.get("amount") or 0) // p.amount_cents, p.credits - p.refunded_credits)
+            if want > already_held:
+                owed = _take_back(
+                    org=p.org,
+                    credits=want - already_held,
+                    kind=TransferKind.DISPUTE_HOLD,
+                    key=f"stripe:{p.stripe_session_id}:dispute:{dispute['id']}:hold",
+                    memo=f"Credits held for a payment dispute on purchase #{p.pk}",
+                    ob=ob,
+                )
+                p.dispute_outstanding_credits += owed
+                p.dispute_held_credits += want - already_held - owed
+        elif status in CLOSED_NO_LOSS and already_held:
+            cancel = min(p.dispute_outstanding_credits, ob.credits)
+            if cancel:
+                ob.credits -= cancel
+                ob.save(update_fields=["credits", "updated_at"])
+            _give_back(
+                org=p.org,
+                credits=already_held - cancel,
+                kind=TransferKind.DISPUTE_RELEASE,
+                key=f"stripe:{p.stripe_session_id}:dispute:{dispute['id']}:release",
+                memo=f"Dispute won: credits released on purchase #{p.pk}",
+            )
+            p.dispute_held_credits = p.dispute_outstanding_credits = 0
+        else:
+            p.dispute_status = p.dispute_status or status
+            p.save()
+            return p
+        p.dispute_status = status
+        p.status = _status_after_claims(p)
+        p.save()
+        log.info("purchase_dispute purchase=%s dispute=%s status=%s", p.pk, dispute["id"], status)
+        return p
+
+
+# ---------------------------------------------------------------- reads
+
+
+def org_purchases(org: Organization, limit: int = 20):
+    return (
+        Purchase.objects.filter(org=org).select_related("created_by", "transfer").order_by("-created_at", "-id")[:limit]
+    )
+
+
+def purchase_paid_outstanding(purchase: Purchase) -> int:
+    """Credits of this purchase that went to pay the org's outstanding balance."""
+    key = f"stripe:{purchase.stripe_session_id}:outstanding"
+    return (
+        Transfer.objects.filter(org_id=purchase.org_id, idempotency_key=key).values_list("amount", flat=True).first()
+        or 0
+    )
+
+
+def purchase_transfers(purchase: Purchase):
+    return Transfer.objects.filter(org=purchase.org, idempotency_key__startswith=f"stripe:{purchase.stripe_session_id}")

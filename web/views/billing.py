@@ -1,0 +1,67 @@
+from django.contrib.auth.decorators import login_required
+from django.http import HttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+from django_htmx.http import HttpRequest
+
+from credit_requests.selectors import pending_request_count, pending_requests_page
+from orgs.selectors import billing_viewer_membership
+from purchases.services import org_purchases
+from reporting.transactions import balance_chart
+from wallets.models import Wallet
+from wallets.outstanding import org_outstanding_credits
+from wallets.selectors import recent_entries, wallet_balance
+from web.views.transactions import chart_days
+
+TABS = [("credits", "Credits", "billing:page"), ("requests", "Credit Requests", "billing:requests")]
+
+
+def billing_context(request, org_slug: str, tab: str) -> dict:
+    membership = billing_viewer_membership(user=request.user, org_slug=org_slug)
+    org = membership.org
+    wallet = Wallet.objects.for_org(org)
+    context = {
+        "org": org,
+        "membership": membership,
+        "can_manage": membership.can_manage_billing,
+        "balance": wallet_balance(wallet),
+        "tab": tab,
+        "tabs": TABS,
+        "pending_count": pending_request_count(org),  # the badge on the Credit Requests tab
+    }
+    if tab == "credits":
+        context["entries"] = recent_entries(wallet, limit=10)
+    elif tab == "requests":
+        context["requests_view"] = "pending"
+        context["pending"] = pending_requests_page(org, page=request.GET.get("page"), count=context["pending_count"])
+    _purchase_context(context, org, tab)
+    return context
+
+
+def _purchase_context(context: dict, org, tab: str) -> None:
+    """Buy Credits: the outstanding balance on the Balance card, the Purchases list on the Credits tab."""
+    context["outstanding"] = org_outstanding_credits(org)
+    if tab == "credits":
+        context["purchases"] = org_purchases(org)
+
+
+@login_required
+@require_GET
+def billing_page(request: HttpRequest, org_slug: str, tab: str = "credits") -> HttpResponse:
+    """Billing: the Balance card, then the Credits and Credit Requests tabs. Tabs swap with htmx."""
+    context = billing_context(request, org_slug, tab)
+    template = "billing/billing.html"
+    if request.htmx and request.htmx.target == "tab-panel":
+        template += "#tab-panel"
+    else:  # the balance-over-time card (billing/transactions.py): one aggregate query
+        balance = context["balance"]
+        context["chart"] = balance_chart(balance.wallet, balance.by_type, days=chart_days(request))
+    return render(request, template, context)
+
+
+@login_required
+@require_GET
+def balance_card(request: HttpRequest, org_slug: str) -> HttpResponse:
+    """The Balance card alone, re-fetched when something on the page moved credits."""
+    context = billing_context(request, org_slug, tab="")
+    return render(request, "billing/billing.html#balance-card", context)

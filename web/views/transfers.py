@@ -1,0 +1,222 @@
+"""The Transfer dialog on the Billing page's Balance card: one member, selected members, or all members.
+
+Thin views: parse the form (transfers.forms), call one domain verb (wallets.services), render the dialog
+body. Opened with htmx into ``<dialog id="transfer-dialog">``; without JS the same URLs are a plain page.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HttpRequest, trigger_client_event
+
+from core.ratelimit import rate_limited
+from orgs.selectors import billing_admin_membership
+from transfers.forms import (
+    MODE_KEYS,
+    MODES,
+    RESULTS_LIMIT,
+    SELECT_THRESHOLD,
+    SELECTED_LIMIT,
+    BulkForm,
+    CreditsField,
+    TransferForm,
+    active_members,
+    form_for,
+    org_holdings,
+    parse_ids,
+    search_members,
+)
+from wallets.errors import InvalidAmount, MemberNotActive, WalletError
+from wallets.models import Wallet
+from wallets.services import org_bulk_transfer, org_transfer_to_member
+
+TEMPLATE = "billing/transfer.html"
+
+
+def _mode(value) -> str:
+    return value if value in MODE_KEYS else "one"
+
+
+def _members_context(org, mode: str, params, member_count: int) -> dict:
+    """The recipient list for the mode: a capped, searchable slice, plus what is already chosen."""
+    q = (params.get("q") or "").strip()[:200]
+    context: dict = {"q": q, "results_limit": RESULTS_LIMIT}
+    if mode == "one":
+        chosen_ids = parse_ids([params.get("recipient", "")])[:1]
+        context["use_select"] = member_count <= SELECT_THRESHOLD
+        limit = SELECT_THRESHOLD if context["use_select"] else RESULTS_LIMIT
+    elif mode == "selected":
+        chosen_ids = parse_ids(params.getlist("member"))[:SELECTED_LIMIT]
+        context["match_all"] = params.get("match_all") in ("on", "true", "1")
+        context["match_count"] = search_members(org, q).count() if q else member_count
+        limit = RESULTS_LIMIT
+    else:
+        return context
+    chosen = list(search_members(org, "").filter(pk__in=chosen_ids)) if chosen_ids else []
+    results = list(search_members(org, q).exclude(pk__in=chosen_ids)[:limit])
+    context.update(chosen=chosen, results=results, chosen_ids=chosen_ids)
+    return context
+
+
+def _preview(form: TransferForm, org, params, member_count: int) -> dict | None:
+    """What the transfer would do, from whatever is filled in so far (never an error: the form reports those)."""
+    holding = form.holding()
+    if holding is None:
+        return None
+    try:
+        amount = CreditsField(required=False).clean(params.get("amount", ""))
+    except Exception:  # an unparsable amount simply has no preview yet
+        amount = None
+    preview = {"holding": holding, "amount": amount, "before": holding.balance, "mode": form.transfer_mode}
+    if form.transfer_mode == "one":
+        ids = parse_ids([params.get("recipient", "")])
+        member = active_members(org).select_related("user").filter(pk=ids[0]).first() if ids else None
+        preview["to"] = member.user.display_name if member else None
+        count = 1
+    elif form.transfer_mode == "all":
+        count = member_count
+    elif params.get("match_all") in ("on", "true", "1"):
+        count = search_members(org, params.get("q", "")).count()
+    else:
+        ids = parse_ids(params.getlist("member"))
+        count = active_members(org).filter(pk__in=ids).count() if ids else 0
+    preview["count"] = count
+    if amount:
+        total = amount * count
+        preview.update(total=total, after=holding.balance - total, shortfall=max(0, total - holding.balance))
+    return preview
+
+
+def _context(request, membership, form: TransferForm, params, *, member_count: int, success: str = "") -> dict:
+    org = membership.org
+    return {
+        "org": org,
+        "membership": membership,
+        "mode": form.transfer_mode,
+        "modes": MODES,
+        "form": form,
+        "holdings": form.holdings,
+        "member_count": member_count,
+        "preview": _preview(form, org, params, member_count),
+        "success": success,
+        "dialog": bool(request.htmx),
+        **_members_context(org, form.transfer_mode, params, member_count),
+    }
+
+
+def _render(request, context: dict) -> HttpResponse:
+    template = f"{TEMPLATE}#transfer-body" if request.htmx else TEMPLATE
+    return render(request, template, context)
+
+
+def _setup(request, org_slug: str):
+    membership = billing_admin_membership(user=request.user, org_slug=org_slug)
+    org = membership.org
+    holdings = org_holdings(Wallet.objects.for_org(org))
+    member_count = active_members(org).count()
+    return membership, holdings, member_count
+
+
+@require_GET
+@login_required
+def transfer_dialog(request: HttpRequest, org_slug: str) -> HttpResponse:
+    """The Transfer dialog (htmx) or page (no JS), with a fresh idempotency key."""
+    membership, holdings, member_count = _setup(request, org_slug)
+    form = form_for(_mode(request.GET.get("mode")), org=membership.org, holdings=holdings)
+    return _render(request, _context(request, membership, form, request.GET, member_count=member_count))
+
+
+@require_GET
+@login_required
+def transfer_members(request: HttpRequest, org_slug: str) -> HttpResponse:
+    """Type-ahead: the recipient radios (One member) or checkboxes (Selected) matching ``q``."""
+    membership, _holdings, member_count = _setup(request, org_slug)
+    mode = _mode(request.GET.get("mode"))
+    context = {"org": membership.org, "mode": mode, **_members_context(membership.org, mode, request.GET, member_count)}
+    return render(request, "billing/_transfer_members.html", context)
+
+
+@require_GET
+@login_required
+def transfer_preview(request: HttpRequest, org_slug: str) -> HttpResponse:
+    """The live preview: from, to, type, amount (and total), org balance before and after, any shortfall."""
+    membership, holdings, member_count = _setup(request, org_slug)
+    form = form_for(_mode(request.GET.get("mode")), request.GET, org=membership.org, holdings=holdings)
+    context = {"org": membership.org, "preview": _preview(form, membership.org, request.GET, member_count)}
+    return render(request, "billing/_transfer_preview.html", context)
+
+
+@require_POST
+@login_required
+@rate_limited("RATE_LIMIT_MONEY")
+def transfer_submit(request: HttpRequest, org_slug: str) -> HttpResponse:
+    """Move the credits (or, without JS, refresh the preview / member search). Exactly once per form."""
+    membership, holdings, member_count = _setup(request, org_slug)
+    org = membership.org
+    mode = _mode(request.POST.get("mode"))
+    form = form_for(mode, request.POST, org=org, holdings=holdings)
+    action = request.POST.get("action", "")
+    success = ""
+    if action == "preview":
+        form.is_valid()
+    elif action != "search" and form.is_valid():
+        try:
+            success = _perform(form, org=org, actor=request.user)
+        except WalletError as exc:
+            form.add_error(_error_field(form, exc), exc.message)
+    if success and not request.htmx:
+        messages.success(request, success)
+        return redirect("billing:page", org_slug=org.slug)
+    params = request.POST
+    if success:  # a fresh form (new idempotency key) and fresh balances for the next transfer
+        holdings = org_holdings(Wallet.objects.for_org(org))
+        form = form_for(mode, org=org, holdings=holdings)
+        params = request.GET
+    response = _render(request, _context(request, membership, form, params, member_count=member_count, success=success))
+    if success:
+        trigger_client_event(response, "balances-changed")
+    return response
+
+
+def _perform(form: TransferForm, *, org, actor) -> str:
+    """Call the one domain verb for the mode; returns the confirmation line."""
+    data = form.cleaned_data
+    holding = form.holding()
+    ct = holding.credit_type
+    amount = data["amount"]
+    if isinstance(form, BulkForm):
+        transfer = org_bulk_transfer(
+            org=org,
+            credit_type=ct,
+            amount_per_member=amount,
+            membership_ids=form.membership_ids,
+            actor=actor,
+            memo=data.get("reason", ""),
+            idempotency_key=form.ledger_key(),
+        )
+        count = transfer.amount // amount
+        people = "member" if count == 1 else "members"
+        return f"Transferred {amount:,} {ct.name} credits to each of {count:,} {people} ({transfer.amount:,} in total)."
+    org_transfer_to_member(
+        org=org,
+        membership_id=data["recipient"],
+        credit_type=ct,
+        amount=amount,
+        actor=actor,
+        memo=data.get("message", ""),
+        idempotency_key=form.ledger_key(),
+    )
+    return f"Transferred {amount:,} {ct.name} credits to {form.recipient_membership.user.display_name}."
+
+
+def _error_field(form: TransferForm, exc: WalletError) -> str | None:
+    """Which field a domain error belongs next to (None: at the top of the form, e.g. a shortfall)."""
+    if isinstance(exc, MemberNotActive):
+        return "recipient" if "recipient" in form.fields else "member"
+    if isinstance(exc, InvalidAmount):
+        return "amount"
+    return None
