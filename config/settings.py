@@ -31,6 +31,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "pgtrigger",
     "axes",
+    "django_tasks_db",  # the task queue's table, and its admin (Task results) for staff
     # Layers, bottom up (docs/architecture.md): orgs <- wallets <- features <- web/api <- devtools.
     "orgs",
     "wallets",
@@ -78,22 +79,27 @@ TEMPLATES = [
     },
 ]
 
-DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # Writers queue for the lock instead of failing with "database is locked".
-    DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {"transaction_mode": "IMMEDIATE", "timeout": 20, "init_command": "PRAGMA journal_mode=WAL;"}
+# PostgreSQL only. Without DATABASE_URL: the embedded server that `make run`/`make test` start
+# (`python -m devtools.embedded_pg start`, data in .pgdata/).
+DATABASES = {
+    "default": env.db(
+        "DATABASE_URL",
+        default=f"postgres://postgres@127.0.0.1:{env.int('EMBEDDED_PG_PORT', default=54329)}/credits",
     )
-else:
-    # Persistent connections (checked at the start of each request): a new PostgreSQL backend per request
-    # costs more than most requests do.
-    DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-    # A stuck row lock becomes a clean, retryable error (LedgerBusy) instead of a hang.
-    DATABASES["default"].setdefault("OPTIONS", {})["options"] = (
-        f"-c lock_timeout={env.int('LEDGER_LOCK_TIMEOUT_MS', default=10_000)}"
-    )
-    DATABASES["default"]["TEST"] = {"NAME": env.str("TEST_DATABASE_NAME", default=None)}
+}
+if not DATABASES["default"]["ENGINE"].endswith(("postgresql", "postgis")):
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured("Credits runs on PostgreSQL only: DATABASE_URL must be a postgres://... URL.")
+# Persistent connections (checked at the start of each request): a new PostgreSQL backend per request
+# costs more than most requests do.
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# A stuck row lock becomes a clean, retryable error (LedgerBusy) instead of a hang.
+DATABASES["default"].setdefault("OPTIONS", {})["options"] = (
+    f"-c lock_timeout={env.int('LEDGER_LOCK_TIMEOUT_MS', default=10_000)}"
+)
+DATABASES["default"]["TEST"] = {"NAME": env.str("TEST_DATABASE_NAME", default=None)}
 # The ledger's hot statements run as server-side prepared statements (wallets.ledger.execute_prepared).
 # Turn off behind a pooler that cannot keep them (PgBouncer in transaction mode before 1.21).
 LEDGER_PREPARED_STATEMENTS = env.bool("LEDGER_PREPARED_STATEMENTS", default=True)
@@ -151,6 +157,12 @@ MAILERS = {
 # Absolute links in emails.
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Credits <credits@localhost>")
+
+# Background tasks (Django's task framework): emails are sent by `core.tasks.send_email`, queued in the
+# database (django-tasks-db) and run by `manage.py db_worker`. TASKS_BACKEND=
+# django.tasks.backends.immediate.ImmediateBackend runs each task at once in the process that enqueues it
+# (no worker, no retries; the tests use it).
+TASKS = {"default": {"BACKEND": env.str("TASKS_BACKEND", default="django_tasks_db.DatabaseBackend")}}
 
 LOGGING = {
     "version": 1,

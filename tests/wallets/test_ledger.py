@@ -22,10 +22,11 @@ def ct():
 
 
 def test_transfer_to_member_moves_credits_and_balances_books(funded_org, member_membership, owner, ct):
-    transfer = org_transfer_to_member(
+    posted = org_transfer_to_member(
         org=funded_org, membership_id=member_membership.pk, credit_type=ct, amount=250, actor=owner, memo="Kickoff"
     )
-    assert transfer.replayed is False
+    assert posted.replayed is False
+    transfer = posted.transfer
     org_wallet = Wallet.objects.for_org(funded_org)
     member_wallet = Wallet.objects.for_user(member_membership.user)
     assert wallet_balance(org_wallet).total == 9_750
@@ -80,8 +81,8 @@ def test_same_idempotency_key_replays_the_first_transfer(funded_org, member_memb
     first = org_transfer_to_member(**kwargs)
     before = ledger_snapshot()
     second = org_transfer_to_member(**kwargs)
-    assert second.replayed is True
-    assert second.pk == first.pk
+    assert second.replayed is True and first.replayed is False
+    assert second.transfer.pk == first.transfer.pk
     assert ledger_snapshot() == before
 
 
@@ -106,7 +107,7 @@ def test_idempotency_keys_are_scoped_per_org(funded_org, other_org, member_membe
     b = org_transfer_to_member(
         org=other_org, membership_id=other_member.pk, credit_type=ct, amount=1, idempotency_key="same"
     )
-    assert a.pk != b.pk
+    assert a.transfer.pk != b.transfer.pk
     assert not b.replayed
 
 
@@ -167,12 +168,11 @@ def tamper(funded_org, member_membership):
     """
     from django.db import connection
 
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cur:
-            # ALTER TABLE refuses while deferred foreign-key checks of this transaction are pending: run them now.
-            cur.execute("SET CONSTRAINTS ALL IMMEDIATE")
-            cur.execute("ALTER TABLE wallets_entry DISABLE TRIGGER wallets_entry_balanced")
-            cur.execute("SET CONSTRAINTS ALL DEFERRED")
+    with connection.cursor() as cur:
+        # ALTER TABLE refuses while deferred foreign-key checks of this transaction are pending: run them now.
+        cur.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        cur.execute("ALTER TABLE wallets_entry DISABLE TRIGGER wallets_entry_balanced")
+        cur.execute("SET CONSTRAINTS ALL DEFERRED")
 
     def write(legs):
         """legs: [(wallet, credit type, signed amount)] -> a Transfer with exactly those entries, each pocket's

@@ -6,13 +6,11 @@ SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
 
 
 def install_balanced_trigger(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute((SQL_DIR / "entry_balanced.sql").read_text(), params=None)
+    schema_editor.execute((SQL_DIR / "entry_balanced.sql").read_text(), params=None)
 
 
 def remove_balanced_trigger(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute((SQL_DIR / "entry_balanced_reverse.sql").read_text(), params=None)
+    schema_editor.execute((SQL_DIR / "entry_balanced_reverse.sql").read_text(), params=None)
 
 
 def seed_credit_types_and_external_wallets(apps, schema_editor):

@@ -45,6 +45,8 @@ def _request_key(name: str) -> uuid.UUID:
 # The seeded history is quiet: the services email admins about requests, members about decisions and invitees
 # their link, which would print a dozen emails to `make run`'s console (or send them, with EMAIL_URL set).
 _NO_MAIL = {"default": {"BACKEND": "django.core.mail.backends.dummy.EmailBackend"}}
+# Emails are tasks: run them at once (into _NO_MAIL) rather than queue them for the worker.
+_RUN_NOW = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}
 
 
 def _user(email: str, **extra) -> User:
@@ -85,7 +87,7 @@ class Command(BaseCommand):
     help = "Create the demo org Quantum Lab, its people, and a few past movements of each kind (idempotent)."
 
     def handle(self, *args, **options):
-        with override_settings(MAILERS=_NO_MAIL), transaction.atomic():
+        with override_settings(MAILERS=_NO_MAIL, TASKS=_RUN_NOW), transaction.atomic():
             org, owner = self._people()
             self._history(org, owner)
         memberships = {m.user.email: m for m in Membership.objects.filter(org=org).select_related("user")}
@@ -174,7 +176,7 @@ class Command(BaseCommand):
                 continue
             request = credit_request_create(
                 org=org, user=m[email].user, amount=amount, reason=reason, client_key=client_key
-            )
+            ).request
             if decisions[name]:
                 decisions[name](request)
 
