@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.cache import cache
 from django.utils import timezone
 from ninja.security import HttpBearer
 
 from api.errors import ApiProblem
 from apikeys.models import ApiKey
 from core.logcontext import bind_log_context
+from core.ratelimit import hit
 
 LAST_USED_RESOLUTION = timedelta(minutes=1)  # write last_used_at at most once a minute per key
 RATE_WINDOW_SECONDS = 60
@@ -68,21 +67,12 @@ class ApiKeyAuth(HttpBearer):
 
 
 def check_rate_limit(key: ApiKey) -> None:
-    """Fixed one-minute window per key in Django's cache (locmem by default, Redis via CACHE_URL)."""
+    """A one-minute window per key (core.ratelimit, shared wherever the cache is shared)."""
     limit = settings.API_RATE_LIMIT_PER_MINUTE
     if limit <= 0:
         return
-    now = time.time()
-    window = int(now // RATE_WINDOW_SECONDS)
-    cache_key = f"api-rate:{key.pk}:{window}"
-    cache.add(cache_key, 0, RATE_WINDOW_SECONDS + 5)
-    try:
-        count = cache.incr(cache_key)
-    except ValueError:  # expired between add and incr
-        cache.set(cache_key, 1, RATE_WINDOW_SECONDS + 5)
-        count = 1
-    if count > limit:
-        retry_after = max(1, int((window + 1) * RATE_WINDOW_SECONDS - now + 0.999))
+    retry_after = hit("api-key", str(key.pk), count=limit, seconds=RATE_WINDOW_SECONDS)
+    if retry_after is not None:
         raise ApiProblem(
             429,
             "rate_limited",

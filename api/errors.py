@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from django.http import JsonResponse
+from django.http import HttpRequest, JsonResponse
 
+from core.errors import DomainError
 from wallets.errors import (
     IdempotencyConflict,
     InsufficientCredits,
     InvalidAmount,
     LedgerBusy,
     MemberNotActive,
-    WalletError,
 )
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
@@ -55,6 +55,11 @@ class ApiProblem(Exception):
         return body
 
 
+def problem_instance(request: HttpRequest) -> str:
+    """The problem's `instance`: the path of the request that failed."""
+    return request.path
+
+
 def problem_response(problem: ApiProblem, instance: str = "") -> JsonResponse:
     response = JsonResponse(problem.body(instance), status=problem.status, content_type=PROBLEM_CONTENT_TYPE)
     for name, value in problem.headers.items():
@@ -62,7 +67,7 @@ def problem_response(problem: ApiProblem, instance: str = "") -> JsonResponse:
     return response
 
 
-def problem_from_wallet_error(exc: WalletError) -> ApiProblem:
+def problem_from_domain_error(exc: DomainError) -> ApiProblem:
     """Domain errors keep their user-safe message; the status and code say what kind of failure it was."""
     if isinstance(exc, InsufficientCredits):
         return ApiProblem(

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
+from api.errors import ApiProblem
+from apikeys.models import ApiKey
 from orgs.models import Membership, Organization
 from wallets.models import CreditType, Pocket, Wallet
 
@@ -37,3 +39,11 @@ def member_org_balance(*, org: Organization, membership: Membership) -> dict[str
     wallet = Wallet.objects.for_user(membership.user)
     rows = dict(Pocket.objects.filter(wallet=wallet, funding_org=org).values_list("credit_type__slug", "balance"))
     return {ct.slug: int(rows.get(ct.slug, 0)) for ct in CreditType.objects.all()}
+
+
+def org_member(key: ApiKey, member_id: int) -> Membership:
+    """A membership of the key's org (with its user), or 404: another org's members do not exist for this key."""
+    membership = Membership.objects.select_related("user").filter(org_id=key.org_id, pk=member_id).first()
+    if membership is None:
+        raise ApiProblem(404, "member_not_found", "No such member in this organization.", member_id=member_id)
+    return membership

@@ -9,6 +9,7 @@ import functools
 import hashlib
 import hmac
 import secrets
+from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, models
@@ -70,14 +71,12 @@ class ApiKeyManager(models.Manager["ApiKey"]):
 def _key_with_org_sql() -> tuple[str, list[str], list[str]]:
     """The statement and the field names its row fills. Rows are used as they come, so no field of
     either model may need one of the ORM's converters: a new field that does fails here, in the tests."""
-    fields = [(ApiKey, f) for f in ApiKey._meta.concrete_fields]
+    fields: list[tuple[type[models.Model], Any]] = [(ApiKey, f) for f in ApiKey._meta.concrete_fields]
     fields += [(Organization, f) for f in Organization._meta.concrete_fields]
     for model, f in fields:
         if connection.ops.get_db_converters(f.get_col(model._meta.db_table)) or f.get_db_converters(connection):
             raise ImproperlyConfigured(f"{model.__name__}.{f.name} needs a converter: read it through the ORM.")
-    columns = sql.SQL(", ").join(
-        sql.Identifier("k" if model is ApiKey else "o", f.column) for model, f in fields
-    )
+    columns = sql.SQL(", ").join([sql.Identifier("k" if model is ApiKey else "o", f.column) for model, f in fields])
     statement = sql.SQL("SELECT {} FROM {} k JOIN {} o ON o.id = k.org_id WHERE k.lookup = %s").format(
         columns, sql.Identifier(ApiKey._meta.db_table), sql.Identifier(Organization._meta.db_table)
     )

@@ -1,4 +1,15 @@
+from django.db import connection
+from django.http import HttpResponse, HttpResponsePermanentRedirect
 from django.shortcuts import render
+
+# Models that moved out of the `billing` app: their admin pages moved with their app label.
+MOVED_ADMIN = {
+    "creditrequest": "credit_requests",
+    "apikey": "apikeys",
+    "idempotencyrecord": "apikeys",
+    "usagecharge": "apikeys",
+    "outstandingbalance": "wallets",
+}
 
 
 def csrf_failure(request, reason=""):
@@ -8,9 +19,6 @@ def csrf_failure(request, reason=""):
 
 def healthz(request):
     """Liveness + database check for load balancers: 200 'ok' or 503."""
-    from django.db import connection
-    from django.http import HttpResponse
-
     try:
         with connection.cursor() as cur:
             cur.execute("SELECT 1")
@@ -18,3 +26,9 @@ def healthz(request):
     except Exception:  # any database failure means unhealthy
         return HttpResponse("database unavailable", status=503, content_type="text/plain")
     return HttpResponse("ok", content_type="text/plain")
+
+
+def moved_admin(request, model: str, rest: str = ""):
+    """Bookmarks of /admin/billing/<model>/… keep working: a permanent redirect to the model's new app."""
+    query = f"?{request.META['QUERY_STRING']}" if request.META.get("QUERY_STRING") else ""
+    return HttpResponsePermanentRedirect(f"/admin/{MOVED_ADMIN[model]}/{model}/{rest}{query}")

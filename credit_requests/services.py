@@ -9,17 +9,19 @@ one request end with exactly one decision and at most one transfer.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from uuid import UUID
 
 from django.conf import settings
-from django.core.mail import EmailMessage, mailers
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from core.errors import DomainError
+from core.tasks import send_email
 from credit_requests.models import MAX_PENDING_REQUESTS_PER_MEMBER, CreditRequest, CreditRequestStatus
 from orgs.models import Membership, MembershipStatus, Organization, Role
-from wallets.errors import MemberNotActive, WalletError
+from wallets.errors import MemberNotActive
 from wallets.ledger import check_amount
 from wallets.models import CreditType, TransferKind
 from wallets.services import org_transfer_to_member
@@ -31,7 +33,7 @@ MAX_REASON = 500
 REQUESTING_ROLES = (Role.MEMBER, Role.MANAGER)
 
 
-class CreditRequestError(WalletError):
+class CreditRequestError(DomainError):
     message = "This credit request could not be processed."
 
 
@@ -72,9 +74,15 @@ def _check_reason(reason: str, *, required: bool) -> str:
     return reason
 
 
+@dataclass(frozen=True, slots=True)
+class RequestSubmitted:
+    request: CreditRequest
+    replayed: bool = False  # the form was submitted before (same client key): the first request is returned
+
+
 def credit_request_create(
     *, org: Organization, user, amount: int, reason: str, client_key: UUID | None = None
-) -> CreditRequest:
+) -> RequestSubmitted:
     """A member (or manager) asks the org for credits. At most 3 pending per member per org (checked under
     the membership row lock, so parallel submits cannot slip past it). A replayed form returns the first row.
     Owners and admins are refused: they would approve their own request."""
@@ -94,8 +102,7 @@ def credit_request_create(
         if client_key is not None:
             previous = CreditRequest.objects.filter(membership=membership, client_key=client_key).first()
             if previous is not None:
-                previous.replayed = True
-                return previous
+                return RequestSubmitted(previous, replayed=True)
         pending = CreditRequest.objects.filter(membership=membership, status=CreditRequestStatus.PENDING).count()
         if pending >= MAX_PENDING_REQUESTS_PER_MEMBER:
             raise TooManyPendingRequests()
@@ -105,10 +112,9 @@ def credit_request_create(
                     org=org, membership=membership, requester=user, amount=amount, reason=reason, client_key=client_key
                 )
         except IntegrityError:  # pragma: no cover - the membership lock makes this unreachable
-            return CreditRequest.objects.get(membership=membership, client_key=client_key)
-        request.replayed = False
+            return RequestSubmitted(CreditRequest.objects.get(membership=membership, client_key=client_key), True)
         transaction.on_commit(lambda: notify_admins_of_request(request.pk), robust=True)
-    return request
+    return RequestSubmitted(request)
 
 
 def _lock_request(*, org: Organization, request_id: int) -> CreditRequest:
@@ -155,7 +161,7 @@ def credit_request_approve(
                 "so this request cannot be approved. Reject it instead."
             )
         credit_type = credit_type or CreditType.objects.get(slug="org-allocated")
-        transfer = org_transfer_to_member(
+        posted = org_transfer_to_member(
             org=org,
             membership_id=request.membership_id,
             credit_type=credit_type,
@@ -168,7 +174,7 @@ def credit_request_approve(
         request.status = CreditRequestStatus.APPROVED
         request.granted_amount = granted
         request.credit_type = credit_type
-        request.transfer = transfer
+        request.transfer = posted.transfer
         request.decided_by = actor
         request.decided_at = timezone.now()
         request.save(update_fields=["status", "granted_amount", "credit_type", "transfer", "decided_by", "decided_at"])
@@ -210,20 +216,17 @@ def credit_request_cancel(*, request_id: int, user, org: Organization | None = N
     return request
 
 
-# --- Notifications: sent after commit; a mail failure is logged, never undoes a decision. ---------
+# --- Notifications: enqueued after commit (core.tasks.send_email); a mail failure never undoes a decision. --
 
 
 def _site_url(path: str) -> str:
     return settings.SITE_URL.rstrip("/") + path
 
 
-def _send(messages: list[EmailMessage]) -> None:
-    if not messages:
-        return
-    try:
-        mailers.default.send_messages(messages)
-    except Exception:
-        log.exception("Could not send credit request email(s): %s", [m.subject for m in messages])
+def _send(subject: str, body: str, recipients: list[str]) -> None:
+    """One task per recipient, so each address is retried (or fails) on its own."""
+    for email in recipients:
+        send_email.enqueue(subject=subject, body=body, to=[email])
 
 
 def notify_admins_of_request(request_id: int) -> None:
@@ -239,7 +242,7 @@ def notify_admins_of_request(request_id: int) -> None:
         f"Reason: {request.reason}\n\nApprove or reject it on the Credit Requests tab: {link}\n"
     )
     subject = f"[{request.org.name}] Credit request: {request.amount:,} credits from {request.requester.display_name}"
-    _send([EmailMessage(subject=subject, body=body, to=[email]) for email in admins])
+    _send(subject, body, admins)
 
 
 def notify_requester_of_decision(request_id: int) -> None:
@@ -258,4 +261,4 @@ def notify_requester_of_decision(request_id: int) -> None:
         body = f"{request.org.name} rejected your request for {request.amount:,} credits.\n\n{why}Your wallet: {link}\n"
     else:
         return
-    _send([EmailMessage(subject=subject, body=body, to=[request.requester.email])])
+    _send(subject, body, [request.requester.email])

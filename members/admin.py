@@ -4,11 +4,11 @@ from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.db import transaction
 from django.utils import timezone
 
+from core.errors import DomainError
 from members.forms import ROLE_CHOICES, MemberDefaultsForm
 from members.services import member_remove, membership_change_role
 from orgs.models import Invitation, MemberDefaults, Membership, MembershipStatus, Organization, Role, User
 from wallets.admin import grant_promo_credits
-from wallets.errors import WalletError
 from wallets.forms import CreditsField
 
 SEATS_MAX = 1_000_000
@@ -86,7 +86,7 @@ def _change_roles(modeladmin, request, changed_forms) -> list:
             membership = membership_change_role(
                 org=membership.org, membership_id=membership.pk, role=form.cleaned_data["role"], actor=request.user
             )
-        except WalletError as exc:
+        except DomainError as exc:
             modeladmin.message_user(request, f"{membership.user}: {exc.message}", messages.ERROR)
         else:
             changed.append((membership, ["role"]))
@@ -211,7 +211,7 @@ class MembershipAdmin(admin.ModelAdmin):
             who = f"{membership.user.email} ({membership.org.name})"
             try:
                 removal = member_remove(org=membership.org, membership_id=membership.pk, actor=request.user)
-            except WalletError as exc:
+            except DomainError as exc:
                 self.message_user(request, f"{who}: {exc.message}", messages.ERROR)
             else:
                 self.message_user(

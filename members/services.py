@@ -22,13 +22,14 @@ from datetime import timedelta
 from django.conf import settings
 from django.core import signing
 from django.core.exceptions import ValidationError
-from django.core.mail import EmailMessage, mailers
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.db.models import Sum
 from django.urls import reverse
 from django.utils import timezone
 
+from core.errors import DomainError
+from core.tasks import send_email
 from orgs.models import (
     INVITE_ALLOCATION_MAX,
     Invitation,
@@ -41,9 +42,10 @@ from orgs.models import (
     User,
 )
 from orgs.services import membership_add
-from wallets.errors import InsufficientCredits, LedgerBusy, MemberNotActive, WalletError
+from wallets.errors import InsufficientCredits, LedgerBusy, MemberNotActive
 from wallets.ledger import Leg, post_transfer
 from wallets.models import CreditType, Pocket, Transfer, TransferKind, Wallet
+from wallets.results import Posted
 from wallets.services import lock_active_membership, org_transfer_to_member
 
 log = logging.getLogger("credits.members")
@@ -54,7 +56,7 @@ BULK_INVITE_MAX_BYTES = 64 * 1024
 _SIGNER_SALT = "orgs.invitation"
 
 
-class MemberError(WalletError):
+class MemberError(DomainError):
     message = "That change could not be made."
 
 
@@ -102,11 +104,12 @@ def returnable_credits(*, org: Organization, user: User) -> int:
     return int(total or 0)
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class Removal:
     membership: Membership
-    transfer: Transfer | None
+    transfer: Transfer | None  # the Return, or None when the member held nothing from this org
     returned: int
+    replayed: bool = False  # the Return's key was used before: nothing moved this time
 
 
 def member_remove(*, org: Organization, membership_id: int, actor: User | None) -> Removal:
@@ -132,12 +135,17 @@ def member_remove(*, org: Organization, membership_id: int, actor: User | None) 
         membership.removals += 1
         membership.notice = ""
         membership.save(update_fields=["status", "removed_at", "has_seat", "removals", "notice"])
-        transfer, returned = _return_credits(org=org, membership=membership, actor=actor)
+        posted, returned = _return_credits(org=org, membership=membership, actor=actor)
     log.info("member_removed org=%s membership=%s returned=%s", org.pk, membership.pk, returned)
-    return Removal(membership=membership, transfer=transfer, returned=returned)
+    return Removal(
+        membership=membership,
+        transfer=posted.transfer if posted else None,
+        returned=returned,
+        replayed=posted.replayed if posted else False,
+    )
 
 
-def _return_credits(*, org: Organization, membership: Membership, actor) -> tuple[Transfer | None, int]:
+def _return_credits(*, org: Organization, membership: Membership, actor) -> tuple[Posted | None, int]:
     """One RETURN transfer: each non-empty pocket funded by this org back to the org wallet, any credit type.
 
     The membership is locked, so nothing can add to these pockets meanwhile (every movement from an org to a
@@ -161,7 +169,7 @@ def _return_credits(*, org: Organization, membership: Membership, actor) -> tupl
             per_type[ct_id] += balance
         legs += [Leg(org_wallet.pk, ct_id, amount, None) for ct_id, amount in per_type.items()]
         try:
-            transfer = post_transfer(
+            posted = post_transfer(
                 kind=TransferKind.RETURN,
                 org=org,
                 actor=actor,
@@ -171,7 +179,7 @@ def _return_credits(*, org: Organization, membership: Membership, actor) -> tupl
             )
         except InsufficientCredits:
             continue  # the member spent some of it since the read: read the balances again
-        return transfer, sum(per_type.values())
+        return posted, sum(per_type.values())
     raise LedgerBusy()
 
 
@@ -339,7 +347,7 @@ def invitation_create(
     except IntegrityError as exc:
         raise MemberError(f"{email} already has a pending invitation. Cancel it first to send a new one.") from exc
     link = invitation_url(invitation, base_url)
-    transaction.on_commit(lambda: _send_invitation_email(invitation, link))
+    transaction.on_commit(lambda: _send_invitation_email(invitation, link), robust=True)
     log.info("invitation_created org=%s invitation=%s actor=%s", org.pk, invitation.pk, actor.pk)
     return invitation
 
@@ -349,30 +357,28 @@ def _send_invitation_email(invitation: Invitation, link: str) -> None:
 
 
 def _send_invitation_emails(invitations: list[tuple[Invitation, str]]) -> None:
-    """One SMTP connection for all of them; a mail server hiccup never undoes an invitation."""
-    messages = [_invitation_message(invitation, link) for invitation, link in invitations]
-    try:
-        mailers.default.send_messages(messages)  # Django 6.1 mailers: one connection for the batch
-    except Exception:
-        log.exception("Could not send invitation email(s) to %s", [m.to for m in messages])
+    """One task per invitation (core.tasks.send_email): each address is retried on its own, and a mail
+    server hiccup never undoes an invitation."""
+    for invitation, link in invitations:
+        send_email.enqueue(**_invitation_message(invitation, link))
 
 
-def _invitation_message(invitation: Invitation, link: str) -> EmailMessage:
+def _invitation_message(invitation: Invitation, link: str) -> dict:
     inviter = invitation.invited_by.display_name if invitation.invited_by else "An admin"
     credits = (
         f"\nYou will get {invitation.credit_allocation:,} credits when you join.\n"
         if invitation.credit_allocation
         else ""
     )
-    return EmailMessage(
-        subject=f"You are invited to join {invitation.org.name} on Credits",
-        body=(
+    return {
+        "subject": f"You are invited to join {invitation.org.name} on Credits",
+        "body": (
             f"{inviter} invited you to join {invitation.org.name} as {invitation.get_role_display()}.\n{credits}\n"
             f"Accept the invitation: {link}\n\n"
             f"The link works until {invitation.expires_at:%Y-%m-%d %H:%M} UTC."
         ),
-        to=[invitation.email],
-    )
+        "to": [invitation.email],
+    }
 
 
 def invitation_cancel(*, org: Organization, invitation_id: int, actor: User) -> Invitation:
@@ -593,6 +599,6 @@ def _bulk_insert(*, org, valid, actor, base_url, result: BulkResult) -> None:
                 )
         created = Invitation.objects.bulk_create(fresh)
         emails_out = [(inv, invitation_url(inv, base_url)) for inv in created]
-        transaction.on_commit(lambda: _send_invitation_emails(emails_out))
+        transaction.on_commit(lambda: _send_invitation_emails(emails_out), robust=True)
     result.invited.extend(created)
     log.info("invitations_bulk org=%s created=%s actor=%s", org.pk, len(created), actor.pk)

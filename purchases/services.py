@@ -14,10 +14,10 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from core.errors import DomainError
 from orgs.models import Organization
 from purchases import stripe_client
 from purchases.models import Purchase, PurchaseStatus
-from wallets.errors import WalletError
 from wallets.ledger import Leg, check_amount, leg, post_transfer
 from wallets.models import CreditType, ExternalCode, OutstandingBalance, Pocket, Transfer, TransferKind, Wallet
 from wallets.outstanding import lock_outstanding
@@ -30,7 +30,7 @@ LOST_DISPUTE = {"lost"}
 CLOSED_NO_LOSS = {"won", "warning_closed", "prevented"}
 
 
-class PurchaseError(WalletError):
+class PurchaseError(DomainError):
     """A purchase could not be started; nothing was charged and no credits moved."""
 
 
@@ -220,7 +220,10 @@ def _credit_org_wallet(*, org: Organization, amount: int, actor, memo: str, idem
         cursor.execute(_LEDGER_IDS, [ExternalCode.STRIPE, org.pk])
         row = cursor.fetchone()
     if row is None or None in row:
-        return org_credit_from_stripe(org=org, amount=amount, actor=actor, memo=memo, idempotency_key=idempotency_key)
+        posted = org_credit_from_stripe(
+            org=org, amount=amount, actor=actor, memo=memo, idempotency_key=idempotency_key
+        )
+        return posted.transfer
     ct_id, stripe_wallet_id, org_wallet_id = row
     check_amount(amount)
     return post_transfer(
@@ -233,7 +236,7 @@ def _credit_org_wallet(*, org: Organization, amount: int, actor, memo: str, idem
             Leg(stripe_wallet_id, ct_id, -amount, org.pk, is_external=True),
             Leg(org_wallet_id, ct_id, amount, None, is_external=False),
         ],
-    )
+    ).transfer
 
 
 def _fulfil(purchase: Purchase, session) -> None:

@@ -7,7 +7,7 @@ from django.shortcuts import render
 from orgs.models import Organization
 from wallets.errors import WalletError
 from wallets.forms import CreditsField
-from wallets.models import CreditType, Entry, Pocket, Transfer, Wallet
+from wallets.models import CreditType, Entry, OutstandingBalance, Pocket, Transfer, Wallet
 from wallets.services import org_grant_promo
 
 
@@ -35,7 +35,7 @@ class CreditTypeAdmin(admin.ModelAdmin):
 
 class PocketInline(admin.TabularInline):
     model = Pocket
-    fields = ["credit_type", "funding_org", "balance", "is_external", "created_at"]
+    fields = ("credit_type", "funding_org", "balance", "is_external", "created_at")
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -63,7 +63,7 @@ class PocketAdmin(ReadOnlyAdmin):
 
 class EntryInline(admin.TabularInline):
     model = Entry
-    fields = ["wallet", "credit_type", "pocket", "amount", "balance_after"]
+    fields = ("wallet", "credit_type", "pocket", "amount", "balance_after")
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -127,3 +127,9 @@ def grant_promo_credits(modeladmin, request, queryset):
             "opts": Organization._meta,
         },
     )
+
+
+@admin.register(OutstandingBalance)
+class OutstandingBalanceAdmin(ReadOnlyAdmin):
+    list_display = ["org", "credits", "updated_at"]
+    list_select_related = ["org"]

@@ -1,13 +1,10 @@
-"""Domain errors. Each carries a user-safe `message` that views show next to the form."""
+"""Ledger errors: the credits did not move. Each carries a user-safe `message` (core.errors.DomainError)."""
+
+from core.errors import DomainError
 
 
-class WalletError(Exception):
+class WalletError(DomainError):
     message = "The credits could not be moved."
-
-    def __init__(self, message: str | None = None):
-        if message is not None:
-            self.message = message
-        super().__init__(self.message)
 
 
 class InvalidAmount(WalletError):

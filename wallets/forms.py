@@ -42,7 +42,7 @@ class CreditsField(forms.CharField):
 
     def to_python(self, value):
         text = super().to_python(value)
-        if text in self.empty_values:
+        if text is None or text in self.empty_values:
             return None
         if _GROUPED.fullmatch(text):
             text = re.sub(r"[, \u00a0]", "", text)

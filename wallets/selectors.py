@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from django.db import connection
 from django.db.models import Sum
 
+from core.sql import load_sql
 from wallets.models import CreditType, Entry, Pocket, Wallet
 
 
@@ -62,30 +63,12 @@ def ledger_problems(limit: int = 50) -> list[LedgerProblem]:
     Set-based SQL (a few GROUP BYs over the entry table), so it stays fast at millions of entries.
     """
     problems: list[LedgerProblem] = []
-    pocket_sql = """
-        SELECT p.id, p.balance, COALESCE(e.s, 0)
-        FROM wallets_pocket p
-        LEFT JOIN (SELECT pocket_id, SUM(amount) AS s FROM wallets_entry GROUP BY pocket_id) e
-               ON e.pocket_id = p.id
-        WHERE p.balance <> COALESCE(e.s, 0)
-        LIMIT %s
-    """
+    pocket_sql = load_sql(__file__, "problem_pockets.sql")
     negative_sql = "SELECT id, balance FROM wallets_pocket WHERE balance < 0 AND NOT is_external LIMIT %s"
-    transfer_sql = """
-        SELECT transfer_id, credit_type_id, SUM(amount) FROM wallets_entry
-        GROUP BY transfer_id, credit_type_id HAVING SUM(amount) <> 0 LIMIT %s
-    """
+    transfer_sql = load_sql(__file__, "problem_transfers.sql")
     books_sql = "SELECT credit_type_id, SUM(amount) FROM wallets_entry GROUP BY credit_type_id HAVING SUM(amount) <> 0"
-    empty_sql = """
-        SELECT t.id FROM wallets_transfer t
-        WHERE NOT EXISTS (SELECT 1 FROM wallets_entry e WHERE e.transfer_id = t.id) LIMIT %s
-    """
-    gross_sql = """
-        SELECT t.id, t.amount, e.s FROM wallets_transfer t
-        JOIN (SELECT transfer_id, SUM(amount) AS s FROM wallets_entry WHERE amount > 0 GROUP BY transfer_id) e
-          ON e.transfer_id = t.id
-        WHERE t.amount <> e.s LIMIT %s
-    """
+    empty_sql = load_sql(__file__, "problem_empty_transfers.sql")
+    gross_sql = load_sql(__file__, "problem_gross.sql")
     with connection.cursor() as cur:
         cur.execute(pocket_sql, [limit])
         problems += [

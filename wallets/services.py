@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from django.db import connection, transaction
+import hashlib
+import json
 
+from django.db import transaction
+
+from core.sql import load_sql
 from orgs.models import Membership, MembershipStatus, Organization
 from wallets.errors import (
     IdempotencyConflict,
@@ -16,6 +20,7 @@ from wallets.errors import (
 from wallets.ledger import Leg, check_amount, fetch_hot, leg, post_transfer
 from wallets.models import MAX_AMOUNT, CreditType, ExternalCode, Transfer, TransferKind, Wallet, WalletKind
 from wallets.outstanding import OutstandingBalanceDue, assert_no_outstanding
+from wallets.results import Posted, UsageCharged
 
 
 def credit_type(slug: str) -> CreditType:
@@ -35,16 +40,7 @@ def lock_active_membership(*, org: Organization, membership_id: int) -> Membersh
     return membership
 
 
-# The org's outstanding balance (billing) is read in the same statement, after the membership lock: no
-# window between "nothing is owed" and the move, and one round trip fewer on the hot path.
-_LOCK_MEMBER_WITH_WALLETS = """
-SELECT m.status, ow.id, uw.id, COALESCE(ob.credits, 0)
-FROM orgs_membership m
-JOIN wallets_wallet ow ON ow.kind = 'org' AND ow.org_id = m.org_id
-JOIN wallets_wallet uw ON uw.kind = 'user' AND uw.user_id = m.user_id
-LEFT JOIN billing_outstandingbalance ob ON ob.org_id = m.org_id
-WHERE m.id = %s AND m.org_id = %s
-"""
+_LOCK_MEMBER_WITH_WALLETS = load_sql(__file__, "lock_member_with_wallets.sql")
 
 
 def _lock_member_wallets(*, org: Organization, membership_id) -> tuple[int, int]:
@@ -73,7 +69,7 @@ def org_transfer_to_member(
     memo: str = "",
     idempotency_key: str | None = None,
     kind: str = TransferKind.TRANSFER,
-) -> Transfer:
+) -> Posted:
     """Move credits from the org wallet to a current member's Default wallet (funded by this org)."""
     check_amount(amount)
     with transaction.atomic():
@@ -99,7 +95,7 @@ def org_grant_promo(
     memo: str = "",
     idempotency_key: str | None = None,
     credit_type: CreditType | None = None,
-) -> Transfer:
+) -> Posted:
     """Staff grant: Promo credits from the external Promotions account into the org wallet."""
     check_amount(amount)
     credit_type = credit_type or CreditType.objects.get(slug="promo")
@@ -125,7 +121,7 @@ def org_credit_from_stripe(
     memo: str = "",
     idempotency_key: str | None = None,
     kind: str = TransferKind.PURCHASE,
-) -> Transfer:
+) -> Posted:
     """Purchased credits: from the external Stripe account into the org wallet, as Org-allocated."""
     check_amount(amount)
     ct = CreditType.objects.get(slug="org-allocated")
@@ -149,7 +145,7 @@ def org_bulk_transfer(
     actor=None,
     memo: str = "",
     idempotency_key: str | None = None,
-) -> Transfer:
+) -> Posted:
     """One transfer: one debit on the org wallet, one credit per member; all or nothing.
 
     membership_ids=None means every current (active) member. The memberships are locked first (they are
@@ -199,38 +195,14 @@ def org_bulk_transfer(
 
 
 def _usage_fingerprint(org_id: int, membership_id: int, amount: int, description: str) -> str:
-    import hashlib
-    import json
-
     body = json.dumps(["usage", org_id, membership_id, amount, description], separators=(",", ":"))
     return hashlib.sha256(body.encode()).hexdigest()
 
 
-# The membership (locked), the member's Default wallet, the Usage wallet and every credit type slug (for the
-# balances left per type), in one round trip.
-_LOCK_MEMBER_FOR_USAGE = """
-SELECT m.status, uw.id,
-       (SELECT x.id FROM wallets_wallet x WHERE x.kind = 'external' AND x.code = %s),
-       {slugs}
-FROM orgs_membership m
-LEFT JOIN wallets_wallet uw ON uw.kind = 'user' AND uw.user_id = m.user_id
-WHERE m.id = %s AND m.org_id = %s
-"""
+_LOCK_MEMBER_FOR_USAGE = load_sql(__file__, "lock_member_for_usage.sql")
 
-_SLUGS_PG = "(SELECT array_agg(ct.slug ORDER BY ct.sort_order, ct.id) FROM wallets_credittype ct)"
 
-# The member's pockets funded by this org, locked, and whether the idempotency key was used already. This
-# statement starts after the membership lock is held, so its snapshot sees a racer's charge with the same key
-# that committed while we waited (a replay, not a second charge or a wrong 402).
-_MEMBER_POCKETS_FOR_USAGE = """
-SELECT p.id, p.credit_type_id, p.balance, ct.slug, ct.draw_order, p.created_at,
-       (SELECT t.id FROM wallets_transfer t WHERE t.org_id = %s AND t.idempotency_key = %s),
-       (SELECT t.fingerprint FROM wallets_transfer t WHERE t.org_id = %s AND t.idempotency_key = %s)
-FROM wallets_pocket p
-JOIN wallets_credittype ct ON ct.id = p.credit_type_id
-WHERE p.wallet_id = %s AND p.funding_org_id = %s AND p.balance > 0
-ORDER BY p.id
-"""
+_MEMBER_POCKETS_FOR_USAGE = load_sql(__file__, "member_pockets_for_usage.sql")
 
 _TRANSFER_BY_KEY = "SELECT id, fingerprint FROM wallets_transfer WHERE org_id = %s AND idempotency_key = %s"
 
@@ -243,7 +215,7 @@ def member_charge_usage(
     description: str = "",
     actor=None,
     idempotency_key: str | None = None,
-) -> Transfer:
+) -> UsageCharged:
     """Charge a member for usage in this org: one USAGE transfer from their Default wallet to Usage.
 
     Only pockets funded by THIS org are spent (the org pays for work done in the org; the member's
@@ -277,21 +249,18 @@ def member_charge_usage(
     raise error
 
 
-def _charge_usage_locked(org, membership_id, amount, description, actor, idempotency_key, fingerprint) -> Transfer:
+def _charge_usage_locked(org, membership_id, amount, description, actor, idempotency_key, fingerprint) -> UsageCharged:
     # Hand-written (prepared on PostgreSQL): this is the API's hot path, and ORM compilation of these reads
     # cost more than the database work. Lock order as everywhere: the membership (domain row) first, then
     # the member's pockets by id, then post_transfer's pocket locks.
-    pg = connection.vendor == "postgresql"
     rows = fetch_hot(
-        _LOCK_MEMBER_FOR_USAGE.format(slugs=_SLUGS_PG if pg else "NULL"),
+        _LOCK_MEMBER_FOR_USAGE,
         [ExternalCode.USAGE.value, membership_id, org.pk],
         lock_of="m",
     )
     if not rows or rows[0][0] != MembershipStatus.ACTIVE:
         raise MemberNotActive()
     _status, member_wallet_id, usage_wallet_id, slugs = rows[0]
-    if not pg:
-        slugs = list(CreditType.objects.order_by("sort_order", "id").values_list("slug", flat=True))
     key = idempotency_key or ""
     pockets = fetch_hot(
         _MEMBER_POCKETS_FOR_USAGE, [org.pk, key, org.pk, key, member_wallet_id or 0, org.pk], lock_of="p"
@@ -305,9 +274,7 @@ def _charge_usage_locked(org, membership_id, amount, description, actor, idempot
     if idempotency_key and seen:
         if seen[1] != fingerprint:
             raise IdempotencyConflict()
-        previous = Transfer.objects.get(pk=seen[0])
-        previous.replayed = True
-        return previous
+        return UsageCharged(Transfer.objects.get(pk=seen[0]), replayed=True)
     if usage_wallet_id is None:
         usage_wallet_id = Wallet.objects.external(ExternalCode.USAGE).pk
     # Sorted into draw order: credit type draw order, then oldest pocket first.
@@ -329,7 +296,7 @@ def _charge_usage_locked(org, membership_id, amount, description, actor, idempot
         left -= take
     # Everything above runs before the Usage pocket (the one row all of an org's charges share) is locked
     # inside post_transfer, so that lock is held for as short a time as possible.
-    transfer = post_transfer(
+    posted = post_transfer(
         kind=TransferKind.USAGE,
         org=org,
         actor=actor,
@@ -337,9 +304,7 @@ def _charge_usage_locked(org, membership_id, amount, description, actor, idempot
         idempotency_key=idempotency_key,
         fingerprint=fingerprint,
         legs=legs,
-        key_checked=True,
     )
-    if not transfer.replayed:
-        transfer.drawn = drawn  # [(credit type slug, credits)] in draw order
-        transfer.member_balance = remaining  # {credit type slug: this org's credits left with the member}
-    return transfer
+    if posted.replayed:  # a racer with the same key committed between our key check and the write
+        return UsageCharged(posted.transfer, replayed=True)
+    return UsageCharged(posted.transfer, drawn=tuple(drawn), member_balance=remaining)

@@ -6,16 +6,18 @@ from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.forms import PasswordResetForm
 from django.contrib.auth.views import LoginView, LogoutView
 from django.core import signing
-from django.core.mail import EmailMessage, mailers
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
+from django.template import loader
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from core import ratelimit
+from core.tasks import send_email
 from orgs.forms import EmailAuthenticationForm, SignUpConfirmForm, SignUpForm
 from orgs.middleware import SESSION_KEY
 from orgs.models import Membership, MembershipStatus, User
@@ -97,7 +99,8 @@ def _site_url(path: str) -> str:
 
 
 def send_signup_email(email: str, name: str) -> None:
-    """The only place that looks the address up: its owner learns whether it has an account, nobody else."""
+    """The only place that looks the address up: its owner learns whether it has an account, nobody else.
+    Enqueues the email (core.tasks.send_email), so the answer takes as long whichever email it is."""
     if User.objects.filter(email__iexact=email).exists():
         subject = "You already have a Credits account"
         body = (
@@ -115,10 +118,7 @@ def send_signup_email(email: str, name: str) -> None:
             f"Choose your password to finish (the link works for {link_lifetime()}, once):\n{link}\n\n"
             "If it wasn't you, you can ignore this email: no account is created without the link.\n"
         )
-    try:
-        mailers.default.send_messages([EmailMessage(subject=subject, body=body, to=[email])])
-    except Exception:
-        log.exception("Could not send the sign-up email")
+    send_email.enqueue(subject=subject, body=body, to=[email])
 
 
 def _email_throttle(request: HttpRequest, email: str, purpose: str) -> HttpResponse | bool:
@@ -126,12 +126,12 @@ def _email_throttle(request: HttpRequest, email: str, purpose: str) -> HttpRespo
     per client IP (RATE_LIMIT_SIGNUP_IP: past it, the readable 429, which says nothing about the address)
     and per address (RATE_LIMIT_SIGNUP_EMAIL: past it, False — the caller answers exactly as usual and
     sends nothing, so the answer never tells whether the address has an account). True: send."""
-    retry_after = ratelimit.hit("RATE_LIMIT_SIGNUP_IP", ratelimit.client_ip(request))
+    retry_after = ratelimit.hit_setting("RATE_LIMIT_SIGNUP_IP", ratelimit.client_ip(request))
     if retry_after:
         log.warning("%s email refused: too many from this client IP", purpose)
         return ratelimit.too_many_requests(request, retry_after)
     address = email.strip().lower()
-    if ratelimit.hit("RATE_LIMIT_SIGNUP_EMAIL", address):
+    if ratelimit.hit_setting("RATE_LIMIT_SIGNUP_EMAIL", address):
         # Not the address itself (it may be a victim's): a digest an operator can match against one.
         digest = hashlib.sha256(address.encode()).hexdigest()[:12]
         log.warning("%s email not sent: too many for this address (sha256 %s…)", purpose, digest)
@@ -188,9 +188,25 @@ def signup_confirm(request: HttpRequest, token: str) -> HttpResponse:
     )
 
 
+class _QueuedPasswordResetForm(PasswordResetForm):
+    """Django's form, but the email goes through the task queue (core.tasks.send_email) like every other
+    email: retried when the mail server fails, and no slower to answer for a known address."""
+
+    def send_mail(
+        self, subject_template_name, email_template_name, context, from_email, to_email, html_email_template_name=None
+    ):
+        # Plain text only: this view sets no html_email_template_name.
+        subject = "".join(loader.render_to_string(subject_template_name, context).splitlines())
+        body = loader.render_to_string(email_template_name, context)
+        # Queued at once: a reset writes nothing, so there is no commit to wait for.
+        send_email.enqueue(subject=subject, body=body, to=[to_email], from_email=from_email)
+
+
 class PasswordResetView(auth_views.PasswordResetView):
     """Django's view (its answer is the same whether or not the address has an account); links use SITE_URL,
     like every other email, instead of the request's Host."""
+
+    form_class = _QueuedPasswordResetForm
 
     @property
     def extra_email_context(self):

@@ -7,7 +7,7 @@ from django_htmx.http import HttpRequest
 from credit_requests.selectors import pending_request_count, pending_requests_page
 from orgs.selectors import billing_viewer_membership
 from purchases.services import org_purchases
-from reporting.transactions import balance_chart
+from reporting.chart import balance_chart
 from wallets.models import Wallet
 from wallets.outstanding import org_outstanding_credits
 from wallets.selectors import recent_entries, wallet_balance

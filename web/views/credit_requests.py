@@ -14,6 +14,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpRequest, trigger_client_event
 
+from core.errors import DomainError
 from core.ratelimit import rate_limited
 from credit_requests.forms import ApproveForm, CreditRequestForm, RejectForm
 from credit_requests.models import CreditRequest
@@ -27,7 +28,6 @@ from credit_requests.services import (
     credit_request_reject,
 )
 from orgs.selectors import active_membership, billing_admin_membership
-from wallets.errors import WalletError
 from wallets.models import Wallet
 from wallets.selectors import wallet_balance
 from web.views.billing import billing_context
@@ -96,7 +96,7 @@ def _decide(request: HttpRequest, org_slug: str, request_id: int, action: str) -
                     )
             except CreditRequest.DoesNotExist:
                 raise Http404 from None
-            except WalletError as exc:
+            except DomainError as exc:
                 form.add_error(None, exc.message)
     else:
         form = form_class(**kwargs)
@@ -154,17 +154,17 @@ def request_new(request: HttpRequest, org_slug: str) -> HttpResponse:
         form = CreditRequestForm(request.POST)
         if form.is_valid():
             try:
-                created = credit_request_create(
+                submitted = credit_request_create(
                     org=org,
                     user=request.user,
                     amount=form.cleaned_data["amount"],
                     reason=form.cleaned_data["reason"],
                     client_key=form.cleaned_data["client_key"],
                 )
-            except WalletError as exc:
+            except DomainError as exc:
                 form.add_error(None, exc.message)
             else:
-                note = f"Your request for {created.amount:,} credits was sent to the admins of {org.name}."
+                note = f"Your request for {submitted.request.amount:,} credits was sent to the admins of {org.name}."
                 if not request.htmx:
                     messages.success(request, note)
                     return redirect("wallet")
@@ -185,7 +185,7 @@ def request_cancel(request: HttpRequest, org_slug: str, request_id: int) -> Http
         credit_request_cancel(request_id=request_id, user=request.user, org=membership.org)
     except CreditRequest.DoesNotExist:
         raise Http404 from None
-    except WalletError as exc:
+    except DomainError as exc:
         if not request.htmx:
             messages.error(request, exc.message)
     else:

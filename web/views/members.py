@@ -14,6 +14,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpRequest
 
+from core.errors import DomainError
 from core.ratelimit import rate_limited
 from members import services as svc
 from members.forms import (
@@ -29,7 +30,6 @@ from orgs.middleware import SESSION_KEY
 from orgs.models import Invitation, InvitationStatus, MemberDefaults, Membership, MembershipStatus, User
 from orgs.selectors import org_admin_membership
 from orgs.services import user_create
-from wallets.errors import WalletError
 
 PER_PAGE = 25
 
@@ -119,7 +119,7 @@ def member_invite(request: HttpRequest, org_slug: str) -> HttpResponse:
                 actor=request.user,
                 base_url=_base_url(request),
             )
-        except WalletError as exc:
+        except DomainError as exc:
             form.add_error(None, exc.message)
         else:
             messages.success(request, f"Invitation sent to {invitation.email}.")
@@ -141,7 +141,7 @@ def member_invite_bulk(request: HttpRequest, org_slug: str) -> HttpResponse:
             result = svc.invitation_bulk_create(
                 org=admin.org, data=form.cleaned_data["file"].read(), actor=request.user, base_url=_base_url(request)
             )
-        except WalletError as exc:
+        except DomainError as exc:
             form.add_error("file", exc.message)
     context = _members_context(request, admin)
     context["bulk_form"] = form if result is None else BulkInviteForm()
@@ -155,7 +155,7 @@ def invitation_cancel(request: HttpRequest, org_slug: str, invitation_id: int) -
     admin = org_admin_membership(user=request.user, org_slug=org_slug)
     try:
         invitation = svc.invitation_cancel(org=admin.org, invitation_id=invitation_id, actor=request.user)
-    except WalletError as exc:
+    except DomainError as exc:
         messages.error(request, exc.message)
     else:
         messages.success(request, f"Invitation for {invitation.email} cancelled. Its link no longer works.")
@@ -174,7 +174,7 @@ def member_role(request: HttpRequest, org_slug: str, membership_id: int) -> Http
             m = svc.membership_change_role(
                 org=admin.org, membership_id=membership_id, role=form.cleaned_data["role"], actor=request.user
             )
-        except WalletError as exc:
+        except DomainError as exc:
             messages.error(request, exc.message)
         else:
             messages.success(request, f"{m.user.display_name} is now {m.get_role_display()}.")
@@ -190,7 +190,7 @@ def member_remove(request: HttpRequest, org_slug: str, membership_id: int) -> Ht
     if request.method == "POST":
         try:
             removal = svc.member_remove(org=admin.org, membership_id=membership_id, actor=request.user)
-        except WalletError as exc:
+        except DomainError as exc:
             messages.error(request, exc.message)
         else:
             who = removal.membership.user.display_name
@@ -210,7 +210,7 @@ def seat_assign(request: HttpRequest, org_slug: str, membership_id: int) -> Http
     admin = org_admin_membership(user=request.user, org_slug=org_slug)
     try:
         m = svc.seat_assign(org=admin.org, membership_id=membership_id, actor=request.user)
-    except WalletError as exc:
+    except DomainError as exc:
         messages.error(request, exc.message)
     else:
         messages.success(request, f"Seat assigned to {m.user.display_name}.")
@@ -223,7 +223,7 @@ def seat_revoke(request: HttpRequest, org_slug: str, membership_id: int) -> Http
     admin = org_admin_membership(user=request.user, org_slug=org_slug)
     try:
         m = svc.seat_revoke(org=admin.org, membership_id=membership_id, actor=request.user)
-    except WalletError as exc:
+    except DomainError as exc:
         messages.error(request, exc.message)
     else:
         messages.success(request, f"Seat revoked from {m.user.display_name}. They keep their credits.")
@@ -269,7 +269,7 @@ def member_defaults(request: HttpRequest, org_slug: str) -> HttpResponse:
                 svc.member_defaults_update(
                     org=admin.org, actor=request.user, **{name: form.cleaned_data[name] for name in form.Meta.fields}
                 )
-            except WalletError as exc:
+            except DomainError as exc:
                 form.add_error(None, exc.message)
             else:
                 messages.success(request, "Member defaults saved. They apply to people who join from now on.")
@@ -303,7 +303,7 @@ def invite_accept(request: HttpRequest, token: str) -> HttpResponse:
         if user is not None:
             try:
                 acceptance = svc.invitation_accept(invitation_id=invitation.pk, user=user)
-            except WalletError as exc:
+            except DomainError as exc:
                 return render(
                     request, "orgs/invite_invalid.html", {"message": exc.message, "invitation": invitation}, status=400
                 )

@@ -1,7 +1,7 @@
 """Transactions page, its CSV export, bulk recipients, and the balance chart partial.
 
 Thin views: check who may look (owner, admins, managers; members 403; other orgs 404), parse the
-filter with reporting.transactions.parse_filter, call one selector, render.
+filter with reporting.filters.parse_filter, call one selector, render.
 """
 
 from urllib.parse import urlencode
@@ -16,7 +16,8 @@ from django_htmx.http import HttpRequest, push_url
 
 from orgs.models import Membership
 from orgs.selectors import billing_viewer_membership
-from reporting import transactions as tx
+from reporting import chart as charts
+from reporting import export, filters, queries
 from wallets.models import CreditType, Entry, Transfer, Wallet
 from wallets.selectors import wallet_balance
 
@@ -36,23 +37,23 @@ def transactions_page(request: HttpRequest, org_slug: str) -> HttpResponse:
     membership = billing_viewer_membership(user=request.user, org_slug=org_slug)
     org = membership.org
     credit_types = list(CreditType.objects.all())
-    filt, errors = tx.parse_filter(org, request.GET, credit_types=credit_types)
+    filt, errors = filters.parse_filter(org, request.GET, credit_types=credit_types)
     cursor = (request.GET.get("cursor") or "").strip() or None
     if errors:
         cursor = None  # an unfiltered page: a cursor from the filtered list would not belong to it
     try:
-        page = tx.transactions_page(org, filt, cursor=cursor, credit_types=credit_types)
-    except tx.CursorError:
+        page = queries.transactions_page(org, filt, cursor=cursor, credit_types=credit_types)
+    except queries.CursorError:
         errors.append("That page link is not valid any more; here are the newest transactions.")
-        page = tx.transactions_page(org, filt, credit_types=credit_types)
+        page = queries.transactions_page(org, filt, credit_types=credit_types)
     params = filt.as_params()
     context = {
         "org": org,
         "membership": membership,
         "page": page,
         "errors": errors,
-        "form": {name: request.GET.get(name, "") for name in tx.FILTER_PARAMS},
-        "kinds": tx.FILTER_KINDS,
+        "form": {name: request.GET.get(name, "") for name in filters.FILTER_PARAMS},
+        "kinds": filters.FILTER_KINDS,
         "credit_types": credit_types,
         "filter_query": _query(params),
         "older_query": _query({**params, "cursor": page.older_cursor}) if page.older_cursor else "",
@@ -80,11 +81,11 @@ def transactions_export(request: HttpRequest, org_slug: str) -> HttpResponse:
     A malformed filter sends the user back to the page, which explains what is wrong."""
     membership = billing_viewer_membership(user=request.user, org_slug=org_slug)
     org = membership.org
-    filt, errors = tx.parse_filter(org, request.GET)
+    filt, errors = filters.parse_filter(org, request.GET)
     if errors:
         return redirect(reverse("billing:transactions", args=[org.slug]) + "?" + request.GET.urlencode())
     stamp = timezone.now().strftime("%Y%m%d-%H%M")
-    response = StreamingHttpResponse(tx.export_csv(org, filt), content_type="text/csv")
+    response = StreamingHttpResponse(export.export_csv(org, filt), content_type="text/csv")
     response["Content-Disposition"] = f'attachment; filename="{org.slug}-transactions-{stamp}.csv"'
     response["Cache-Control"] = "no-store"
     return response
@@ -95,7 +96,7 @@ def transactions_export(request: HttpRequest, org_slug: str) -> HttpResponse:
 def transfer_recipients(request: HttpRequest, org_slug: str, transfer_id: int) -> HttpResponse:
     """Who received a bulk transfer (htmx: the list alone, expanded under the row)."""
     membership = billing_viewer_membership(user=request.user, org_slug=org_slug)
-    found = tx.transfer_recipients(membership.org, transfer_id)
+    found = queries.transfer_recipients(membership.org, transfer_id)
     if found is None:
         raise Http404("No such transaction.")
     transfer, rows, total = found
@@ -137,7 +138,7 @@ def chart_days(request) -> int:
         days = int(request.GET.get("chart", 30))
     except ValueError:
         return 30
-    return days if days in tx.CHART_RANGES else 30
+    return days if days in charts.CHART_RANGES else 30
 
 
 @login_required
@@ -147,5 +148,5 @@ def balance_chart(request: HttpRequest, org_slug: str) -> HttpResponse:
     membership = billing_viewer_membership(user=request.user, org_slug=org_slug)
     org = membership.org
     balance = wallet_balance(Wallet.objects.for_org(org))
-    chart = tx.balance_chart(balance.wallet, balance.by_type, days=chart_days(request))
+    chart = charts.balance_chart(balance.wallet, balance.by_type, days=chart_days(request))
     return render(request, "billing/_balance_chart.html", {"org": org, "chart": chart})

@@ -13,6 +13,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpRequest, trigger_client_event
 
+from core.errors import DomainError
 from core.ratelimit import rate_limited
 from orgs.selectors import billing_admin_membership
 from transfers.forms import (
@@ -30,7 +31,7 @@ from transfers.forms import (
     parse_ids,
     search_members,
 )
-from wallets.errors import InvalidAmount, MemberNotActive, WalletError
+from wallets.errors import InvalidAmount, MemberNotActive
 from wallets.models import Wallet
 from wallets.services import org_bulk_transfer, org_transfer_to_member
 
@@ -166,7 +167,7 @@ def transfer_submit(request: HttpRequest, org_slug: str) -> HttpResponse:
     elif action != "search" and form.is_valid():
         try:
             success = _perform(form, org=org, actor=request.user)
-        except WalletError as exc:
+        except DomainError as exc:
             form.add_error(_error_field(form, exc), exc.message)
     if success and not request.htmx:
         messages.success(request, success)
@@ -189,7 +190,7 @@ def _perform(form: TransferForm, *, org, actor) -> str:
     ct = holding.credit_type
     amount = data["amount"]
     if isinstance(form, BulkForm):
-        transfer = org_bulk_transfer(
+        posted = org_bulk_transfer(
             org=org,
             credit_type=ct,
             amount_per_member=amount,
@@ -198,6 +199,7 @@ def _perform(form: TransferForm, *, org, actor) -> str:
             memo=data.get("reason", ""),
             idempotency_key=form.ledger_key(),
         )
+        transfer = posted.transfer
         count = transfer.amount // amount
         people = "member" if count == 1 else "members"
         return f"Transferred {amount:,} {ct.name} credits to each of {count:,} {people} ({transfer.amount:,} in total)."
@@ -213,7 +215,7 @@ def _perform(form: TransferForm, *, org, actor) -> str:
     return f"Transferred {amount:,} {ct.name} credits to {form.recipient_membership.user.display_name}."
 
 
-def _error_field(form: TransferForm, exc: WalletError) -> str | None:
+def _error_field(form: TransferForm, exc: DomainError) -> str | None:
     """Which field a domain error belongs next to (None: at the top of the form, e.g. a shortfall)."""
     if isinstance(exc, MemberNotActive):
         return "recipient" if "recipient" in form.fields else "member"

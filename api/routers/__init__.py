@@ -1,0 +1,1 @@
+"""One django-ninja Router per resource of /api/v1/; api.app mounts them all."""

@@ -1,0 +1,196 @@
+"""Transactions CSV export: the rows of the Transactions page as a download, streamed.
+
+`export_csv` is what the export view streams: PostgreSQL computes every row and cell and sends them with
+`COPY (SELECT ...) TO STDOUT`, so Python only forwards bytes and a million rows take seconds and a few MB
+of memory. `csv_chunks(iter_transactions(...))` writes the same cells from the Python rows; it is the
+reference the COPY statement must match cell for cell (tests/reporting/test_transactions.py compares them).
+
+Every text cell is made safe for spreadsheets (`csv_safe`): a cell starting with = + - @ tab or CR gets a
+leading ', so opening the file never runs a formula. The COPY statement is composed with psycopg.sql
+from `sql/export.sql`; every value in it (org wallet id, credit type ids and names, kind labels, the
+filter's parameters) is a psycopg literal, never text pasted into the statement.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+from django.db import connection
+from psycopg.sql import SQL, Composable, Identifier, Literal
+
+from core.sql import load_sql
+from orgs.models import Organization
+from reporting.filters import TransactionFilter
+from reporting.queries import TransactionRow, filter_transfers
+from wallets.models import CreditType, TransferKind, Wallet, WalletKind
+
+CSV_COLUMNS = [
+    "id",
+    "date",
+    "kind",
+    "from",
+    "to",
+    "credit_type",
+    "amount",
+    "credits_moved",
+    "balance_after",
+    "actor",
+    "message",
+]
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_safe(value: str) -> str:
+    """A text cell a spreadsheet will not run: cells starting with = + - @ (or tab/CR) get a leading '."""
+    if value and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
+def csv_date(value: datetime) -> str:
+    """ISO 8601 in UTC with microseconds, the same text PostgreSQL's export writes."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
+
+
+def csv_chunks(rows: Iterator[TransactionRow], rows_per_chunk: int = 1000) -> Iterator[str]:
+    """CSV text (header first), `rows_per_chunk` rows per yielded string. Numbers are written as numbers;
+    every text cell goes through csv_safe."""
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(CSV_COLUMNS)
+    n = 0
+    for r in rows:
+        writer.writerow(
+            (
+                r.id,
+                csv_date(r.created_at),
+                r.kind_label,
+                csv_safe(r.from_label),
+                csv_safe(r.to_label),
+                csv_safe(" + ".join(r.credit_types)),
+                "" if r.amount is None else r.amount,
+                r.credits,
+                csv_safe(r.balance_after_text),
+                csv_safe(r.actor),
+                csv_safe(r.memo),
+            )
+        )
+        n += 1
+        if n >= rows_per_chunk:
+            yield buf.getvalue()
+            buf.seek(0)
+            buf.truncate()
+            n = 0
+    yield buf.getvalue()
+
+
+# --- COPY --------------------------------------------------------------------------------------------
+
+_EXPORT = SQL(load_sql(__file__, "export.sql"))
+_PARTY = SQL(load_sql(__file__, "export_party.sql"))
+_CREDIT_TYPE_COLUMNS = SQL(load_sql(__file__, "export_credit_type.sql"))
+_COPY = SQL("COPY ({}) TO STDOUT WITH (FORMAT csv, HEADER true)")
+# csv_safe in SQL: the leading characters of _FORMULA_START (tab and CR as chr(9), chr(13)).
+_SAFE = SQL("CASE WHEN left({0}, 1) IN ('=', '+', '-', '@', chr(9), chr(13)) THEN chr(39) || {0} ELSE {0} END")
+
+
+def _safe(expr: Composable) -> Composable:
+    return _SAFE.format(expr)
+
+
+def _export_sql(org: Organization, filt: TransactionFilter) -> Composable:
+    """The export's SELECT: sql/export.sql with its per credit type columns spelled out (there are only a
+    handful of credit types) and the filtered transfers as a subquery. Two queries: the org wallet and
+    the credit types."""
+    inner = (
+        filter_transfers(org, filt)
+        .order_by("-created_at", "-id")
+        .values("id", "created_at", "kind", "amount", "memo", "actor_id")
+    )
+    # Django's SQL with its parameters bound by psycopg (client side, as COPY needs), so the statement
+    # carries no placeholders and no literal of ours is ever read as one.
+    transfers = SQL(connection.ops.compose_sql(*inner.query.sql_with_params()))
+    ow = Literal(int(Wallet.objects.for_org(org).pk))
+    types = [(int(pk), Literal(name)) for pk, name in CreditType.objects.order_by("pk").values_list("pk", "name")]
+
+    kind = SQL("CASE t.kind {} ELSE t.kind END").format(
+        SQL(" ").join(
+            SQL("WHEN {} THEN {}").format(Literal(value), Literal(label)) for value, label in TransferKind.choices
+        )
+    )
+    per_type = SQL(",\n").join(
+        _CREDIT_TYPE_COLUMNS.format(
+            credit_type=Literal(pk),
+            org_wallet=ow,
+            has=Identifier(f"has_{pk}"),
+            balance=Identifier(f"bal_{pk}"),
+            legs_from=Identifier(f"nf_{pk}"),
+            legs_to=Identifier(f"nt_{pk}"),
+        )
+        for pk, _ in types
+    )
+    credit_type = SQL("concat_ws(' + ', {})").format(
+        SQL(", ").join(SQL("CASE WHEN {} THEN {} END").format(Identifier("s", f"has_{pk}"), name) for pk, name in types)
+    )
+    balances = SQL("concat_ws('; ', {})").format(
+        SQL(", ").join(
+            SQL("CASE WHEN {0} IS NOT NULL THEN {1} || ' ' || {0} END").format(Identifier("s", f"bal_{pk}"), name)
+            for pk, name in types
+        )
+    )
+    balance_after = SQL("CASE WHEN s.n_bal = 1 THEN s.bal_one::text ELSE {} END").format(balances)
+
+    def party(side: str, wallet: str, user: str) -> Composable:
+        return _PARTY.format(
+            min_wallet=Identifier("s", f"min_{side}"),
+            max_wallet=Identifier("s", f"max_{side}"),
+            leg_counts=SQL(", ").join(Identifier("s", f"n{side[0]}_{pk}") for pk, _ in types),
+            wallet=Identifier(wallet),
+            user=Identifier(user),
+            org_wallet=ow,
+            user_kind=Literal(WalletKind.USER.value),
+        )
+
+    return _EXPORT.format(
+        kind=kind,
+        from_label=_safe(party("from", "fw", "fu")),
+        to_label=_safe(party("to", "tw", "tu")),
+        credit_type=_safe(credit_type),
+        balance_after=_safe(balance_after),
+        actor=_safe(SQL("COALESCE(NULLIF(a.name, ''), a.email, '')")),
+        message=_safe(SQL("t.memo")),
+        transfers=transfers,
+        org_wallet=ow,
+        per_type=per_type,
+    )
+
+
+def copy_csv(org: Organization, filt: TransactionFilter, flush_bytes: int = 256 * 1024) -> Iterator[bytes]:
+    """The export as CSV bytes (header first), streamed by COPY (SELECT ...) TO STDOUT in ~256 KB
+    pieces. One statement, so one consistent snapshot of the ledger."""
+    copy_sql = _COPY.format(_export_sql(org, filt))
+    connection.ensure_connection()
+    with connection.cursor() as cursor:
+        # A long streamed nested-loop scan: JIT compilation and parallel workers only delay the first byte.
+        cursor.execute("SET jit = off; SET max_parallel_workers_per_gather = 0")
+        try:
+            with cursor.cursor.copy(copy_sql) as copy:
+                buf = bytearray()
+                for data in copy:
+                    buf += data
+                    if len(buf) >= flush_bytes:
+                        yield bytes(buf)
+                        buf.clear()
+                if buf:
+                    yield bytes(buf)
+        finally:
+            cursor.execute("RESET jit; RESET max_parallel_workers_per_gather")
+
+
+def export_csv(org: Organization, filt: TransactionFilter) -> Iterator[bytes]:
+    """The CSV export as an iterator for StreamingHttpResponse (COPY, see copy_csv)."""
+    return copy_csv(org, filt)

@@ -1,0 +1,24 @@
+"""What the money verbs return: typed results instead of attributes stuck onto model instances."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from wallets.models import Transfer
+
+
+@dataclass(frozen=True, slots=True)
+class Posted:
+    """A transfer the ledger holds for the request."""
+
+    transfer: Transfer
+    # The idempotency key was used before with the same request: nothing moved this time.
+    replayed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class UsageCharged(Posted):
+    # (credit type slug, credits) in draw order; empty on a replay (the first answer is stored by the API).
+    drawn: tuple[tuple[str, int], ...] = ()
+    # {credit type slug: this org's credits left with the member after the charge}; empty on a replay.
+    member_balance: dict[str, int] = field(default_factory=dict)
