@@ -56,10 +56,10 @@ class MembershipFactory(factory.Factory):
 def fund(org, amount: int, credit_type: str = "org-allocated"):
     """Put credits in the org wallet through the ledger (a purchase, or a promo grant for Promo)."""
     if credit_type == "promo":
-        return org_grant_promo(org=org, amount=amount, memo="test funding")
+        return org_grant_promo(org=org, amount=amount, memo="test funding").transfer
     ct = CreditType.objects.get(slug=credit_type)
     assert ct.slug == "org-allocated"
-    return org_credit_from_stripe(org=org, amount=amount, memo="test funding")
+    return org_credit_from_stripe(org=org, amount=amount, memo="test funding").transfer
 
 
 def ledger_snapshot():

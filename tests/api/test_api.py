@@ -9,7 +9,7 @@ from django.test import Client, override_settings
 from django.test.utils import CaptureQueriesContext
 
 from apikeys.models import ApiKey, IdempotencyRecord, UsageCharge
-from tests.billing.api_helpers import Api, give, issue_key
+from tests.api.helpers import Api, give, issue_key
 from tests.factories import MembershipFactory, fund, ledger_snapshot
 from wallets.models import Entry, Pocket, Transfer, TransferKind, Wallet
 from wallets.selectors import ledger_problems
@@ -475,14 +475,15 @@ def _page_ids(org, **params) -> list[int]:
     """The Transactions page's selector, given the page's own parameters."""
     from django.http import QueryDict
 
-    from reporting import transactions as tx
+    from reporting.filters import parse_filter
+    from reporting.queries import iter_transactions
 
     query = QueryDict(mutable=True)
     for name, value in params.items():
         query.setlist(name, [str(v) for v in value] if isinstance(value, list) else [str(value)])
-    filt, errors = tx.parse_filter(org, query)
+    filt, errors = parse_filter(org, query)
     assert errors == []
-    return [row.id for row in tx.iter_transactions(org, filt)]
+    return [row.id for row in iter_transactions(org, filt)]
 
 
 def _api_ids(api, **params) -> list[int]:

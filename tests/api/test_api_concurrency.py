@@ -10,9 +10,10 @@ from django.db import connection
 from django.test import Client
 
 from apikeys.models import IdempotencyRecord, UsageCharge
-from tests.billing.api_helpers import give, issue_key
+from tests.api.helpers import give, issue_key
 from tests.factories import MembershipFactory, fund
 from wallets.models import Transfer, TransferKind
+from wallets.results import UsageCharged
 from wallets.selectors import ledger_problems
 from wallets.services import member_charge_usage
 
@@ -93,8 +94,8 @@ def test_concurrent_service_charges_never_overdraw(setup):
     """The service on its own (no API, no idempotency record): the membership lock serialises charges."""
     org, member, _ = setup
     results = _race(20, lambda i: member_charge_usage(org=org, membership_id=member.pk, amount=2))
-    assert sum(1 for r in results if isinstance(r, Transfer)) == 15
-    assert all(type(r).__name__ == "InsufficientCredits" for r in results if not isinstance(r, Transfer))
+    assert sum(1 for r in results if isinstance(r, UsageCharged)) == 15
+    assert all(type(r).__name__ == "InsufficientCredits" for r in results if not isinstance(r, UsageCharged))
     assert ledger_problems() == []
 
 
@@ -109,6 +110,6 @@ def test_many_members_charged_at_once_all_succeed_even_on_a_fresh_usage_pocket(o
     for m in members:
         give(org, m, 10)
     results = _race(16, lambda i: member_charge_usage(org=org, membership_id=members[i % 8].pk, amount=1))
-    assert all(isinstance(r, Transfer) for r in results), results
+    assert all(isinstance(r, UsageCharged) for r in results), results
     assert Transfer.objects.filter(org=org, kind=TransferKind.USAGE).count() == 16
     assert ledger_problems() == []

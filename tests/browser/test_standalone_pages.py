@@ -64,7 +64,7 @@ def _carol_asks(amount=500):
     carol = Membership.objects.get(org=org, user__email="carol@example.com")
     from credit_requests.services import credit_request_create
 
-    return credit_request_create(org=org, user=carol.user, amount=amount, reason="VQE parameter sweep")
+    return credit_request_create(org=org, user=carol.user, amount=amount, reason="VQE parameter sweep").request
 
 
 def test_standalone_approve_page_approves_with_js_on(page, live_server, demo):

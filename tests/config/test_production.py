@@ -310,7 +310,7 @@ def test_pages_outside_an_org_log_no_org(client, org, owner, caplog):
 
 def test_an_api_usage_charge_logs_its_ledger_line_with_the_keys_org(funded_org, owner, caplog):
     """API requests carry no org in the URL and no session: the key names the org, and the key is the user."""
-    from tests.billing.api_helpers import Api, give, issue_key
+    from tests.api.helpers import Api, give, issue_key
     from tests.factories import MembershipFactory
 
     member = MembershipFactory(org=funded_org, role="member")
@@ -363,8 +363,8 @@ def hostile(db):
     org_transfer_to_member(
         org=org, membership_id=formula.pk, credit_type=ct, amount=5, actor=owner, memo='=HYPERLINK("http://x","y")'
     )
-    pending = credit_request_create(org=org, user=member.user, amount=40, reason=EVIL)
-    rejected = credit_request_create(org=org, user=member.user, amount=50, reason=EVIL)
+    pending = credit_request_create(org=org, user=member.user, amount=40, reason=EVIL).request
+    rejected = credit_request_create(org=org, user=member.user, amount=50, reason=EVIL).request
     credit_request_reject(org=org, request_id=rejected.pk, actor=owner, reason=EVIL)
     return {"org": org, "owner": owner, "member": member, "pending": pending, "rejected": rejected}
 

@@ -47,7 +47,7 @@ def setup(org, owner):
     fund(org, 10_000)
     admin = MembershipFactory(org=org, role="admin").user
     member = MembershipFactory(org=org)
-    req = credit_request_create(org=org, user=member.user, amount=500, reason="race")
+    req = credit_request_create(org=org, user=member.user, amount=500, reason="race").request
     return org, owner, admin, member, req
 
 
@@ -106,7 +106,7 @@ def test_approve_and_reject_at_once_make_exactly_one_decision(setup):
 def test_parallel_submits_never_exceed_three_pending(org):
     member = MembershipFactory(org=org)
     results, errors = _race(
-        [lambda: credit_request_create(org=org, user=member.user, amount=10, reason="burst") for _ in range(6)]
+        [lambda: credit_request_create(org=org, user=member.user, amount=10, reason="burst").request for _ in range(6)]
     )
     assert len(results) == MAX_PENDING_REQUESTS_PER_MEMBER
     assert all(isinstance(e, TooManyPendingRequests) for e in errors) and len(errors) == 3

@@ -11,7 +11,7 @@ import stripe
 from devtools.stripe_standin import core
 from devtools.stripe_standin.views import parse_params
 from purchases import stripe_client
-from tests.billing.stripe_fixtures import paid_purchase, standin_fixture, start  # noqa: F401
+from tests.purchases.stripe_fixtures import paid_purchase, standin_fixture, start  # noqa: F401
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("standin")]
 
@@ -78,7 +78,7 @@ def test_dashboard_refund_reaches_the_app_through_signed_webhooks(org, owner, se
     from django.test import Client
 
     from purchases.models import Purchase, PurchaseStatus
-    from tests.billing.stripe_fixtures import post_event
+    from tests.purchases.stripe_fixtures import post_event
 
     settings.STRIPE_STANDIN_AUTODELIVER = True
     purchase, events = paid_purchase(org, owner)

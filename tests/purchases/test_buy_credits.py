@@ -6,8 +6,8 @@ from django.test import Client
 from devtools.stripe_standin import core
 from purchases.models import Purchase, PurchaseStatus
 from purchases.services import PurchaseError, parse_dollars
-from tests.billing.stripe_fixtures import paid_purchase, post_event, standin_fixture, start  # noqa: F401
 from tests.factories import ledger_snapshot
+from tests.purchases.stripe_fixtures import paid_purchase, post_event, standin_fixture, start  # noqa: F401
 
 
 def login(user) -> Client:

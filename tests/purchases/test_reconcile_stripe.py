@@ -10,7 +10,7 @@ from devtools.stripe_standin import core
 from devtools.stripe_standin.models import StandinObject
 from purchases import stripe_client
 from purchases.models import Purchase
-from tests.billing.stripe_fixtures import paid_purchase, post_event, standin_fixture, start  # noqa: F401
+from tests.purchases.stripe_fixtures import paid_purchase, post_event, standin_fixture, start  # noqa: F401
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("standin")]
 

@@ -14,7 +14,8 @@ from django.test import Client
 from devtools.stripe_standin import core
 from purchases import stripe_client
 from purchases.models import Purchase, PurchaseStatus, StripeEvent
-from tests.billing.stripe_fixtures import (  # noqa: F401 - fixture
+from tests.factories import MembershipFactory, ledger_snapshot
+from tests.purchases.stripe_fixtures import (  # noqa: F401 - fixture
     event_named,
     old_timestamp,
     paid_purchase,
@@ -23,7 +24,6 @@ from tests.billing.stripe_fixtures import (  # noqa: F401 - fixture
     standin_fixture,
     start,
 )
-from tests.factories import MembershipFactory, ledger_snapshot
 from wallets.models import OutstandingBalance, Transfer, TransferKind, Wallet
 from wallets.outstanding import OutstandingBalanceDue, org_outstanding_credits
 from wallets.selectors import wallet_balance
@@ -491,5 +491,5 @@ def test_fast_credit_path_matches_the_wallet_service(org, owner):
     args = dict(org=org, amount=700, actor=owner, memo="m", idempotency_key="stripe:cs_same")
     first = _credit_org_wallet(**args)
     again = org_credit_from_stripe(**args)  # a replay through the service: same body, so no conflict
-    assert again.replayed and again.pk == first.pk
+    assert again.replayed and again.transfer.pk == first.pk
     assert org_balance(org) == 700

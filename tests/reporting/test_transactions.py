@@ -11,7 +11,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from orgs.models import MembershipStatus
-from reporting import transactions as tx
+from reporting.chart import _nice_max, balance_chart
+from reporting.export import CSV_COLUMNS, copy_csv, csv_chunks, csv_safe
+from reporting.filters import TransactionFilter, parse_filter
+from reporting.queries import iter_transactions, transactions_page
 from tests.factories import MembershipFactory, UserFactory, bulk_members, fund, ledger_snapshot
 from wallets.ledger import leg, post_transfer
 from wallets.models import CreditType, ExternalCode, Transfer, TransferKind, Wallet
@@ -43,9 +46,9 @@ def page_rows(org, **params):
     q = QueryDict(mutable=True)
     for k, v in params.items():
         q.setlist(k, v if isinstance(v, list) else [v])
-    filt, errors = tx.parse_filter(org, q)
+    filt, errors = parse_filter(org, q)
     assert errors == []
-    return tx.transactions_page(org, filt).rows
+    return transactions_page(org, filt).rows
 
 
 # --- rows ------------------------------------------------------------------------------------------
@@ -67,7 +70,7 @@ def test_rows_newest_first_with_signed_amount_balance_actor_and_parties(funded_o
 
 def test_bulk_transfer_is_one_row_with_n_members_and_expandable_list(client, funded_org, owner, ct):
     bulk_members(funded_org, 4)
-    transfer = org_bulk_transfer(org=funded_org, credit_type=ct, amount_per_member=10, actor=owner)
+    transfer = org_bulk_transfer(org=funded_org, credit_type=ct, amount_per_member=10, actor=owner).transfer
     row = page_rows(funded_org)[0]
     assert row.kind_label == "Bulk transfer"
     assert row.to_label == "5 members" and row.to_count == 5  # 4 + the owner
@@ -168,7 +171,7 @@ def test_malformed_filters_give_a_message_and_an_unfiltered_page(client, mixed, 
 
 def test_other_orgs_member_is_not_a_member_here(mixed, other_org):
     outsider = MembershipFactory(org=other_org, user=UserFactory(email="outsider@example.com"))
-    filt, errors = tx.parse_filter(mixed, {"member": outsider.user.email} and _qd(member=outsider.user.email))
+    filt, errors = parse_filter(mixed, {"member": outsider.user.email} and _qd(member=outsider.user.email))
     assert filt.is_empty and errors
 
 
@@ -181,11 +184,9 @@ def _qd(**params):
 
 
 def test_filter_round_trips_through_url_params(mixed):
-    filt, errors = tx.parse_filter(mixed, _qd(kind="transfer", member="alice@example.com", min="1", to="2030-01-01"))
+    filt, errors = parse_filter(mixed, _qd(kind="transfer", member="alice@example.com", min="1", to="2030-01-01"))
     assert not errors
-    again, _ = tx.parse_filter(
-        mixed, _qd(**{k: v if isinstance(v, str) else v[0] for k, v in filt.as_params().items()})
-    )
+    again, _ = parse_filter(mixed, _qd(**{k: v if isinstance(v, str) else v[0] for k, v in filt.as_params().items()}))
     assert again == filt
 
 
@@ -195,19 +196,19 @@ def test_filter_round_trips_through_url_params(mixed):
 def test_keyset_pages_cover_everything_once_and_are_stable_under_inserts(funded_org, alice, ct):
     for i in range(11):
         org_transfer_to_member(org=funded_org, membership_id=alice.pk, credit_type=ct, amount=i + 1)
-    filt = tx.TransactionFilter()
-    first = tx.transactions_page(funded_org, filt, limit=5)
+    filt = TransactionFilter()
+    first = transactions_page(funded_org, filt, limit=5)
     assert first.newer_cursor is None and first.older_cursor
     # New movements arrive while the user reads page 1: page 2 is unchanged by them.
     org_transfer_to_member(org=funded_org, membership_id=alice.pk, credit_type=ct, amount=999)
-    second = tx.transactions_page(funded_org, filt, cursor=first.older_cursor, limit=5)
-    third = tx.transactions_page(funded_org, filt, cursor=second.older_cursor, limit=5)
+    second = transactions_page(funded_org, filt, cursor=first.older_cursor, limit=5)
+    third = transactions_page(funded_org, filt, cursor=second.older_cursor, limit=5)
     assert third.older_cursor is None
     seen = [r.id for r in first.rows + second.rows + third.rows]
     assert len(seen) == len(set(seen)) == 12  # 11 transfers + the purchase, none twice, none missing
     assert [r.credits for r in second.rows] == [6, 5, 4, 3, 2]
     # Going back to newer rows from page 2 gives page 1 as it was (the new row is before it).
-    back = tx.transactions_page(funded_org, filt, cursor=second.newer_cursor, limit=5)
+    back = transactions_page(funded_org, filt, cursor=second.newer_cursor, limit=5)
     assert [r.id for r in back.rows] == [r.id for r in first.rows]
     assert back.newer_cursor  # the new 999 row is newer still
 
@@ -220,10 +221,10 @@ def test_same_timestamp_rows_are_ordered_by_id_without_gaps(funded_org, alice, c
     with mock.patch("wallets.ledger.timezone.now", return_value=stamp):
         for i in range(7):
             org_transfer_to_member(org=funded_org, membership_id=alice.pk, credit_type=ct, amount=i + 1)
-    filt = tx.TransactionFilter(kinds=("transfer",))
+    filt = TransactionFilter(kinds=("transfer",))
     ids, cursor = [], None
     while True:
-        page = tx.transactions_page(funded_org, filt, cursor=cursor, limit=3)
+        page = transactions_page(funded_org, filt, cursor=cursor, limit=3)
         ids += [r.id for r in page.rows]
         if not page.older_cursor:
             break
@@ -333,7 +334,7 @@ def test_csv_export_of_the_current_filter(client, mixed, owner):
     assert response["Content-Type"] == "text/csv"
     assert "attachment;" in response["Content-Disposition"]
     rows = _csv(response)
-    assert rows[0] == tx.CSV_COLUMNS
+    assert rows[0] == CSV_COLUMNS
     assert [r[2] for r in rows[1:]] == ["Transfer"] * 3
     assert [r[6] for r in rows[1:]] == ["-5", "-40", "-100"]  # numbers stay numbers, negatives not escaped
     assert rows[1][3:6] == ["Org wallet", "Alice Liddell", "Promo"]
@@ -350,18 +351,18 @@ def test_csv_escapes_formula_injection(client, funded_org, owner, ct):
     memos = [r[10] for r in rows[1:]]
     assert memos == ["plain - text", "'@SUM(A1)", "'-2+3", "'+1+1", '\'=HYPERLINK("http://x")']
     assert {r[4] for r in rows[1:]} == {"'=cmd|' /C calc'!A0"}
-    assert tx.csv_safe("\tx") == "'\tx" and tx.csv_safe("\rx") == "'\rx" and tx.csv_safe("a=b") == "a=b"
+    assert csv_safe("\tx") == "'\tx" and csv_safe("\rx") == "'\rx" and csv_safe("a=b") == "a=b"
 
 
 def test_csv_streams_in_keyset_chunks(funded_org, alice, ct):
     for i in range(7):
         org_transfer_to_member(org=funded_org, membership_id=alice.pk, credit_type=ct, amount=i + 1)
-    rows = list(tx.iter_transactions(funded_org, tx.TransactionFilter(), chunk_size=3))
+    rows = list(iter_transactions(funded_org, TransactionFilter(), chunk_size=3))
     assert [r.credits for r in rows] == [7, 6, 5, 4, 3, 2, 1, 10_000]
-    chunks = list(tx.csv_chunks(iter(rows), rows_per_chunk=3))
+    chunks = list(csv_chunks(iter(rows), rows_per_chunk=3))
     assert len(chunks) == 3 and chunks[0].startswith("id,date,kind")
     with CaptureQueriesContext(connection) as queries:
-        list(tx.iter_transactions(funded_org, tx.TransactionFilter(), chunk_size=3))
+        list(iter_transactions(funded_org, TransactionFilter(), chunk_size=3))
     # org wallet + credit types + per chunk (transfers + entry summary) + wallet labels once
     assert len(queries) <= 2 + 3 * 2 + 3
 
@@ -411,12 +412,12 @@ def test_postgres_copy_export_writes_the_same_cells_as_the_python_rows(funded_or
             leg(alice_wallet, ct, -2, funding_org=funded_org),
         ],
     )
-    for filt in (tx.TransactionFilter(), tx.TransactionFilter(kinds=("transfer",), amount_min=10)):
-        python = list(csv.reader(io.StringIO("".join(tx.csv_chunks(tx.iter_transactions(funded_org, filt))))))
-        copied = list(csv.reader(io.StringIO(b"".join(tx.copy_csv(funded_org, filt)).decode())))
+    for filt in (TransactionFilter(), TransactionFilter(kinds=("transfer",), amount_min=10)):
+        python = list(csv.reader(io.StringIO("".join(csv_chunks(iter_transactions(funded_org, filt))))))
+        copied = list(csv.reader(io.StringIO(b"".join(copy_csv(funded_org, filt)).decode())))
         assert copied == python
     assert len(python) == 2 and python[1][10] == "'-3"
-    rows = list(csv.reader(io.StringIO(b"".join(tx.copy_csv(funded_org, tx.TransactionFilter())).decode())))
+    rows = list(csv.reader(io.StringIO(b"".join(copy_csv(funded_org, TransactionFilter())).decode())))
     by_kind = {r[2]: r for r in rows[1:]}
     assert by_kind["Bulk transfer"][4] == "5 members" and by_kind["Bulk transfer"][10] == "'=1+2"
     assert by_kind["Usage"][5] == "Org-allocated + Promo" and by_kind["Usage"][6] == ""
@@ -440,7 +441,7 @@ def test_balance_chart_end_of_day_balances_stacked_by_credit_type(org, owner, ct
     fund(org, 50, "promo")
     balance = wallet_balance(Wallet.objects.for_org(org))
     with CaptureQueriesContext(connection) as queries:
-        chart = tx.balance_chart(balance.wallet, balance.by_type, days=30)
+        chart = balance_chart(balance.wallet, balance.by_type, days=30)
     assert len(queries) == 1
     by_slug = {s.credit_type.slug: s.values for s in chart.series}
     assert len(chart.days) == 30 and chart.days[-1] == timezone.localdate()
@@ -463,8 +464,6 @@ def test_billing_page_shows_chart_and_switches_range(client, funded_org, owner):
 
 
 def test_chart_axis_has_four_equal_whole_number_steps():
-    from reporting.transactions import _nice_max
-
     for value, top in [(0, 4), (7, 8), (10, 20), (99, 100), (750, 800), (1_000, 1_000), (54_700, 80_000)]:
         assert _nice_max(value) == top
     for value in range(0, 5_000, 7):

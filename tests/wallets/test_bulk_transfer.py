@@ -19,7 +19,9 @@ def ct():
 
 def test_bulk_to_all_members_is_one_transfer_with_one_debit(funded_org, ct):
     bulk_members(funded_org, 30)
-    transfer = org_bulk_transfer(org=funded_org, credit_type=ct, amount_per_member=100, memo="Monthly allocation")
+    transfer = org_bulk_transfer(
+        org=funded_org, credit_type=ct, amount_per_member=100, memo="Monthly allocation"
+    ).transfer
     assert transfer.kind == TransferKind.BULK_TRANSFER
     entries = Entry.objects.filter(transfer_id=transfer.pk)
     assert entries.filter(amount__lt=0).count() == 1

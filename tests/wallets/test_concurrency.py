@@ -63,7 +63,7 @@ def test_concurrent_posts_with_one_idempotency_key_move_once(org):
         ),
     )
     assert errors == []
-    assert len({t.pk for t in results}) == 1
+    assert len({t.transfer.pk for t in results}) == 1
     assert sum(1 for t in results if not t.replayed) == 1
     assert Transfer.objects.filter(idempotency_key="double-click").count() == 1
     assert wallet_balance(Wallet.objects.for_org(org)).total == 900

@@ -140,7 +140,7 @@ MATRIX = {
     # The offline Stripe stand-in: a dev tool, mounted only when STRIPE_STANDIN is on (never with real keys).
     # Its dashboard is open to anyone (the demo's Stripe; an empty POST re-shows it with "Unknown action."). Its
     # forms need the CSRF token, which the matrix's Client does not enforce (no cell here does): see
-    # tests/billing/test_stripe_standin.py::test_dashboard_actions_need_the_csrf_token for the 403.
+    # tests/devtools/test_stripe_standin.py::test_dashboard_actions_need_the_csrf_token for the 403.
     "stripe_standin:home": {"GET": _all(200), "POST": _all(400)},  # the matrix posts no action: a readable 400
     "stripe_standin:checkout": {
         "kwargs": lambda c: {"session_id": "cs_matrix_missing"},
@@ -280,7 +280,7 @@ def ctx(db):
     }
     from credit_requests.services import credit_request_create
 
-    credit_request = credit_request_create(org=org, user=users["member"], amount=50, reason="matrix")
+    credit_request = credit_request_create(org=org, user=users["member"], amount=50, reason="matrix").request
     from members.services import invitation_create, invitation_token
     from purchases.models import Purchase
     from wallets.models import CreditType
@@ -289,7 +289,7 @@ def ctx(db):
     from web.views.api_keys import api_key_create
 
     target = MembershipFactory(org=org, role="member")
-    bulk = org_bulk_transfer(org=org, credit_type=CreditType.objects.get(slug="org-allocated"), amount_per_member=1)
+    bulk = org_bulk_transfer(org=org, credit_type=CreditType.objects.get(slug="org-allocated"), amount_per_member=1).transfer
     invitation = invitation_create(org=org, email="matrix-invitee@example.com", role="member", actor=owner)
     return {
         "org": org,

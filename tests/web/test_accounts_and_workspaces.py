@@ -9,11 +9,11 @@ from django.conf import settings
 from django.test import Client
 from django.urls import reverse
 
-from web.views import accounts as views
 from orgs.middleware import SESSION_KEY
 from orgs.models import User
 from tests.factories import MembershipFactory, UserFactory
 from wallets.models import Wallet
+from web.views import accounts as views
 
 pytestmark = pytest.mark.django_db
 
@@ -158,11 +158,11 @@ def test_a_weak_password_on_the_link_page_creates_nothing(client, mailoutbox, dj
 
 
 def test_a_mail_failure_still_answers_the_same_page(client, django_capture_on_commit_callbacks, caplog):
-    with mock.patch("web.views.accounts.mailers") as mailers:
+    with mock.patch("core.tasks.mailers") as mailers:
         mailers.default.send_messages.side_effect = OSError("smtp down")
         response = _sign_up(client, django_capture_on_commit_callbacks, "down@example.com")
     assert response.status_code == 200 and "Check your inbox" in response.content.decode()
-    assert "Could not send the sign-up email" in caplog.text
+    assert "Could not send email 'Finish creating your Credits account'" in caplog.text
     assert not User.objects.filter(email="down@example.com").exists()
 
 

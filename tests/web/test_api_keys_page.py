@@ -4,7 +4,7 @@ import pytest
 from django.urls import reverse
 
 from apikeys.models import ApiKey
-from tests.billing.api_helpers import Api, issue_key
+from tests.api.helpers import Api, issue_key
 from tests.factories import MembershipFactory
 
 pytestmark = pytest.mark.django_db
@@ -114,7 +114,7 @@ def test_api_keys_page_query_count_is_flat(client, funded_org, owner, django_ass
 
 def test_django_admin_lists_keys_without_the_secret(admin_client, funded_org):
     key, token = issue_key(funded_org, "charge", name="Runner")
-    html = admin_client.get(reverse("admin:billing_apikey_changelist")).content.decode()
+    html = admin_client.get(reverse("admin:apikeys_apikey_changelist")).content.decode()
     assert "Runner" in html and key.display_prefix in html
-    detail = admin_client.get(reverse("admin:billing_apikey_change", args=[key.pk])).content.decode()
+    detail = admin_client.get(reverse("admin:apikeys_apikey_change", args=[key.pk])).content.decode()
     assert token.split("_", 2)[2] not in detail and key.secret_hash not in detail

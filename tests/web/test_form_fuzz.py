@@ -9,8 +9,8 @@ from django.urls import reverse
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from tests.billing.stripe_fixtures import standin_fixture  # noqa: F401 (the `standin` fixture)
 from tests.factories import MembershipFactory, ledger_snapshot
+from tests.purchases.stripe_fixtures import standin_fixture  # noqa: F401 (the `standin` fixture)
 from wallets.forms import CreditsField
 
 ODD = [
@@ -99,7 +99,7 @@ def test_credit_request_forms_never_take_odd_amounts(people, amount):
     org, member, admin, member_client = people
     pending = CreditRequest.objects.filter(org=org, status="pending").first() or credit_request_create(
         org=org, user=member.user, amount=100, reason="fuzz"
-    )
+    ).request
     before = (ledger_snapshot(), CreditRequest.objects.count())
     response = member_client.post(reverse("billing:request_new", args=[org.slug]), {"amount": amount, "reason": "x"})
     assert response.status_code in (200, 400), response.status_code
