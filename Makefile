@@ -86,8 +86,13 @@ test: $(TEST_STAMP) chromium
 	@$(USE_DB) echo "DEBUG=false $(PY) -m pytest $(PYTEST_ARGS)"; \
 	DEBUG=false $(PY) -m pytest $(PYTEST_ARGS)
 
+# Style, the layer rule (imports point down: pyproject's [tool.importlinter]), types on the money paths,
+# and migrations in step with the models.
 lint: $(TEST_STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
+	@$(USE_DB) $(VENV)/bin/mypy
 	@$(USE_DB) $(PY) manage.py makemigrations --check --dry-run
 
 # Deploy checks with a production-like environment (real SMTP and Stripe settings, placeholders only:
