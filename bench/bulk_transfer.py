@@ -1,6 +1,6 @@
 """Bulk transfer to every member of a 10,000-member org: the app's path vs hand-written set-based SQL.
 
-Target (issue 4): `org_bulk_transfer` takes <= 2x the baseline, and its query count does not grow with
+Target: `org_bulk_transfer` takes <= 2x the baseline, and its query count does not grow with
 the member count. The baseline is the least work PostgreSQL can do for the same result: one INSERT of
 the transfer row, one debit UPDATE, one INSERT ... SELECT of the entries and one UPDATE ... FROM of the
 member balances (no idempotency check, no fingerprint, no per-leg overdraft check).

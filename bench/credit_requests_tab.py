@@ -1,6 +1,6 @@
 """Credit Requests tab: server time and query count at 10 and 10,000 pending requests.
 
-Target (issue 6): the same number of queries for 10 and 10,000 pending, and < 100 ms server time at
+Target: the same number of queries for 10 and 10,000 pending, and < 100 ms server time at
 10,000. Baseline: the same page at 10 pending, and a naive page that renders every pending request
 (no pagination) for contrast.
 

@@ -1,4 +1,4 @@
-"""Target: the Members page runs a constant number of queries for 10 and 10,000 members (issue 7).
+"""Target: the Members page runs a constant number of queries for 10 and 10,000 members.
 
 Baseline: the same page with 10 members. Prints queries and time (median of REPEAT loads) for each size,
 for the first page, a middle page, a name filter and the Pending invite filter.

@@ -1,4 +1,4 @@
-"""Target: removing a member with 1,000 pockets/entries takes < 200 ms (issue 7).
+"""Target: removing a member with 1,000 pockets/entries takes < 200 ms.
 
 Two shapes, each removed REPEAT times (default 5; BENCH_REMOVE_REPEAT shrinks it):
   A. a member whose Default wallet has SIZE entries (default 1,000; BENCH_REMOVE_SIZE) from this org, in both

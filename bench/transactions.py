@@ -1,7 +1,7 @@
 """Bench: the Transactions page and its CSV export on one org with TX_BENCH_ROWS transfers (default
 1,000,000, i.e. 1,000,000 org-wallet entries and 2,000,000+ entries in all).
 
-Targets (issue 8): first page and page 1,000 each < 100 ms server time with a constant query count;
+Targets: first page and page 1,000 each < 100 ms server time with a constant query count;
 CSV export of 1,000,000 rows >= 50,000 rows/s with peak RSS < 150 MB. Baselines printed next to them:
 OFFSET pagination for page 1,000 (what keyset replaces) and the foundation's verify_ledger target
 (< 10 s for 1,000,000 entries).

@@ -1,6 +1,6 @@
 """Server time and query count of the Transfer dialog for an org with 10,000 members.
 
-Target (issue 4): constant queries (same count at 10 and at 10,000 members) and < 100 ms server time.
+Target: constant queries (same count at 10 and at 10,000 members) and < 100 ms server time.
 Requests go through Django's full stack in-process (middleware, session, view, template), so the time is
 the server's, without network. The baseline printed next to it is the same dialog for a 10-member org.
 

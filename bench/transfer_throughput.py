@@ -3,7 +3,7 @@
 8 worker processes (BENCH_WORKERS), BENCH_SECONDS (default 15) each, on PostgreSQL. All workers hit the
 same org wallet pocket, so this measures how long each transfer holds that hot row lock.
 Baseline: lock both rows in id order, two UPDATEs, a two-row INSERT — on tables of its own.
-Target (issue 3): primitive >= 50% of the baseline.
+Target: primitive >= 50% of the baseline.
 """
 
 import multiprocessing as mp

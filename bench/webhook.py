@@ -1,6 +1,6 @@
 """Webhook handling latency: 1,000 signed Stripe events (20% duplicates) through the Django test client.
 
-Target (issue 5): p99 < 50 ms on PostgreSQL. Each new checkout.session.completed event is verified,
+Target: p99 < 50 ms on PostgreSQL. Each new checkout.session.completed event is verified,
 recorded, re-fetched from "Stripe" (the stand-in, over HTTP, served by gunicorn on the same database)
 and fulfilled through the ledger primitive; duplicates are answered from the event table.
 Baselines printed alongside: the bare Stripe round trip the handler makes (session retrieve through

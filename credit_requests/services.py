@@ -29,7 +29,7 @@ from wallets.services import org_transfer_to_member
 log = logging.getLogger("credits.requests")
 
 MAX_REASON = 500
-# Issue 6: members ask. Managers only look at Billing, so they ask too; owners and admins transfer instead.
+# Members ask. Managers only look at Billing, so they ask too; owners and admins transfer instead.
 REQUESTING_ROLES = (Role.MEMBER, Role.MANAGER)
 
 

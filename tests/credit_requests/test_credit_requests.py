@@ -607,7 +607,7 @@ def test_django_admin_lists_requests_read_only(client, funded_org, member_member
     assert client.get(reverse("admin:credit_requests_creditrequest_add")).status_code == 403
 
 
-# --- who may ask: members and managers; owners and admins transfer to themselves (issue 6) ------------
+# --- who may ask: members and managers; owners and admins transfer to themselves ------------
 
 
 @pytest.mark.parametrize("role", ["owner", "admin"])

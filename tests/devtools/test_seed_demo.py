@@ -104,7 +104,7 @@ def test_seed_produces_the_readme_balances_through_the_ledger():
     _seed()
     org = Organization.objects.get(name="Quantum Lab")
     assert _by_type(Wallet.objects.for_org(org)) == {"org-allocated": 50_000, "promo": 5_000}
-    # "A few past movements of each kind" (issue 3), so the Transactions page and the wallets show what the app does.
+    # "A few past movements of each kind", so the Transactions page and the wallets show what the app does.
     kinds = Counter(Transfer.objects.filter(org=org).values_list("kind", flat=True))
     assert kinds == {
         TransferKind.PURCHASE: 3,

@@ -473,7 +473,7 @@ def test_member_remove_rereads_balances_when_the_member_spent_meanwhile(
     assert ledger_problems() == []
 
 
-# ---------------------------------------------------------------- credits move on accept, never before (issue 7)
+# ---------------------------------------------------------------- credits move on accept, never before
 
 
 def _people(org):

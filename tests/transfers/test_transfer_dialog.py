@@ -464,7 +464,7 @@ def test_standalone_transfer_post_redirects_with_the_message(admin_client, funde
     assert _org_total(funded_org) == 10_000 - 300
 
 
-# --- errors sit next to their field (issue 4): parsed from the HTML, not just found somewhere in it ------
+# --- errors sit next to their field: parsed from the HTML, not just found somewhere in it ------
 
 NOT_A_MEMBER = "That person is not (or no longer) a member of this organization."
 NOT_HELD = "The org wallet holds no credits of that type. Pick one of the listed types."

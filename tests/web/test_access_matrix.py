@@ -50,7 +50,7 @@ MATRIX = {
     "home": {"GET": {**_signed_in(302)}, "POST": {**_signed_in(302)}},
     "login": {"GET": _signed_in(302, anonymous=200), "POST": _signed_in(302, anonymous=200)},
     "logout": {"GET": _all(405), "POST": _all(302)},
-    # Sign-up by emailed link (issue 10): an empty POST is bad input (400); signed-in people go to their wallet.
+    # Sign-up by emailed link: an empty POST is bad input (400); signed-in people go to their wallet.
     "signup": {"GET": {**_signed_in(302, anonymous=200)}, "POST": {**_signed_in(302, anonymous=400)}},
     "signup_confirm": {
         "kwargs": lambda c: {"token": c["signup_token"]},
@@ -77,7 +77,7 @@ MATRIX = {
         "GET": BILLING_VIEW,
         "POST": READ_ONLY,
     },
-    # Credit requests (issue 6). Members ask; owner/admins decide; managers look.
+    # Credit requests. Members ask; owner/admins decide; managers look.
     "billing:requests_list": {"kwargs": lambda c: {"org_slug": c["org"].slug}, "GET": BILLING_VIEW, "POST": _all(405)},
     "billing:requests_history": {
         "kwargs": lambda c: {"org_slug": c["org"].slug},
@@ -106,12 +106,12 @@ MATRIX = {
         "GET": ORG_MEMBER,
         "POST": _all(405),
     },
-    # Transfer dialog (issue 4): owner/admins only.
+    # Transfer dialog: owner/admins only.
     "billing:transfer": {"kwargs": lambda c: {"org_slug": c["org"].slug}, "GET": DECIDE, "POST": _all(405)},
     "billing:transfer_members": {"kwargs": lambda c: {"org_slug": c["org"].slug}, "GET": DECIDE, "POST": _all(405)},
     "billing:transfer_preview": {"kwargs": lambda c: {"org_slug": c["org"].slug}, "GET": DECIDE, "POST": _all(405)},
     "billing:transfer_submit": {"kwargs": lambda c: {"org_slug": c["org"].slug}, "GET": _all(405), "POST": DECIDE},
-    # Transactions (issue 8): owner, admins, managers read; members 403.
+    # Transactions: owner, admins, managers read; members 403.
     "billing:transactions": {"kwargs": lambda c: {"org_slug": c["org"].slug}, "GET": BILLING_VIEW, "POST": READ_ONLY},
     "billing:transactions_export": {
         "kwargs": lambda c: {"org_slug": c["org"].slug},
@@ -129,7 +129,7 @@ MATRIX = {
         "POST": READ_ONLY,
     },
     "billing:balance_chart": {"kwargs": lambda c: {"org_slug": c["org"].slug}, "GET": BILLING_VIEW, "POST": READ_ONLY},
-    # Buy Credits (issue 5): owner/admins buy; managers see purchases; Stripe signs the webhook.
+    # Buy Credits: owner/admins buy; managers see purchases; Stripe signs the webhook.
     "billing:buy": {"kwargs": lambda c: {"org_slug": c["org"].slug}, "GET": DECIDE, "POST": BAD_INPUT},
     "billing:buy_preview": {"kwargs": lambda c: {"org_slug": c["org"].slug}, "GET": DECIDE, "POST": READ_ONLY},
     "billing:purchases": {"kwargs": lambda c: {"org_slug": c["org"].slug}, "GET": BILLING_VIEW, "POST": READ_ONLY},
@@ -171,7 +171,7 @@ MATRIX = {
     "stripe_standin:api_dispute": {"kwargs": lambda c: {"obj_id": "dp_matrix"}, "GET": _all(401), "POST": _all(401)},
     # Any other /v1/ path: Stripe's "Unrecognized request URL" (404), key or not.
     "stripe_standin:api_not_found": {"kwargs": lambda c: {"rest": "v1/matrix"}, "GET": _all(404), "POST": _all(404)},
-    # API keys page (issue 9): owner/admins.
+    # API keys page: owner/admins.
     "billing:api_keys": {"kwargs": lambda c: {"org_slug": c["org"].slug}, "GET": DECIDE, "POST": _all(405)},
     "billing:api_key_create": {
         "kwargs": lambda c: {"org_slug": c["org"].slug},
@@ -183,7 +183,7 @@ MATRIX = {
         "GET": _all(405),
         "POST": ACT,
     },
-    # REST API (issue 9): Bearer keys only; a browser session is not enough (401). Schema and docs are public.
+    # REST API: Bearer keys only; a browser session is not enough (401). Schema and docs are public.
     "api-v1:api-root": {"GET": _all(404), "POST": _all(404)},
     # django-ninja's schema and docs views answer any method, read-only.
     "api-v1:openapi-json": {"GET": _all(200), "POST": _all(200)},
@@ -198,7 +198,7 @@ MATRIX = {
     "api-v1:transaction_list": {"GET": _all(401), "POST": _all(405)},
     "api-v1:transfer_create": {"GET": _all(405), "POST": _all(401)},
     "api-v1:usage_charge": {"GET": _all(405), "POST": _all(401)},
-    # Members, invitations, seats, member defaults (issue 7): owner/admins; the invite link is public.
+    # Members, invitations, seats, member defaults: owner/admins; the invite link is public.
     "members:page": {"kwargs": lambda c: {"org_slug": c["org"].slug}, "GET": DECIDE, "POST": _all(405)},
     "members:seats": {"kwargs": lambda c: {"org_slug": c["org"].slug}, "GET": DECIDE, "POST": _all(405)},
     # An empty POST is bad input: 400 with the form's errors.
