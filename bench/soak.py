@@ -477,8 +477,9 @@ def main():
         out.append(f"verify_ledger FAILED: {exc}")
     out += check(ctx, rec)
     causes = server_errors()
-    out += [f"server 500 not caused by the chaos: {c} x{n}" for c, n in causes.items()
-            if not c.startswith(CHAOS_CAUSES)]
+    out += [
+        f"server 500 not caused by the chaos: {c} x{n}" for c, n in causes.items() if not c.startswith(CHAOS_CAUSES)
+    ]
     total = len(rec.latencies)
     print(f"soak: {CLIENTS} clients x {SECONDS:.0f}s against 2 gunicorn instances (2 workers each), one PostgreSQL")
     print(

@@ -25,7 +25,6 @@ SELECTED_LIMIT = 500  # chosen members carried along while searching for more
 REASON_PLACEHOLDER = "Monthly allocation"
 
 
-
 # --- reads -------------------------------------------------------------------------------------------
 
 

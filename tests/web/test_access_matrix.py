@@ -289,7 +289,9 @@ def ctx(db):
     from web.views.api_keys import api_key_create
 
     target = MembershipFactory(org=org, role="member")
-    bulk = org_bulk_transfer(org=org, credit_type=CreditType.objects.get(slug="org-allocated"), amount_per_member=1).transfer
+    bulk = org_bulk_transfer(
+        org=org, credit_type=CreditType.objects.get(slug="org-allocated"), amount_per_member=1
+    ).transfer
     invitation = invitation_create(org=org, email="matrix-invitee@example.com", role="member", actor=owner)
     return {
         "org": org,

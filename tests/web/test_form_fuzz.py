@@ -49,7 +49,9 @@ amounts = st.one_of(st.sampled_from(ODD), st.text(max_size=40).filter(lambda s: 
 fuzz = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
-@pytest.mark.parametrize("value", ["5 5", "1,00", "١٢٣", "１２３", "1_000", "+5", "1e3", "5\x00", "9223372036854775808", "9" * 300])
+@pytest.mark.parametrize(
+    "value", ["5 5", "1,00", "١٢٣", "１２３", "1_000", "+5", "1e3", "5\x00", "9223372036854775808", "9" * 300]
+)
 def test_credits_field_refuses_odd_amounts(value):
     from django import forms
 
@@ -97,9 +99,10 @@ def test_credit_request_forms_never_take_odd_amounts(people, amount):
     from credit_requests.services import credit_request_create
 
     org, member, admin, member_client = people
-    pending = CreditRequest.objects.filter(org=org, status="pending").first() or credit_request_create(
-        org=org, user=member.user, amount=100, reason="fuzz"
-    ).request
+    pending = (
+        CreditRequest.objects.filter(org=org, status="pending").first()
+        or credit_request_create(org=org, user=member.user, amount=100, reason="fuzz").request
+    )
     before = (ledger_snapshot(), CreditRequest.objects.count())
     response = member_client.post(reverse("billing:request_new", args=[org.slug]), {"amount": amount, "reason": "x"})
     assert response.status_code in (200, 400), response.status_code
@@ -175,7 +178,21 @@ DOLLAR_ODD = [
     "9" * 300 + ".00",
     "0." + "0" * 300 + "1",
 ]
-DOLLAR_VALID = ["25", "  25 ", "$25", "$ 25", "25.", "25.5", "25.50", "1,000", "1,000.5", "25.500", "00025", "5", "100000"]
+DOLLAR_VALID = [
+    "25",
+    "  25 ",
+    "$25",
+    "$ 25",
+    "25.",
+    "25.5",
+    "25.50",
+    "1,000",
+    "1,000.5",
+    "25.500",
+    "00025",
+    "5",
+    "100000",
+]
 # Near-misses: mostly digits, with the separators, signs and look-alike digits people (and attackers) type.
 near_dollars = st.text(alphabet=st.sampled_from("0123456789.,$ -+e_١٢５\x00"), min_size=1, max_size=12)
 dollar_amounts = st.one_of(st.sampled_from(DOLLAR_ODD + DOLLAR_VALID), near_dollars, st.text(max_size=40))
