@@ -6,7 +6,7 @@ from api.app import api
 from config.views import MOVED_ADMIN, healthz, moved_admin
 
 urlpatterns = [
-    re_path(rf"^admin/billing/(?P<model>{'|'.join(MOVED_ADMIN)})/(?P<rest>.*)$", moved_admin),
+    re_path(rf"^admin/billing/(?P<model>{'|'.join(MOVED_ADMIN)})/(?P<rest>.*)$", moved_admin, name="admin_moved"),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
     path("", include("web.urls.accounts")),

@@ -1,6 +1,7 @@
 from django.db import connection
 from django.http import HttpResponse, HttpResponsePermanentRedirect
 from django.shortcuts import render
+from django.views.decorators.http import require_GET
 
 # Models that moved out of the `billing` app: their admin pages moved with their app label.
 MOVED_ADMIN = {
@@ -28,6 +29,7 @@ def healthz(request):
     return HttpResponse("ok", content_type="text/plain")
 
 
+@require_GET
 def moved_admin(request, model: str, rest: str = ""):
     """Bookmarks of /admin/billing/<model>/… keep working: a permanent redirect to the model's new app."""
     query = f"?{request.META['QUERY_STRING']}" if request.META.get("QUERY_STRING") else ""

@@ -70,6 +70,8 @@ MATRIX = {
     "workspace_switch": {"GET": _all(405), "POST": _signed_in(404)},
     "wallet": {"GET": _signed_in(200), "POST": _signed_in(405)},
     "healthz": {"GET": _all(200), "POST": _all(200)},
+    # Old admin addresses of models that moved app: a redirect for anyone; the admin itself checks who asks.
+    "admin_moved": {"kwargs": lambda c: {"model": "creditrequest", "rest": ""}, "GET": _all(301), "POST": _all(405)},
     "billing:page": {"kwargs": lambda c: {"org_slug": c["org"].slug}, "GET": BILLING_VIEW, "POST": READ_ONLY},
     "billing:requests": {"kwargs": lambda c: {"org_slug": c["org"].slug}, "GET": BILLING_VIEW, "POST": READ_ONLY},
     "billing:balance_card": {
@@ -133,9 +135,10 @@ MATRIX = {
     "billing:buy": {"kwargs": lambda c: {"org_slug": c["org"].slug}, "GET": DECIDE, "POST": BAD_INPUT},
     "billing:buy_preview": {"kwargs": lambda c: {"org_slug": c["org"].slug}, "GET": DECIDE, "POST": READ_ONLY},
     "billing:purchases": {"kwargs": lambda c: {"org_slug": c["org"].slug}, "GET": BILLING_VIEW, "POST": READ_ONLY},
-    # The return page after checkout is for the buyers (owner/admins); cancel expires it and goes back (302).
+    # The return page after checkout is for the buyers (owner/admins); the cancel page's GET only shows it, its
+    # POST expires the checkout and goes back (302).
     "billing:purchase": {"kwargs": _purchase, "GET": DECIDE, "POST": READ_ONLY},
-    "billing:purchase_cancel": {"kwargs": _purchase, "GET": ACT, "POST": READ_ONLY},
+    "billing:purchase_cancel": {"kwargs": _purchase, "GET": DECIDE, "POST": ACT},
     "billing:stripe_webhook": {"GET": _all(405), "POST": _all(400)},  # unsigned: refused, nothing written
     # The offline Stripe stand-in: a dev tool, mounted only when STRIPE_STANDIN is on (never with real keys).
     # Its dashboard is open to anyone (the demo's Stripe; an empty POST re-shows it with "Unknown action."). Its
