@@ -20,6 +20,7 @@ def setup(default_db: str = "credits_bench") -> str:
     os.environ["DATABASE_URL"] = url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     os.environ.setdefault("LOG_LEVEL", "WARNING")
+    os.environ.setdefault("STRIPE_STANDIN", "true")  # benches pay through the stand-in, like the tests
     parsed = urlparse(url)
     import psycopg
 

@@ -220,9 +220,7 @@ def _credit_org_wallet(*, org: Organization, amount: int, actor, memo: str, idem
         cursor.execute(_LEDGER_IDS, [ExternalCode.STRIPE, org.pk])
         row = cursor.fetchone()
     if row is None or None in row:
-        posted = org_credit_from_stripe(
-            org=org, amount=amount, actor=actor, memo=memo, idempotency_key=idempotency_key
-        )
+        posted = org_credit_from_stripe(org=org, amount=amount, actor=actor, memo=memo, idempotency_key=idempotency_key)
         return posted.transfer
     ct_id, stripe_wallet_id, org_wallet_id = row
     check_amount(amount)
@@ -314,38 +312,83 @@ def _status_after_claims(p: Purchase) -> str:
     return PurchaseStatus.PAID
 
 
+# One charge, two claims on its credits: refunds (Stripe's cumulative amount_refunded) and a dispute. They never
+# claim the same credit twice, whatever order the events arrive in: the refund's claim is
+# credits x amount_refunded / amount, and an open or lost dispute claims at most what the refunds left,
+#     dispute claim = min(credits x dispute amount / amount, credits - refund claim),
+# so refunds + dispute <= credits. Every handler moves the purchase to exactly these claims for the Stripe facts
+# it has (the re-fetched charge, the re-fetched dispute, and what earlier events recorded), taking back or giving
+# back only the difference; the same final facts give the same claims, and so the same wallet and outstanding
+# balance, in any order.
+
+
+def _apply_refunds(p: Purchase, charge, ob: OutstandingBalance) -> int:
+    """Bring the refund claim up to the charge's amount_refunded (which never goes down at Stripe). Credits the
+    dispute already holds and the refund now claims change claim, not wallet: the dispute's claim shrinks to
+    what the refunds leave, and only the rest is taken back. Returns the credits taken back now."""
+    refunded = min(int(charge.get("amount_refunded") or 0), p.amount_cents)
+    if refunded <= p.refunded_cents:
+        return 0  # a duplicate or stale event
+    target = p.credits * refunded // p.amount_cents
+    disputed = p.dispute_held_credits + p.dispute_outstanding_credits
+    overlap = max(0, target + disputed - p.credits)  # held for the dispute, now refunded: already taken back
+    from_outstanding = min(overlap, p.dispute_outstanding_credits)
+    p.dispute_outstanding_credits -= from_outstanding
+    p.dispute_held_credits -= overlap - from_outstanding
+    delta = target - p.refunded_credits - overlap
+    if delta > 0:
+        _take_back(
+            org=p.org,
+            credits=delta,
+            kind=TransferKind.REFUND,
+            key=f"stripe:{p.stripe_session_id}:refund:{refunded}",
+            memo=f"Refund of {fmt_dollars(refunded - p.refunded_cents)} on purchase #{p.pk}",
+            ob=ob,
+        )
+    p.refunded_cents, p.refunded_credits = refunded, target
+    p.charge_id = p.charge_id or _id_of(charge)
+    log.info("purchase_refund purchase=%s refunded_cents=%s credits=%s", p.pk, refunded, max(delta, 0))
+    return max(delta, 0)
+
+
 def purchase_sync_refunds(charge) -> Purchase | None:
-    """Take back the credits for Stripe's cumulative amount_refunded on the charge (never twice)."""
+    """Take back the credits for Stripe's cumulative amount_refunded on the charge (never twice, and never
+    credits a dispute already holds)."""
     found = _purchase_for_charge(charge)
     if found is None or found.transfer_id is None:
         return found
     with transaction.atomic():
         p = Purchase.objects.select_for_update().select_related("org").get(pk=found.pk)
-        refunded = min(int(charge.get("amount_refunded") or 0), p.amount_cents)
-        if refunded <= p.refunded_cents:
+        if min(int(charge.get("amount_refunded") or 0), p.amount_cents) <= p.refunded_cents:
             return p  # a duplicate or stale event: Stripe's total never goes down
-        target = p.credits * refunded // p.amount_cents
-        delta = target - p.refunded_credits
         ob = lock_outstanding(p.org_id)
-        if delta > 0:
-            _take_back(
-                org=p.org,
-                credits=delta,
-                kind=TransferKind.REFUND,
-                key=f"stripe:{p.stripe_session_id}:refund:{refunded}",
-                memo=f"Refund of {fmt_dollars(refunded - p.refunded_cents)} on purchase #{p.pk}",
-                ob=ob,
-            )
-        p.refunded_cents, p.refunded_credits = refunded, target
-        p.charge_id = p.charge_id or _id_of(charge)
+        _apply_refunds(p, charge, ob)
         p.status = _status_after_claims(p)
         p.save()
-        log.info("purchase_refund purchase=%s refunded_cents=%s credits=%s", p.pk, refunded, delta)
         return p
 
 
+def _release_dispute(p: Purchase, dispute_id: str, ob: OutstandingBalance) -> None:
+    """A dispute closed without a loss: give its claim back. Like a purchase, the credits pay the org's
+    outstanding balance first (that part is simply no longer owed); the rest goes back to the org wallet."""
+    claim = p.dispute_held_credits + p.dispute_outstanding_credits
+    cancel = min(claim, ob.credits)
+    if cancel:
+        ob.credits -= cancel
+        ob.save(update_fields=["credits", "updated_at"])
+    _give_back(
+        org=p.org,
+        credits=claim - cancel,
+        kind=TransferKind.DISPUTE_RELEASE,
+        key=f"stripe:{p.stripe_session_id}:dispute:{dispute_id}:release",
+        memo=f"Dispute won: credits released on purchase #{p.pk}",
+    )
+    p.dispute_held_credits = p.dispute_outstanding_credits = 0
+
+
 def purchase_sync_dispute(dispute, charge=None) -> Purchase | None:
-    """Open dispute: hold the disputed credits. Lost: they stay taken. Won: release them."""
+    """Open dispute: hold the disputed credits the refunds have not taken back. Lost: they stay taken. Won:
+    release them. The re-fetched charge's refunds are applied first, so the hold never claims them again."""
     charge_id = _id_of(dispute.get("charge"))
     if charge is None and charge_id:
         charge = stripe_client.retrieve_charge(charge_id)
@@ -355,54 +398,46 @@ def purchase_sync_dispute(dispute, charge=None) -> Purchase | None:
     status = dispute.get("status", "")
     with transaction.atomic():
         p = Purchase.objects.select_for_update().select_related("org").get(pk=found.pk)
+        ob = lock_outstanding(p.org_id)
+        _apply_refunds(p, charge, ob)
         if p.dispute_id and p.dispute_id != dispute["id"] and p.dispute_status not in CLOSED_NO_LOSS:
             log.warning("second dispute %s on purchase %s ignored while %s is open", dispute["id"], p.pk, p.dispute_id)
-            return p
-        if p.dispute_id != dispute["id"]:
-            p.dispute_id, p.dispute_status, p.dispute_held_credits, p.dispute_outstanding_credits = (
-                dispute["id"],
-                "",
-                0,
-                0,
-            )
-        if p.dispute_status in LOST_DISPUTE or p.dispute_status in CLOSED_NO_LOSS:
-            return p  # closed disputes are final; a late "created" or "updated" changes nothing
-        ob = lock_outstanding(p.org_id)
-        already_held = p.dispute_held_credits + p.dispute_outstanding_credits
-        if status in OPEN_DISPUTE or status in LOST_DISPUTE:
-            want = min(p.credits * int(dispute.get("amount") or 0) // p.amount_cents, p.credits - p.refunded_credits)
-            if want > already_held:
-                owed = _take_back(
-                    org=p.org,
-                    credits=want - already_held,
-                    kind=TransferKind.DISPUTE_HOLD,
-                    key=f"stripe:{p.stripe_session_id}:dispute:{dispute['id']}:hold",
-                    memo=f"Credits held for a payment dispute on purchase #{p.pk}",
-                    ob=ob,
-                )
-                p.dispute_outstanding_credits += owed
-                p.dispute_held_credits += want - already_held - owed
-        elif status in CLOSED_NO_LOSS and already_held:
-            cancel = min(p.dispute_outstanding_credits, ob.credits)
-            if cancel:
-                ob.credits -= cancel
-                ob.save(update_fields=["credits", "updated_at"])
-            _give_back(
-                org=p.org,
-                credits=already_held - cancel,
-                kind=TransferKind.DISPUTE_RELEASE,
-                key=f"stripe:{p.stripe_session_id}:dispute:{dispute['id']}:release",
-                memo=f"Dispute won: credits released on purchase #{p.pk}",
-            )
-            p.dispute_held_credits = p.dispute_outstanding_credits = 0
+        elif p.dispute_id == dispute["id"] and (p.dispute_status in LOST_DISPUTE or p.dispute_status in CLOSED_NO_LOSS):
+            pass  # closed disputes are final; a late "created" or "updated" changes nothing
         else:
-            p.dispute_status = p.dispute_status or status
-            p.save()
-            return p
-        p.dispute_status = status
+            if p.dispute_id != dispute["id"]:
+                p.dispute_id, p.dispute_status, p.dispute_held_credits, p.dispute_outstanding_credits = (
+                    dispute["id"],
+                    "",
+                    0,
+                    0,
+                )
+            claim = p.dispute_held_credits + p.dispute_outstanding_credits
+            if status in OPEN_DISPUTE or status in LOST_DISPUTE:
+                want = min(
+                    p.credits * int(dispute.get("amount") or 0) // p.amount_cents, p.credits - p.refunded_credits
+                )
+                if want > claim:
+                    owed = _take_back(
+                        org=p.org,
+                        credits=want - claim,
+                        kind=TransferKind.DISPUTE_HOLD,
+                        key=f"stripe:{p.stripe_session_id}:dispute:{dispute['id']}:hold",
+                        memo=f"Credits held for a payment dispute on purchase #{p.pk}",
+                        ob=ob,
+                    )
+                    p.dispute_outstanding_credits += owed
+                    p.dispute_held_credits += want - claim - owed
+                p.dispute_status = status
+            elif status in CLOSED_NO_LOSS:
+                if claim:
+                    _release_dispute(p, dispute["id"], ob)
+                p.dispute_status = status
+            else:
+                p.dispute_status = p.dispute_status or status
+            log.info("purchase_dispute purchase=%s dispute=%s status=%s", p.pk, dispute["id"], status)
         p.status = _status_after_claims(p)
         p.save()
-        log.info("purchase_dispute purchase=%s dispute=%s status=%s", p.pk, dispute["id"], status)
         return p
 
 

@@ -1,7 +1,8 @@
 """The only module that talks to Stripe (through the official SDK).
 
 Keys and the API base come from settings, so the same code talks to Stripe itself or to the offline
-stand-in (billing/stripe_standin): only STRIPE_API_BASE and the keys differ.
+stand-in (devtools/stripe_standin): only STRIPE_API_BASE and the keys differ. The stand-in may also hand the
+SDK a transport (`use_http_client`) that answers calls to its own address in-process (docs/stripe.md).
 """
 
 from __future__ import annotations
@@ -17,11 +18,26 @@ log = logging.getLogger("credits.stripe")
 StripeError = stripe.StripeError
 SignatureVerificationError = stripe.SignatureVerificationError
 
+# The SDK's HTTP transport; None is the SDK's default (the network). Set by the stand-in, never by app code.
+_http_client: stripe.HTTPClient | None = None
+
+
+def use_http_client(http_client: stripe.HTTPClient | None) -> None:
+    """Send the SDK's requests through `http_client` (None: the SDK's default)."""
+    global _http_client
+    _http_client = http_client
+    _client_for.cache_clear()
+
+
+def is_not_found(exc: Exception) -> bool:
+    """Stripe answered 404: it has no such object (retrying will not make one)."""
+    return isinstance(exc, stripe.InvalidRequestError) and exc.http_status == 404
+
 
 @cache
 def _client_for(api_key: str, api_base: str) -> stripe.StripeClient:
     base = {"api": api_base.rstrip("/")} if api_base else None
-    return stripe.StripeClient(api_key, base_addresses=base, max_network_retries=2)
+    return stripe.StripeClient(api_key, base_addresses=base, max_network_retries=2, http_client=_http_client)
 
 
 def _plain(obj) -> dict:
@@ -107,7 +123,8 @@ def create_refund(*, payment_intent: str, amount_cents: int | None = None, idemp
 
 def construct_event(payload: bytes, sig_header: str | None) -> dict:
     """Verify `Stripe-Signature` (tolerance from settings) against the current secret, then the previous
-    one during a rotation. Raises SignatureVerificationError or ValueError (bad JSON)."""
+    one during a rotation. Raises SignatureVerificationError or ValueError (bad JSON, or JSON that is not an
+    object)."""
     secrets = [s for s in (settings.STRIPE_WEBHOOK_SECRET, settings.STRIPE_WEBHOOK_SECRET_PREVIOUS) if s]
     if not secrets:
         raise SignatureVerificationError("No webhook secret is configured.", sig_header)
@@ -125,6 +142,8 @@ def construct_event(payload: bytes, sig_header: str | None) -> dict:
             )
         except SignatureVerificationError as exc:
             error = exc
+        except AttributeError as exc:  # signed, but a JSON list, string or null: the SDK calls .get() on it
+            raise ValueError("The event is not a JSON object.") from exc
     raise error  # type: ignore[misc]
 
 

@@ -33,6 +33,7 @@ DISPUTE_EVENTS = {
     "charge.dispute.funds_withdrawn",
     "charge.dispute.funds_reinstated",
 }
+HANDLED_EVENTS = CHECKOUT_EVENTS | REFUND_EVENTS | DISPUTE_EVENTS
 
 
 _INSERT_EVENT = (
@@ -63,8 +64,50 @@ def _seen_and_purchase_id(event_id: str, session_id: str | None) -> tuple[bool, 
     return bool(seen), purchase_id
 
 
+class MalformedEvent(ValueError):
+    """A validly signed event without the fields every Stripe event has: refused (400), nothing written."""
+
+
+def _check_shape(event) -> None:
+    """Every event has a string `id` and `type` and a `data.object`; the ones we act on name their object by
+    `data.object.id`. (Other types are acknowledged whatever their object: some, like `balance.available`,
+    have no id.)"""
+    if not isinstance(event, dict):
+        raise MalformedEvent("The event is not a JSON object.")
+    for field in ("id", "type"):
+        if not isinstance(event.get(field), str) or not event[field]:
+            raise MalformedEvent(f"The event has no {field}.")
+    data = event.get("data")
+    if not isinstance(data, dict) or not isinstance(data.get("object"), dict):
+        raise MalformedEvent("The event has no data.object.")
+    obj_id = data["object"].get("id")
+    if event["type"] in HANDLED_EVENTS and (not isinstance(obj_id, str) or not obj_id):
+        raise MalformedEvent("The event has no data.object.id.")
+
+
 def handle_event(event) -> str:
-    """Act on one verified event; returns what happened ("processed", "duplicate", "ignored: …")."""
+    """Act on one verified event; returns what happened ("processed", "duplicate", "ignored: …").
+
+    Raises MalformedEvent (before anything is written) for an event without id, type or data.object.id. An
+    object Stripe answers 404 for is acknowledged and logged, like an unknown session: it will never exist, so a
+    retry would not help (and nothing is written)."""
+    _check_shape(event)
+    try:
+        return _handle(event)
+    except stripe_client.StripeError as exc:
+        if not stripe_client.is_not_found(exc):
+            raise  # Stripe unreachable or failing: the view answers 503 and Stripe retries
+        obj = event["data"]["object"]
+        log.warning(
+            "stripe event %s (%s): Stripe has no such object (%s); acknowledged, nothing written",
+            event["id"],
+            event["type"],
+            obj.get("id"),
+        )
+        return "ignored: unknown session" if event["type"] in CHECKOUT_EVENTS else "ignored: not found at Stripe"
+
+
+def _handle(event) -> str:
     etype = event["type"]
     obj = event["data"]["object"]
     session_id = obj.get("id") if etype in CHECKOUT_EVENTS else None
@@ -114,6 +157,7 @@ def handle_event(event) -> str:
 
 
 def stripe_client_id(value) -> str:
-    if not value:
-        return ""
-    return value if isinstance(value, str) else value.get("id", "")
+    """An expandable field's id: the string itself, or the expanded object's id; "" for anything else."""
+    if isinstance(value, dict):
+        value = value.get("id")
+    return value if isinstance(value, str) else ""

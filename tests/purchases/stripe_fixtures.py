@@ -23,6 +23,15 @@ def standin_fixture(live_server, settings):
     return live_server
 
 
+@pytest.fixture(name="standin_in_process")
+def standin_in_process_fixture(settings, transactional_db):
+    """The app's SDK talks to the stand-in in-process, as it does on a server whose STRIPE_API_BASE is its own
+    stand-in (devtools/stripe_standin/transport.py): no live server, no sockets. Its deliveries are off."""
+    settings.STRIPE_STANDIN_AUTODELIVER = False
+    client = stripe_client._http_client
+    assert client is not None and client.handles(f"{settings.STRIPE_API_BASE}/v1/charges"), "stand-in not in-process"
+
+
 def start(org, user, cents=2500) -> Purchase:
     return purchase_start(
         org=org,

@@ -1,5 +1,10 @@
 """Buy Credits form: amounts, limits, permissions, the live credit count, the Purchases list."""
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from django.test import Client
 
@@ -145,15 +150,66 @@ def test_purchases_list_on_credits_tab_with_constant_queries(standin, owner, org
     assert "Paid" in html and "Pending" in html and "Transfer #" in html
 
 
-def test_deploy_check_warns_about_the_standin_and_a_missing_webhook_secret(settings):
+def test_deploy_check_errors_on_the_standin_and_on_missing_stripe_keys(settings):
+    from django.core import checks
+
     from purchases.checks import stripe_configuration
 
     settings.STRIPE_STANDIN = True
-    assert [c.id for c in stripe_configuration()] == ["billing.W001"]
+    problems = stripe_configuration()
+    assert [c.id for c in problems] == ["billing.E002"]
+    assert all(c.level == checks.ERROR for c in problems)  # an error, not a warning: deploy stops
     settings.STRIPE_STANDIN, settings.STRIPE_SECRET_KEY, settings.STRIPE_WEBHOOK_SECRET = False, "sk_live_x", ""
     assert [c.id for c in stripe_configuration()] == ["billing.E001"]
-    settings.STRIPE_WEBHOOK_SECRET = "whsec_x"
+    settings.STRIPE_SECRET_KEY = ""
+    assert [c.id for c in stripe_configuration()] == ["billing.E003", "billing.E001"]
+    settings.STRIPE_SECRET_KEY, settings.STRIPE_WEBHOOK_SECRET = "sk_live_x", "whsec_x"
     assert stripe_configuration() == []
+
+
+def _django(code: str, **env) -> subprocess.CompletedProcess:
+    """Run `code` in a fresh process whose settings come from `env` (on top of a clean Stripe environment)."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("STRIPE_") and k != "DEBUG"}
+    return subprocess.run(  # noqa: S603 - this interpreter, fixed code
+        [sys.executable, "-c", f"import django; django.setup(); {code}"],
+        cwd=Path(__file__).resolve().parents[2],
+        env={**base, "DJANGO_SETTINGS_MODULE": "config.settings", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+_MOUNTED = (
+    "from django.conf import settings; from django.urls import resolve, Resolver404\n"
+    "try:\n    resolve('/stripe-standin/'); mounted = True\nexcept Resolver404:\n    mounted = False\n"
+    "print(settings.STRIPE_STANDIN, 'devtools.stripe_standin' in settings.INSTALLED_APPS, mounted)"
+)
+
+
+@pytest.mark.parametrize(
+    ("env", "on"),
+    [
+        ({"DEBUG": "false"}, False),  # production without keys: off, not mounted (anyone could pay on it)
+        ({"DEBUG": "true"}, True),  # `make run`: the offline demo
+        ({"DEBUG": "false", "STRIPE_STANDIN": "true"}, True),  # explicit (the tests, the benches)
+        ({"DEBUG": "true", "STRIPE_SECRET_KEY": "sk_test_x"}, False),  # real keys: never
+        ({"DEBUG": "true", "STRIPE_STANDIN": "false"}, False),
+    ],
+)
+def test_standin_is_mounted_only_with_debug_or_when_asked_for(env, on):
+    result = _django(f"exec({_MOUNTED!r})", **env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [str(on)] * 3
+
+
+def test_check_deploy_fails_while_the_standin_is_on():
+    code = "from django.core.management import call_command; call_command('check', '--deploy')"
+    on = _django(code, DEBUG="false", STRIPE_STANDIN="true")
+    assert on.returncode != 0 and "billing.E002" in on.stderr
+    real = _django(code, DEBUG="false", STRIPE_SECRET_KEY="sk_live_placeholder", STRIPE_WEBHOOK_SECRET="whsec_x")
+    assert "billing." not in real.stderr + real.stdout
 
 
 def test_all_purchases_page_is_paginated_for_viewers(org, owner, manager_membership, member_membership):

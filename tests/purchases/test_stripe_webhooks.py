@@ -5,6 +5,8 @@ stand-in, signed like Stripe signs them, and posted to the webhook through the D
 """
 
 import json
+import logging
+import re
 import threading
 
 import pytest
@@ -77,6 +79,106 @@ def test_bad_signatures_are_400_and_write_nothing(standin, org, owner, case):
     assert ledger_snapshot() == before
     assert StripeEvent.objects.count() == 0
     assert refresh(purchase).status == PurchaseStatus.PENDING
+
+
+def _without(evt: dict, path: str) -> dict:
+    """A copy of `evt` without the field at a dotted path."""
+    evt = json.loads(json.dumps(evt))
+    *parents, last = path.split(".")
+    node = evt
+    for name in parents:
+        node = node[name]
+    del node[last]
+    return evt
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "no_type",
+        "no_id",
+        "no_data",
+        "no_object",
+        "no_object_id",
+        "object_id_not_a_string",
+        "refund_without_object_id",
+        "dispute_without_object_id",
+        "json_list",
+        "json_null",
+    ],
+)
+def test_validly_signed_but_malformed_event_is_400_and_writes_nothing(standin, org, owner, case):
+    """Signed with the right secret, but not an event we can act on: 400 (never a 500), nothing written."""
+    purchase, events = paid_purchase(org, owner)
+    evt = event_named(events, "checkout.session.completed")
+    if case in ("no_type", "no_id", "no_data"):
+        evt = _without(evt, case.removeprefix("no_"))
+    elif case == "no_object":
+        evt = _without(evt, "data.object")
+    elif case == "no_object_id":
+        evt = _without(evt, "data.object.id")
+    elif case == "object_id_not_a_string":
+        evt = json.loads(json.dumps(evt))
+        evt["data"]["object"]["id"] = ["cs_1", "cs_2"]
+    elif case == "refund_without_object_id":
+        evt = _without(event_named(events, "charge.succeeded"), "data.object.id")
+        evt["type"] = "charge.refunded"
+    elif case == "dispute_without_object_id":
+        evt = _without(core.event("charge.dispute.created", {"id": "dp_x", "object": "dispute"}), "data.object.id")
+    before = ledger_snapshot()
+    if case.startswith("json_"):
+        payload = "[]" if case == "json_list" else "null"
+        header = stripe_client.sign_payload(payload)
+        response = Client().post(
+            "/stripe/webhook/", data=payload, content_type="application/json", HTTP_STRIPE_SIGNATURE=header
+        )
+    else:
+        response = post_event(evt)
+    assert response.status_code == 400, response.content
+    assert ledger_snapshot() == before
+    assert StripeEvent.objects.count() == 0
+    assert refresh(purchase).status == PurchaseStatus.PENDING
+    assert post_event(event_named(events, "checkout.session.completed")).status_code == 200  # the real one works
+    assert refresh(purchase).status == PurchaseStatus.PAID
+
+
+@pytest.mark.parametrize(
+    ("event_type", "obj"),
+    [
+        ("checkout.session.completed", {"id": "cs_test_unknown_to_stripe", "object": "checkout.session"}),
+        ("checkout.session.expired", {"id": "cs_test_unknown_to_stripe", "object": "checkout.session"}),
+        ("charge.refunded", {"id": "ch_test_unknown_to_stripe", "object": "charge"}),
+        ("refund.created", {"id": "re_x", "object": "refund", "charge": "ch_test_unknown_to_stripe"}),
+        ("charge.dispute.created", {"id": "dp_test_unknown_to_stripe", "object": "dispute"}),
+    ],
+)
+def test_object_stripe_does_not_know_is_acknowledged_logged_and_changes_nothing(standin, org, owner, event_type, obj):
+    """Stripe answers 404 for the object: it will never exist, so 200 (a 503 would have Stripe retry for
+    days), logged, nothing written."""
+    before = ledger_snapshot()
+    records = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = records.append
+    logging.getLogger("credits.stripe").addHandler(handler)
+    try:
+        response = post_event(core.event(event_type, obj))
+    finally:
+        logging.getLogger("credits.stripe").removeHandler(handler)
+    assert response.status_code == 200, response.content
+    assert response.json()["outcome"].startswith("ignored: ")
+    if event_type.startswith("checkout."):
+        assert response.json()["outcome"] == "ignored: unknown session"
+    assert any("no such object" in r.getMessage() for r in records)
+    assert ledger_snapshot() == before
+    assert StripeEvent.objects.count() == 0
+
+
+def test_stripe_unreachable_is_still_503_so_stripe_retries(org, owner, settings):
+    settings.STRIPE_API_BASE = "http://127.0.0.1:9/stripe-standin"  # nothing listens there
+    evt = core.event("checkout.session.completed", {"id": "cs_test_x", "object": "checkout.session"})
+    response = post_event(evt)
+    assert response.status_code == 503
+    assert StripeEvent.objects.count() == 0
 
 
 def test_webhook_refuses_get(db):
@@ -243,15 +345,43 @@ def test_expired_session_marks_expired_and_moves_nothing(standin, org, owner):
 
 
 def test_cancel_page_expires_session_and_returns_to_billing(standin, org, owner):
+    """Stripe's cancel link shows the page; its button (a POST with the CSRF token) expires the checkout."""
     purchase = start(org, owner)
-    client = Client()
+    client = Client(enforce_csrf_checks=True)
     client.force_login(owner)
     before = ledger_snapshot()
-    response = client.get(f"/orgs/{org.slug}/billing/purchases/{purchase.pk}/cancelled/", follow=True)
+    url = f"/orgs/{org.slug}/billing/purchases/{purchase.pk}/cancelled/"
+    page = client.get(url).content.decode()
+    form = re.search(rf'<form method="post" action="{re.escape(url)}">(.*?)</form>', page, re.S)
+    assert form and "Cancel checkout" in form.group(1)
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form.group(1)).group(1)
+    response = client.post(url, {"csrfmiddlewaretoken": token}, follow=True)
     assert response.redirect_chain[-1][0] == f"/orgs/{org.slug}/billing/"
     assert "Checkout cancelled" in response.content.decode()
     assert refresh(purchase).status == PurchaseStatus.EXPIRED
+    assert core.get(purchase.stripe_session_id, "checkout.session")["status"] == "expired"
     assert ledger_snapshot() == before
+
+
+def test_cancel_link_opened_from_anywhere_changes_nothing(standin, org, owner):
+    """A GET of the cancel URL (a link or image on another site, a prefetch) expires nothing: the checkout in
+    progress can still be paid. A POST without the page's CSRF token is refused."""
+    purchase = start(org, owner)
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(owner)
+    url = f"/orgs/{org.slug}/billing/purchases/{purchase.pk}/cancelled/"
+    for _ in range(2):
+        response = client.get(url, headers={"Referer": "https://evil.example/", "Sec-Fetch-Site": "cross-site"})
+        assert response.status_code == 200
+        assert "Cancel this checkout?" in response.content.decode()
+    forged = client.post(url, headers={"Origin": "https://evil.example"})
+    assert forged.status_code == 403
+    assert refresh(purchase).status == PurchaseStatus.PENDING
+    assert core.get(purchase.stripe_session_id, "checkout.session")["status"] == "open"
+    _, events = core.pay(purchase.stripe_session_id)  # the buyer can still pay it
+    post_event(event_named(events, "checkout.session.completed"))
+    assert refresh(purchase).status == PurchaseStatus.PAID
+    assert "Nothing to cancel" in client.get(url).content.decode()
 
 
 def test_unknown_session_and_vanished_org_are_acknowledged_and_change_nothing(standin, org):
@@ -464,7 +594,9 @@ def test_twenty_different_refund_events_at_once_take_the_credits_back_once(stand
         try:
             payload, header = signed(evt)
             barrier.wait()
-            r = Client().post("/stripe/webhook/", data=payload, content_type="application/json", HTTP_STRIPE_SIGNATURE=header)
+            r = Client().post(
+                "/stripe/webhook/", data=payload, content_type="application/json", HTTP_STRIPE_SIGNATURE=header
+            )
             codes.append(r.status_code)
         except Exception as exc:  # pragma: no cover - reported below
             errors.append(exc)

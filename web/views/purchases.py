@@ -29,7 +29,7 @@ from purchases.services import (
     purchase_start,
     purchase_sync_session,
 )
-from purchases.webhooks import handle_event
+from purchases.webhooks import MalformedEvent, handle_event
 from wallets.models import Wallet
 from wallets.outstanding import org_outstanding_credits
 from wallets.selectors import wallet_balance
@@ -149,10 +149,14 @@ def purchase_status(request: HttpRequest, org_slug: str, purchase_id: int) -> Ht
 
 
 @login_required
-@require_GET
+@require_http_methods(["GET", "POST"])
 def purchase_cancel(request: HttpRequest, org_slug: str, purchase_id: int) -> HttpResponse:
-    """Stripe's cancel page: expire the unpaid session (so the link can't be paid later), back to Billing."""
+    """Stripe's cancel page. A GET (Stripe's return link, or a link from anywhere) only shows it; its button
+    POSTs, with the CSRF token, to expire the unpaid session (so the link can't be paid later) and go back to
+    Billing."""
     purchase = _purchase_for(request, org_slug, purchase_id)
+    if request.method == "GET":
+        return render(request, "billing/purchase_cancel.html", {"org": purchase.org, "purchase": purchase})
     if purchase.status == PurchaseStatus.PENDING and purchase.stripe_session_id:
         try:
             session = stripe_client.expire_checkout_session(purchase.stripe_session_id)
@@ -186,6 +190,9 @@ def stripe_webhook(request: HttpRequest) -> HttpResponse:
         return HttpResponseBadRequest("Invalid Stripe signature or payload.")
     try:
         outcome = handle_event(event)
+    except MalformedEvent as exc:  # validly signed, but not an event we can read: refused, nothing written
+        log.warning("stripe webhook refused: %s", exc)
+        return HttpResponseBadRequest(f"Malformed Stripe event: {exc}")
     except stripe_client.StripeError as exc:
         log.warning("stripe event %s not processed (Stripe will retry): %s", event["id"], exc)
         return JsonResponse({"error": "Stripe is unreachable; retry later."}, status=503)
