@@ -24,6 +24,7 @@ from ninja.openapi.docs import Swagger
 from api.auth import ApiKeyAuth
 from api.errors import PROBLEM_CONTENT_TYPE, ApiProblem, problem_from_domain_error, problem_instance, problem_response
 from api.routers import balances, members, transactions, transfers, usage
+from core.db_unavailable import INTERFACE_ERRORS, OPERATIONAL_ERRORS, RETRY_AFTER_SECONDS, is_connection_lost
 from core.errors import DomainError
 
 DESCRIPTION = """
@@ -121,3 +122,21 @@ def _on_http_error(request, exc: HttpError):
 @api.exception_handler(Http404)
 def _on_404(request, exc):
     return problem_response(ApiProblem(404, "not_found", "Not found."), problem_instance(request))
+
+
+def _on_database_error(request, exc):
+    """The database connection dropped (core.db_unavailable): 503 with Retry-After; a POST is retried with
+    the same Idempotency-Key. Any other database error (a failed statement) is a bug and stays a 500."""
+    if not is_connection_lost(exc):
+        raise exc
+    problem = ApiProblem(
+        503,
+        "database_unavailable",
+        "The database is unreachable right now. Retry later (a POST with the same Idempotency-Key).",
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+    return problem_response(problem, problem_instance(request))
+
+
+for _error in (*OPERATIONAL_ERRORS, *INTERFACE_ERRORS):
+    api.add_exception_handler(_error, _on_database_error)

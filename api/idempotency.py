@@ -70,8 +70,11 @@ def idempotent(request: HttpRequest, idempotency_key: str, run: Callable[[], tup
     """Run `run() -> (status, body)` once per (org, Idempotency-Key).
 
     The record is inserted (or, if a racer holds it, waited for on the unique index) and locked in the
-    same transaction as the movement, so either both commit or neither does. Outcomes that describe the
-    request (success, 402, 404, 422) are stored and replayed; transient ones (409, 503) are not.
+    same transaction as the movement, so either both commit or neither does. As with Stripe, what `run`
+    answers is stored and replayed: the success and the refusals it decides (402, 404, and 422 such as a
+    bulk total above 10^15 or `rejected` for an org that owes credits). Transient outcomes (409, 503,
+    a lost database connection) are not; neither is anything refused before `run` (auth, scope, request
+    validation). docs/api.md, "Idempotency", says why.
     """
     key: ApiKey = request.auth
     request_hash = _request_hash(request)

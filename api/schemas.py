@@ -14,11 +14,12 @@ from typing import Annotated, Any, Literal, get_args, get_origin
 
 from django.conf import settings
 from django.http import HttpRequest
-from ninja import Field, Header, Schema
-from pydantic import BeforeValidator, field_validator
+from ninja import Field, Header, Path, Schema
+from pydantic import AfterValidator, BeforeValidator, field_validator
 
 from api.errors import ApiProblem
 from api.selectors import CURSOR_PATTERN
+from core.validators import PLAIN_TEXT_PATTERN, check_no_control_characters
 from wallets.models import MAX_AMOUNT, TransferKind
 
 # ---------------------------------------------------------------------------- field types and validators
@@ -62,8 +63,8 @@ def _rfc3339(value):
 
 
 def _query_digits(value):
-    """Whole numbers in the query string are ASCII digits: pydantic alone would take '+5', '1_000', ' 5 ' and
-    '5.0' (and Python's int() would take '١٢٣')."""
+    """Whole numbers in the path and the query string are ASCII digits: pydantic alone would take '+5',
+    '1_000', ' 5 ' and '5.0' (and Python's int() would take '١٢٣'), so /members/1.0/balance would be member 1."""
     if isinstance(value, str) and not re.fullmatch(r"[0-9]+", value):
         raise ValueError("must be a whole number written with the digits 0-9")
     return value
@@ -84,6 +85,10 @@ Amount = Annotated[
 ]
 Id = Annotated[int, Field(ge=1, le=MAX_ID), BeforeValidator(_whole_number)]
 QueryCredits = Annotated[int, Field(ge=0, le=MAX_AMOUNT), BeforeValidator(_query_digits)]
+# Whole numbers in the path or the query string: ASCII digits only.
+StrictInt = Annotated[int, BeforeValidator(_query_digits)]
+QueryId = Annotated[int, Field(ge=1, le=MAX_ID), BeforeValidator(_query_digits)]
+PathId = Annotated[int, Path(ge=1, le=MAX_ID), BeforeValidator(_query_digits)]
 Day = Annotated[date, BeforeValidator(_iso_date)]
 IdemKey = Annotated[
     str,
@@ -98,6 +103,11 @@ IdemKey = Annotated[
 # PostgreSQL text and jsonb cannot hold a NUL character: the schema refuses it (422) instead of the database (500).
 NO_NUL = r"^[^\x00]*$"
 SLUG = r"^[-a-zA-Z0-9_]*$"  # credit type slugs (Django's SlugField); empty means "none given"
+# Memos and descriptions: plain text on one line, like the web forms' (core.validators): no line breaks, tabs
+# or other control characters (NUL included). The validator refuses them with a message that says so (a 422
+# naming the field); the published schema carries the same set as its pattern.
+PlainText = Annotated[str, AfterValidator(check_no_control_characters)]
+PLAIN_TEXT_SCHEMA = {"pattern": PLAIN_TEXT_PATTERN}
 MetadataValue = Annotated[str, Field(pattern=NO_NUL)] | int | Annotated[float, Field(allow_inf_nan=False)] | bool | None
 
 
@@ -148,7 +158,7 @@ class MemberFilters(Schema):
     email: str | None = Field(None, max_length=254, pattern=NO_NUL, description="Exact email (case-insensitive).")
     status: Literal["active", "suspended", "removed"] | None = None
     cursor: str | None = Field(None, pattern=r"^[0-9]{1,18}$", description="next_cursor from the previous page.")
-    limit: int = Field(50, ge=1, le=200)
+    limit: StrictInt = Field(50, ge=1, le=200)
 
 
 class MemberOut(Schema):
@@ -188,8 +198,8 @@ class TransactionFilters(Schema):
         pattern=NO_NUL,
         description="Only transfers touching this member's Default wallet, by email.",
     )
-    member_id: int | None = Field(
-        None, ge=1, le=MAX_ID, description="Only transfers touching this member's Default wallet, by member id."
+    member_id: QueryId | None = Field(
+        None, description="Only transfers touching this member's Default wallet, by member id."
     )
     credit_type: str | None = Field(
         None, max_length=40, pattern=SLUG, description="Credit type slug: org-allocated, promo."
@@ -197,7 +207,7 @@ class TransactionFilters(Schema):
     amount_min: QueryCredits | None = Field(None, alias="min", description="At least this many credits moved.")
     amount_max: QueryCredits | None = Field(None, alias="max", description="At most this many credits moved.")
     cursor: str | None = Field(None, pattern=CURSOR_PATTERN, description="next_cursor from the previous page.")
-    limit: int = Field(50, ge=1, le=200)
+    limit: StrictInt = Field(50, ge=1, le=200)
 
 
 class UsageInfo(Schema):
@@ -228,7 +238,7 @@ class TransferIn(Schema):
     members: list[Id] = Field(min_length=1, max_length=1000, description="Membership ids.")
     amount: Amount = Field(description="Credits for each member.")
     credit_type: str = Field("org-allocated", max_length=40, pattern=SLUG)
-    memo: str = Field("", max_length=500, pattern=NO_NUL)
+    memo: PlainText = Field("", max_length=500, json_schema_extra=PLAIN_TEXT_SCHEMA)
 
     model_config = {"extra": "forbid"}
 
@@ -250,7 +260,7 @@ class TransferOut(Schema):
 class UsageIn(Schema):
     member_id: Id = Field(description="The membership id of the member to charge.")
     amount: Amount
-    description: str = Field("", max_length=500, pattern=NO_NUL)
+    description: PlainText = Field("", max_length=500, json_schema_extra=PLAIN_TEXT_SCHEMA)
     metadata: dict[Annotated[str, Field(max_length=64)], MetadataValue] = Field(
         default_factory=dict,
         description="Up to 50 keys, stored with the charge and returned as is.",

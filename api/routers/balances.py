@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from ninja import Path, Router
+from ninja import Router
 
-from api.schemas import MAX_ID, READ_ERRORS, MemberBalanceOut, OrgBalanceOut, Problem
+from api.schemas import READ_ERRORS, MemberBalanceOut, OrgBalanceOut, PathId, Problem
 from api.selectors import member_org_balance, org_member
 from apikeys.models import ApiKey
 from wallets.models import CreditType, Wallet
@@ -33,7 +33,7 @@ def org_balance(request):
     response={200: MemberBalanceOut, 404: Problem, **READ_ERRORS},
     summary="Member balance",
 )
-def member_balance(request, member_id: int = Path(..., ge=1, le=MAX_ID)):
+def member_balance(request, member_id: PathId):
     """What the member holds from this org, by credit type: what usage charged by this org can spend."""
     key: ApiKey = request.auth
     membership = org_member(key, member_id)
