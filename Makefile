@@ -83,8 +83,12 @@ run: install
 
 # The embedded PostgreSQL (when used) is left running for the next `make test`/`make run`: `make db-stop` stops it.
 test: $(TEST_STAMP) chromium
-	@$(USE_DB) echo "DEBUG=false $(PY) -m pytest $(PYTEST_ARGS)"; \
-	DEBUG=false $(PY) -m pytest $(PYTEST_ARGS)
+	@$(USE_DB) echo "DEBUG=false STRIPE_STANDIN=true $(PY) -m pytest $(PYTEST_ARGS)"; \
+	DEBUG=false STRIPE_STANDIN=true $(PY) -m pytest $(PYTEST_ARGS)
+
+# With DEBUG off the settings refuse to load without a real SECRET_KEY (docs/security.md); tools that load them
+# but serve nothing (mypy's Django plugin, makemigrations, bench) get a throwaway one when none is set.
+THROWAWAY_KEY = SECRET_KEY=$${SECRET_KEY:-$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(50))')}
 
 # Style, the layer rule (imports point down: pyproject's [tool.importlinter]), types on the money paths,
 # and migrations in step with the models.
@@ -92,8 +96,8 @@ lint: $(TEST_STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
-	@$(USE_DB) $(VENV)/bin/mypy
-	@$(USE_DB) $(PY) manage.py makemigrations --check --dry-run
+	@$(USE_DB) $(THROWAWAY_KEY) $(VENV)/bin/mypy
+	@$(USE_DB) $(THROWAWAY_KEY) $(PY) manage.py makemigrations --check --dry-run
 
 # Deploy checks with a production-like environment (real SMTP and Stripe settings, placeholders only:
 # nothing is contacted); any warning fails.
@@ -105,7 +109,7 @@ check: lint
 	  $(PY) manage.py check --deploy --fail-level WARNING
 
 bench: $(TEST_STAMP)
-	@for f in bench/[a-z]*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
+	@for f in bench/[a-z]*.py; do echo "== $$f"; $(THROWAWAY_KEY) $(PY) $$f || exit 1; done
 
 serve: install
 	$(PY) manage.py collectstatic --noinput -v0

@@ -14,10 +14,11 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, models
 from django.db.models import F, Q
+from django.db.models.signals import post_save
 from django.utils import timezone
 from psycopg import sql
 
-from orgs.models import Membership, Organization, User
+from orgs.models import Membership, MembershipStatus, Organization, User
 from wallets.ledger import execute_prepared
 from wallets.models import Transfer
 
@@ -101,7 +102,15 @@ def _key_with_org(lookup: str) -> ApiKey | None:
 
 
 class ApiKey(models.Model):
-    """An org's credential for the API. Only a SHA-256 of the high-entropy secret is kept."""
+    """An org's credential for the API. Only a SHA-256 of the high-entropy secret is kept.
+
+    A key acts for its creator (a transfer made with it names them as actor), and its creator saw its secret.
+    So it lives as long as its creator's membership: removing the creator from the org revokes their keys in
+    the same transaction (`revoke_keys_of_removed_member`, below), and the API keys page says why.
+    """
+
+    REVOKED_CREATOR_REMOVED = "creator_removed"
+    REVOKED_REASONS = [("", "Revoked by an admin"), (REVOKED_CREATOR_REMOVED, "Its creator was removed from the org")]
 
     org = models.ForeignKey(Organization, models.CASCADE, related_name="api_keys")
     name = models.CharField(max_length=80)
@@ -113,6 +122,7 @@ class ApiKey(models.Model):
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
     revoked_by = models.ForeignKey(User, models.SET_NULL, null=True, blank=True, related_name="+")
+    revoked_reason = models.CharField(max_length=32, blank=True, default="", choices=REVOKED_REASONS)
     # The create form's idempotency key: a reload or double-click of "Create key" makes one key, not two.
     request_key = models.CharField(max_length=64, null=True, blank=True, editable=False)
 
@@ -143,6 +153,31 @@ class ApiKey(models.Model):
 
     def allows(self, scope: str) -> bool:
         return scope == ApiKeyScope.READ or self.scope == scope
+
+
+def revoke_keys_created_by(*, org_id: int, user_id: int) -> int:
+    """Revoke every active key this person created in this org; how many were revoked."""
+    return ApiKey.objects.filter(org_id=org_id, created_by_id=user_id, revoked_at__isnull=True).update(
+        revoked_at=timezone.now(), revoked_reason=ApiKey.REVOKED_CREATOR_REMOVED
+    )
+
+
+def revoke_keys_of_removed_member(sender, instance: Membership, update_fields=None, **kwargs) -> None:
+    """post_save of a Membership: once it is removed, its person's keys in that org stop working.
+
+    A receiver because `apikeys` and `members` are features side by side (neither imports the other): it runs
+    inside the save, so inside the removal's transaction (members.services.member_remove, from the Members
+    page or Django admin) — a removal that rolls back revokes nothing, and one that commits leaves no key of
+    the departed person working, not even for one request.
+    """
+    if instance.status != MembershipStatus.REMOVED:
+        return
+    if update_fields is not None and "status" not in update_fields:
+        return
+    revoke_keys_created_by(org_id=instance.org_id, user_id=instance.user_id)
+
+
+post_save.connect(revoke_keys_of_removed_member, sender=Membership, dispatch_uid="apikeys.revoke_on_removal")
 
 
 class IdempotencyRecord(models.Model):

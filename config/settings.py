@@ -1,8 +1,11 @@
 """Settings for Credits. Every knob is an environment variable (or a line in `.env`) with a safe default."""
 
+import os
+import secrets
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -10,8 +13,28 @@ env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 DEBUG = env.bool("DEBUG", default=False)  # `make run` turns it on; everything else runs with it off
+# The key signs sessions, sign-up and reset links: the development key below is public (it is in this
+# repository), so it is used only with DEBUG on (`make run`). With DEBUG off a server refuses to start without a
+# real key; a pytest run (pytest sets PYTEST_VERSION) gets a throwaway random one, exported so that the servers
+# and workers a test starts share it.
 _DEV_SECRET = "insecure-dev-key-change-me-" + "x" * 40
-SECRET_KEY = env.str("SECRET_KEY", default=_DEV_SECRET)
+SECRET_KEY = env.str("SECRET_KEY", default="")
+if not DEBUG and SECRET_KEY == _DEV_SECRET:
+    raise ImproperlyConfigured(
+        "SECRET_KEY is the public development key, which anyone can use to sign links: with DEBUG off set "
+        "SECRET_KEY to a long random secret of your own."
+    )
+if not SECRET_KEY:
+    if DEBUG:
+        SECRET_KEY = _DEV_SECRET
+    elif "PYTEST_VERSION" in os.environ:
+        SECRET_KEY = os.environ["SECRET_KEY"] = "pytest-" + secrets.token_urlsafe(50)
+    else:
+        raise ImproperlyConfigured(
+            "SECRET_KEY is not set: with DEBUG off Credits will not start on the public development key, so set "
+            "SECRET_KEY to a long random secret (python -c 'import secrets; print(secrets.token_urlsafe(50))') "
+            "or, for local development only, DEBUG=true."
+        )
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
@@ -33,6 +56,7 @@ INSTALLED_APPS = [
     "axes",
     "django_tasks_db",  # the task queue's table, and its admin (Task results) for staff
     # Layers, bottom up (docs/architecture.md): orgs <- wallets <- features <- web/api <- devtools.
+    "core",  # no models: the database cache's table (its migration) and the start-up cache warning
     "orgs",
     "wallets",
     "purchases",  # Django label "billing"
@@ -46,6 +70,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "core.logcontext.RequestContextMiddleware",
+    "core.db_unavailable.DatabaseUnavailableMiddleware",  # a lost database connection: 503, not 500
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -170,10 +195,12 @@ LOGGING = {
     "filters": {"request_context": {"()": "core.logcontext.RequestContextFilter"}},
     "formatters": {
         "plain": {
+            # One record, one line: every value escaped, secret URL parts redacted (core/logcontext.py).
+            "class": "core.logcontext.EscapingFormatter",
             "format": (
                 "%(asctime)s %(levelname)s %(name)s request_id=%(request_id)s user=%(user_id)s org=%(org_id)s"
                 " %(message)s"
-            )
+            ),
         }
     },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["request_context"]}},
@@ -186,7 +213,7 @@ LOGGING = {
 }
 CSRF_FAILURE_VIEW = "config.views.csrf_failure"
 
-# --- Production safety (issue 10): secure by default, relaxed only where `make run` / tests need it. ---
+# --- Production safety: secure by default, relaxed only where `make run` / tests need it. ---
 from django.utils.csp import CSP  # noqa: E402
 
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG and env.bool("HTTPS", default=False))
@@ -222,11 +249,16 @@ AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = env.float("AXES_COOLOFF_HOURS", default=0.25)  # hours; staff can also unlock in admin
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_USERNAME_FORM_FIELD = "username"
+# Failures count per account however its email is typed (sign-in matches it case-insensitively).
+AXES_USERNAME_CALLABLE = "orgs.forms.axes_username"
 AXES_LOCKOUT_TEMPLATE = "orgs/locked_out.html"
 AXES_RESET_ON_SUCCESS = True
 AXES_ENABLED = env.bool("AXES_ENABLED", default=True)
 
-CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
+# Rate-limit counters live here, so every process must share it: the database cache by default (its table is
+# made by core's migration; room for 10,000 live counters before it culls), or CACHE_URL=redis://…. A
+# per-process cache (locmemcache://) is warned about at start-up when DEBUG is off (core/apps.py).
+CACHES = {"default": env.cache("CACHE_URL", default="dbcache://credits_cache?MAX_ENTRIES=10000")}
 # Per-user rate limits on money-moving POSTs and credit requests: (requests, seconds).
 RATE_LIMIT_MONEY = (env.int("RATE_LIMIT_MONEY_COUNT", default=60), env.int("RATE_LIMIT_MONEY_SECONDS", default=60))
 RATE_LIMIT_REQUESTS = (
@@ -244,8 +276,7 @@ RATE_LIMIT_SIGNUP_IP = (
     env.int("RATE_LIMIT_SIGNUP_IP_SECONDS", default=3600),
 )
 
-# Shared by the API's per-key rate limit; set CACHE_URL (e.g. redis://127.0.0.1:6379/1) to share it
-# between processes. The default works without any server.
+# The API's per-key rate limit, counted in the shared cache above.
 API_RATE_LIMIT_PER_MINUTE = env.int("API_RATE_LIMIT_PER_MINUTE", default=600)
 # Stored API responses for Idempotency-Key are kept at least this long (purge_idempotency_records).
 API_IDEMPOTENCY_RETENTION_HOURS = env.int("API_IDEMPOTENCY_RETENTION_HOURS", default=48)
@@ -255,7 +286,7 @@ API_IDEMPOTENCY_RETENTION_HOURS = env.int("API_IDEMPOTENCY_RETENTION_HOURS", def
 # talks to the built-in Stripe stand-in (devtools/stripe_standin, mounted at /stripe-standin/), so the demo
 # works offline; set real test keys (and STRIPE_API_BASE="") to use Stripe itself.
 STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
-STRIPE_STANDIN = env.bool("STRIPE_STANDIN", default=not STRIPE_SECRET_KEY)
+STRIPE_STANDIN = env.bool("STRIPE_STANDIN", default=DEBUG and not STRIPE_SECRET_KEY)  # DEBUG demo or explicit only
 if STRIPE_STANDIN:
     INSTALLED_APPS.append("devtools.stripe_standin")
     STRIPE_SECRET_KEY = STRIPE_SECRET_KEY or "sk_test_standin_" + "0" * 24

@@ -2,6 +2,7 @@ import uuid
 
 from django import forms
 
+from core.validators import no_control_characters_multiline
 from credit_requests.services import MAX_REASON
 from wallets.forms import CreditsField
 
@@ -11,6 +12,7 @@ class CreditRequestForm(forms.Form):
     reason = forms.CharField(
         label="Reason",
         max_length=MAX_REASON,
+        validators=[no_control_characters_multiline],
         widget=forms.Textarea(attrs={"rows": 3, "placeholder": "What are the credits for?"}),
         error_messages={"required": "Say briefly what the credits are for."},
     )
@@ -61,5 +63,6 @@ class RejectForm(forms.Form):
         label="Reason (optional)",
         required=False,
         max_length=MAX_REASON,
+        validators=[no_control_characters_multiline],
         widget=forms.Textarea(attrs={"rows": 3, "placeholder": "The member sees this on their wallet."}),
     )

@@ -1,7 +1,9 @@
 """Forms of the Members page, invitations and Settings > Member defaults. They parse; members.services decides."""
 
 from django import forms
+from django.contrib.auth import password_validation
 
+from core.validators import no_control_characters
 from members.services import BULK_INVITE_MAX_BYTES
 from orgs.models import (
     DEFAULT_ALLOCATION_MAX,
@@ -9,6 +11,7 @@ from orgs.models import (
     SEAT_CREDITS_MAX,
     MemberDefaults,
     Role,
+    User,
 )
 from wallets.forms import CreditsField
 
@@ -95,7 +98,39 @@ class MemberDefaultsForm(forms.ModelForm):
 
 
 class AcceptForm(forms.Form):
-    """Sign up (new address) or sign in (known address) on the invitation page; the email is fixed."""
+    """Sign in on the invitation page (the address has an account); the email is the invitation's."""
 
-    name = forms.CharField(label="Name", max_length=150, required=False)
     password = forms.CharField(label="Password", widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}))
+
+
+def _name_field() -> forms.CharField:
+    return forms.CharField(label="Name", max_length=150, required=False, validators=[no_control_characters])
+
+
+class InviteSignUpForm(forms.Form):
+    """The invitation page for an address with no account: ask for a link by email, which proves the address
+    is theirs (whoever else opens the invitation link can only have that email sent to the invitee)."""
+
+    name = _name_field()
+
+
+class InviteConfirmForm(forms.Form):
+    """Behind the emailed link: the invitee picks a name and password; the account is made and joins at once."""
+
+    name = _name_field()
+    password = forms.CharField(label="Password", widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
+
+    def __init__(self, *args, email: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.email = email
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("password"):
+            try:
+                password_validation.validate_password(
+                    cleaned["password"], User(email=self.email, name=cleaned.get("name", ""))
+                )
+            except forms.ValidationError as exc:
+                self.add_error("password", exc)
+        return cleaned

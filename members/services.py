@@ -41,10 +41,11 @@ from orgs.models import (
     Role,
     User,
 )
-from orgs.services import membership_add
+from orgs.services import membership_add, user_create
 from wallets.errors import InsufficientCredits, LedgerBusy, MemberNotActive
 from wallets.ledger import Leg, post_transfer
 from wallets.models import CreditType, Pocket, Transfer, TransferKind, Wallet
+from wallets.outstanding import OutstandingBalanceDue
 from wallets.results import Posted
 from wallets.services import lock_active_membership, org_transfer_to_member
 
@@ -62,6 +63,18 @@ class MemberError(DomainError):
 
 class InvitationInvalid(MemberError):
     message = "This invitation link is not valid. Ask an admin of the organization for a new one."
+
+
+class InvitationUsed(InvitationInvalid):
+    """Someone already accepted it: to a second click or a racing sign-up, the answer is "sign in"."""
+
+    message = "This invitation has already been used: it was accepted. If that was you, sign in to continue."
+
+
+class AccountExists(MemberError):
+    """The invitee's address got an account meanwhile (another tab, a sign-up): they sign in to join."""
+
+    message = "There is already an account for this address. Sign in, then open the invitation link again."
 
 
 class NoFreeSeat(MemberError):
@@ -398,61 +411,103 @@ def invitation_cancel(*, org: Organization, invitation_id: int, actor: User) -> 
 class Acceptance:
     membership: Membership
     replayed: bool = False
-    notices: list[str] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)  # for the org's admins (membership.notice), not the joiner
 
 
 def invitation_accept(*, invitation_id: int, user: User) -> Acceptance:
     """Join the org once: the invitation row is locked first, so two accepts join once and move credits once."""
     with transaction.atomic():
-        invitation = Invitation.objects.select_for_update().filter(pk=invitation_id).first()
-        if invitation is None:
-            raise InvitationInvalid()
-        if invitation.status == InvitationStatus.ACCEPTED:
-            if invitation.accepted_by_id == user.pk:
-                membership = Membership.objects.select_related("org").get(org_id=invitation.org_id, user=user)
-                return Acceptance(membership=membership, replayed=True)
-            raise InvitationInvalid("This invitation has already been used.")
-        if invitation.status == InvitationStatus.CANCELLED:
-            raise InvitationInvalid("This invitation was cancelled. Ask an admin of the organization for a new one.")
-        if invitation.is_expired:
-            raise InvitationInvalid("This invitation has expired. Ask an admin of the organization for a new one.")
-        if user.email.lower() != invitation.email.lower():
-            raise InvitationInvalid(
-                f"This invitation is for {invitation.email}. Sign in with that address to accept it."
+        invitation = _lock_invitation(invitation_id)
+        if invitation.status == InvitationStatus.ACCEPTED and invitation.accepted_by_id == user.pk:
+            membership = Membership.objects.select_related("org").get(org_id=invitation.org_id, user=user)
+            return Acceptance(membership=membership, replayed=True)
+        _check_pending(invitation, email=user.email)
+        return _join(invitation, user)
+
+
+def invitation_accept_new_user(*, invitation_id: int, email: str, name: str, password: str) -> Acceptance:
+    """Create the invitee's account and join, in one transaction: if joining fails, there is no account either.
+
+    Only for an address whose owner proved it (the emailed link). The invitation row is locked before the
+    account is made, so sign-ups racing on one invitation make one account; the others get InvitationUsed.
+    """
+    with transaction.atomic():
+        invitation = _lock_invitation(invitation_id)
+        _check_pending(invitation, email=email)
+        if User.objects.filter(email__iexact=invitation.email).exists():
+            raise AccountExists()
+        try:
+            with transaction.atomic():
+                user = user_create(email=invitation.email, password=password, name=name)
+        except IntegrityError as exc:  # the address signed up elsewhere at this very moment
+            raise AccountExists() from exc
+        return _join(invitation, user)
+
+
+def _lock_invitation(invitation_id: int) -> Invitation:
+    invitation = Invitation.objects.select_for_update().filter(pk=invitation_id).first()
+    if invitation is None:
+        raise InvitationInvalid()
+    return invitation
+
+
+def _check_pending(invitation: Invitation, *, email: str) -> None:
+    """The locked invitation can still be accepted, by this address."""
+    if invitation.status == InvitationStatus.ACCEPTED:
+        raise InvitationUsed()
+    if invitation.status == InvitationStatus.CANCELLED:
+        raise InvitationInvalid("This invitation was cancelled. Ask an admin of the organization for a new one.")
+    if invitation.is_expired:
+        raise InvitationInvalid("This invitation has expired. Ask an admin of the organization for a new one.")
+    if email.lower() != invitation.email.lower():
+        raise InvitationInvalid(f"This invitation is for {invitation.email}. Sign in with that address to accept it.")
+
+
+def _join(invitation: Invitation, user: User) -> Acceptance:
+    """Inside the caller's transaction, the invitation locked: the membership, then the welcome credits and
+    the seat Member defaults ask for. A credit movement that cannot be made (the org wallet is short, or the
+    org owes credits after a refund or dispute) is skipped and noted for the admins: joining never fails for
+    it, and the invitee is not shown the org's billing state."""
+    org = Organization.objects.select_for_update().get(pk=invitation.org_id)
+    existing = Membership.objects.filter(org=org, user=user).exclude(status=MembershipStatus.REMOVED).first()
+    if existing is not None:
+        raise MemberError(f"You are already a member of {org.name}.")
+    membership = membership_add(org=org, user=user, role=invitation.role)
+    membership = lock_active_membership(org=org, membership_id=membership.pk)
+    defaults = MemberDefaults.for_org(org)
+    notices = _welcome_credits(org=org, membership=membership, invitation=invitation, defaults=defaults)
+    if defaults.auto_assign_seats:
+        try:
+            with transaction.atomic():
+                _assign_seat(org=org, membership=membership, defaults=defaults, actor=None)
+        except NoFreeSeat:
+            notices.append("Joined without a seat: no seat was free.")
+        except SeatCreditsShort:
+            notices.append(
+                f"Joined without a seat: the org wallet held less than the {defaults.seat_assignment_credits:,} "
+                "seat credits."
             )
-        org = Organization.objects.select_for_update().get(pk=invitation.org_id)
-        existing = Membership.objects.filter(org=org, user=user).exclude(status=MembershipStatus.REMOVED).first()
-        if existing is not None:
-            raise MemberError(f"You are already a member of {org.name}.")
-        membership = membership_add(org=org, user=user, role=invitation.role)
-        membership = lock_active_membership(org=org, membership_id=membership.pk)
-        defaults = MemberDefaults.for_org(org)
-        notices = _welcome_credits(org=org, membership=membership, invitation=invitation, defaults=defaults)
-        if defaults.auto_assign_seats:
-            try:
-                with transaction.atomic():
-                    _assign_seat(org=org, membership=membership, defaults=defaults, actor=None)
-            except NoFreeSeat:
-                notices.append("Joined without a seat: no seat was free.")
-            except SeatCreditsShort:
-                notices.append(
-                    f"Joined without a seat: the org wallet held less than the {defaults.seat_assignment_credits:,} "
-                    "seat credits."
-                )
-        if notices:
-            membership.notice = " ".join(notices)[:300]
-            membership.save(update_fields=["notice"])
-        invitation.status = InvitationStatus.ACCEPTED
-        invitation.accepted_by = user
-        invitation.accepted_at = timezone.now()
-        invitation.save(update_fields=["status", "accepted_by", "accepted_at"])
+        except OutstandingBalanceDue as exc:
+            notices.append(f"Joined without a seat: {_owes(exc)}")
+    if notices:
+        membership.notice = " ".join(notices)[:300]
+        membership.save(update_fields=["notice"])
+    invitation.status = InvitationStatus.ACCEPTED
+    invitation.accepted_by = user
+    invitation.accepted_at = timezone.now()
+    invitation.save(update_fields=["status", "accepted_by", "accepted_at"])
     membership.org = org
     log.info("invitation_accepted org=%s invitation=%s user=%s", org.pk, invitation.pk, user.pk)
     return Acceptance(membership=membership, notices=notices)
 
 
+def _owes(exc: OutstandingBalanceDue) -> str:
+    return f"the org owes {exc.credits:,} credits after a refund or dispute."
+
+
 def _welcome_credits(*, org, membership, invitation, defaults) -> list[str]:
-    """Default allocation, then the invite's own allocation; a short org wallet skips one (and says so)."""
+    """Default allocation, then the invite's own allocation; a short org wallet, or an org that owes credits,
+    skips one (and says so to the admins)."""
     notices = []
     org_allocated = CreditType.objects.get(slug="org-allocated")
     for kind, amount, key, label in [
@@ -479,6 +534,8 @@ def _welcome_credits(*, org, membership, invitation, defaults) -> list[str]:
                 )
         except InsufficientCredits:
             notices.append(f"{label} of {amount:,} credits not given: the org wallet was short.")
+        except OutstandingBalanceDue as exc:
+            notices.append(f"{label} of {amount:,} credits not given: {_owes(exc)}")
     return notices
 
 

@@ -9,6 +9,7 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 
+
 # The database is always PostgreSQL (config/settings.py refuses anything else; without DATABASE_URL `make test`
 # starts the embedded one), so nothing is skipped for want of it: @pytest.mark.postgres is only a label.
 
@@ -86,11 +87,19 @@ def other_org(db):
     return OrgFactory(name="Other Org", owner=UserFactory(email="other-owner@example.com"))
 
 
+# In this process rate-limit counters live in local memory, as they did before the shared default: the query
+# counts other tests pin are the app's own. The default, the database cache shared by every process, is tested
+# in tests/core/test_ratelimit.py (in this process and across two processes) and is what the servers and
+# workers that tests start use.
+LOCAL_CACHE = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "tests"}}
+
+
 @pytest.fixture(autouse=True)
 def _generous_rate_limits(settings):
     """Tests post far faster than people; the rate-limit test sets its own small limits."""
     from django.core.cache import cache
 
+    settings.CACHES = LOCAL_CACHE
     settings.RATE_LIMIT_MONEY = (100_000, 60)
     settings.RATE_LIMIT_REQUESTS = (100_000, 60)
     cache.clear()

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from django import forms
 from django.db.models import Q, Sum
 
+from core.validators import no_control_characters
 from orgs.models import Membership, MembershipStatus, Organization
 from wallets.forms import CreditsField
 from wallets.models import CreditType, Wallet
@@ -132,6 +133,7 @@ class OneMemberForm(TransferForm):
         label="Message (optional)",
         required=False,
         max_length=500,
+        validators=[no_control_characters],
         widget=forms.TextInput(attrs={"placeholder": "What the credits are for", "autocomplete": "off"}),
     )
 
@@ -160,6 +162,7 @@ class BulkForm(TransferForm):
         label="Reason (optional)",
         required=False,
         max_length=500,
+        validators=[no_control_characters],
         widget=forms.TextInput(attrs={"placeholder": REASON_PLACEHOLDER, "autocomplete": "off"}),
     )
 

@@ -1,17 +1,21 @@
 """The JSON API: auth, scopes, balances, transactions, transfers and usage charges, with bad input."""
 
 from datetime import datetime
+from unittest import mock
 
+import psycopg
 import pytest
 from django.core.cache import cache
-from django.db import connection
+from django.db import OperationalError, connection
 from django.test import Client, override_settings
 from django.test.utils import CaptureQueriesContext
 
 from apikeys.models import ApiKey, IdempotencyRecord, UsageCharge
+from core.db_unavailable import RETRY_AFTER_SECONDS
 from tests.api.helpers import Api, give, issue_key
+from tests.core.test_db_unavailable import lock_timeout_error, queries_fail, unreachable_database_error
 from tests.factories import MembershipFactory, fund, ledger_snapshot
-from wallets.models import Entry, Pocket, Transfer, TransferKind, Wallet
+from wallets.models import Entry, OutstandingBalance, Pocket, Transfer, TransferKind, Wallet
 from wallets.selectors import ledger_problems
 
 pytestmark = pytest.mark.django_db
@@ -144,6 +148,50 @@ def test_keys_of_one_org_never_see_another_orgs_data(funded_org, member, other_o
     assert charger.post("/usage", {"member_id": member.pk, "amount": 1}, key="theirs").status_code == 402
 
 
+# ---------------------------------------------------------------- the database connection drops
+
+
+def test_a_dropped_database_connection_is_a_503_problem(funded_org, member):
+    api = Api(issue_key(funded_org, "read")[1])
+    for error in (OperationalError("server closed the connection unexpectedly"), unreachable_database_error()):
+        with queries_fail(error, "wallets_pocket"):  # the view's own query, after auth
+            response = api.get(f"/members/{member.pk}/balance")
+        body = _problem(response, 503, "database_unavailable")
+        assert response["Retry-After"] == str(RETRY_AFTER_SECONDS)
+        assert body["instance"] == f"/api/v1/members/{member.pk}/balance"
+    assert api.get(f"/members/{member.pk}/balance").status_code == 200
+
+
+def test_a_connection_dropped_mid_charge_is_a_503_that_stores_nothing(funded_org, member, charger):
+    """The ledger's prepared statements raise psycopg's own errors (not Django's wrapped ones)."""
+    import wallets.ledger
+
+    give(funded_org, member, 10)
+    before = ledger_snapshot()
+    real = wallets.ledger.execute_prepared
+
+    def execute_prepared(sql, params):
+        if "billing_idempotencyrecord" not in sql:  # the key is claimed, then the connection is gone
+            raise psycopg.OperationalError("consuming input failed: server closed the connection unexpectedly")
+        return real(sql, params)
+
+    with mock.patch.object(wallets.ledger, "execute_prepared", execute_prepared):
+        response = charger.post("/usage", {"member_id": member.pk, "amount": 3}, key="job-db")
+    _problem(response, 503, "database_unavailable")
+    assert response["Retry-After"] == str(RETRY_AFTER_SECONDS)
+    assert ledger_snapshot() == before and not IdempotencyRecord.objects.exists()
+    retried = charger.post("/usage", {"member_id": member.pk, "amount": 3}, key="job-db")
+    assert retried.status_code == 201 and "Idempotent-Replayed" not in retried
+
+
+def test_other_database_errors_are_not_called_unavailable(funded_org, member):
+    api = Api(issue_key(funded_org, "read")[1])
+    api.client.raise_request_exception = False
+    with queries_fail(lock_timeout_error(), "wallets_pocket"):
+        response = api.get(f"/members/{member.pk}/balance")
+    assert response.status_code == 500 and "Retry-After" not in response
+
+
 # ---------------------------------------------------------------- balances, members, transactions
 
 
@@ -159,6 +207,22 @@ def test_member_balance_shows_only_this_orgs_credits(funded_org, member, other_o
     assert {r["credit_type"]: r["balance"] for r in body["by_credit_type"]} == {"org-allocated": 40, "promo": 7}
 
 
+@pytest.mark.parametrize(
+    "raw",
+    ["abc", "1.0", "1.5", "+1", "-1", "0", " 1", "1 ", "1_0", "01e0", "１", "١", "1e0", "0x1", str(2**63)],
+)
+def test_malformed_member_ids_in_the_path_are_refused(funded_org, member, raw):
+    """A path id is digits only: `1.0`, `+1` or ` 1` is not member 1 (pydantic alone would coerce them)."""
+    from urllib.parse import quote
+
+    api = Api(issue_key(funded_org, "read")[1])
+    assert api.get(f"/members/{member.pk}/balance").status_code == 200
+    expected = api.get("/members/abc/balance")
+    response = api.get(f"/members/{quote(raw.replace('1', str(member.pk)))}/balance")
+    _problem(response, expected.status_code, expected.json()["code"])
+    assert "member_id" not in response.json()
+
+
 def test_members_list_finds_by_email_and_pages(funded_org, member):
     api = Api(issue_key(funded_org, "read")[1])
     found = api.get("/members", email=member.user.email.upper()).json()["items"]
@@ -167,6 +231,8 @@ def test_members_list_finds_by_email_and_pages(funded_org, member):
     second = api.get("/members", limit=1, cursor=first["next_cursor"]).json()
     assert first["items"][0]["id"] != second["items"][0]["id"]
     _problem(api.get("/members", cursor="abc"), 422, "validation_error")
+    for limit in ("1.0", "+1", " 1", "1_0"):
+        _problem(api.get("/members", limit=limit), 422, "validation_error")
 
 
 def test_transactions_keyset_pages_and_filters(funded_org, member):
@@ -393,6 +459,35 @@ def test_validation_failures_do_not_use_up_the_key(funded_org, member, charger):
     assert charger.post("/usage", {"member_id": member.pk, "amount": 3}, key="job-4").status_code == 201
 
 
+def test_a_refusal_the_handler_decides_is_stored_like_a_402(funded_org, owner, member):
+    """A 422 that the endpoint itself decided (the org owes credits; a bulk total above 10^15) is that
+    key's answer, as a 402 is (Stripe stores what an endpoint that began executing answered); only what
+    fails before the endpoint runs (validation, auth, scope) leaves the key unused (docs/api.md)."""
+    transferrer = Api(issue_key(funded_org, "transfer", created_by=owner)[1])
+    second = MembershipFactory(org=funded_org)
+    before = ledger_snapshot()
+
+    owed = OutstandingBalance.objects.create(org=funded_org, credits=30)
+    first = transferrer.post("/transfers", {"members": [member.pk], "amount": 5}, key="owes")
+    _problem(first, 422, "rejected")
+    owed.credits = 0
+    owed.save()
+    again = transferrer.post("/transfers", {"members": [member.pk], "amount": 5}, key="owes")
+    assert again.status_code == 422 and again.content == first.content and again["Idempotent-Replayed"] == "true"
+
+    too_much = {"members": [member.pk, second.pk], "amount": 10**15}
+    first = transferrer.post("/transfers", too_much, key="huge")
+    _problem(first, 422, "invalid_amount")
+    again = transferrer.post("/transfers", too_much, key="huge")
+    assert again.status_code == 422 and again.content == first.content and again["Idempotent-Replayed"] == "true"
+    assert ledger_snapshot() == before
+    assert set(IdempotencyRecord.objects.values_list("key", "status_code")) == {("owes", 422), ("huge", 422)}
+
+    _problem(transferrer.post("/transfers", {"members": [member.pk], "amount": 0}, key="bad"), 422, "invalid_amount")
+    assert not IdempotencyRecord.objects.filter(key="bad").exists()
+    assert transferrer.post("/transfers", {"members": [member.pk], "amount": 5}, key="bad").status_code == 201
+
+
 def test_idempotency_records_are_purged_after_retention_only(funded_org, member, charger):
     from datetime import timedelta
 
@@ -593,6 +688,12 @@ def test_transactions_cursor_pages_are_stable_under_inserts(history, member, own
         ({"amount_min": "5"}, "unknown_parameter"),
         ({"date_from": "2026-01-01"}, "unknown_parameter"),
         ({"since": "2026-01-01T00:00:00Z\n"}, "validation_error"),
+        ({"member_id": "1.0"}, "validation_error"),
+        ({"member_id": "+1"}, "validation_error"),
+        ({"member_id": " 1"}, "validation_error"),
+        ({"limit": "5.0"}, "validation_error"),
+        ({"limit": "+5"}, "validation_error"),
+        ({"limit": "1_0"}, "validation_error"),
     ],
 )
 def test_bad_transaction_filters_are_problem_422s(funded_org, params, code):
@@ -723,5 +824,8 @@ def test_the_schema_says_which_text_is_refused(client):
     schemas = client.get("/api/v1/openapi.json").json()["components"]["schemas"]
     metadata = schemas["UsageIn"]["properties"]["metadata"]
     assert metadata["propertyNames"]["pattern"] == "^[^\\x00]*$"  # keys, not just patternProperties
-    assert schemas["UsageIn"]["properties"]["description"]["pattern"] == "^[^\\x00]*$"
+    # Descriptions and memos refuse every control character, NUL included (core.validators.PLAIN_TEXT_PATTERN).
+    plain_text = "^[^\\x00-\\x1f\\x7f-\\x9f\\u2028\\u2029\\u202a-\\u202e\\u2066-\\u2069]*$"
+    assert schemas["UsageIn"]["properties"]["description"]["pattern"] == plain_text
+    assert schemas["TransferIn"]["properties"]["memo"]["pattern"] == plain_text
     assert schemas["TransferIn"]["properties"]["credit_type"]["pattern"] == "^[-a-zA-Z0-9_]*$"

@@ -57,9 +57,15 @@ def tokens(funded_org, owner, _keep_test_connection):
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
 def test_api_conforms_to_its_schema(case, tokens):
-    token = tokens[SCOPE_FOR.get(case.path, "read")]
-    if case.path.endswith("/members") and case.meta.generation.mode.is_negative:
-        from schemathesis.generation.meta import negated_parameters
-        print("DBG", dict(case.query or {}), dict(case.headers or {}), list(negated_parameters(case.meta)), case.meta.phase.data)
-    case.call_and_validate(headers={"Authorization": f"Bearer {token}"})
+    # A negative case may leave out or mangle the Authorization header on purpose (the schema requires a
+    # bearer key): send it as generated, and the check expects the 401. Injecting a valid key there would
+    # turn the case into a valid request that schemathesis still expects to be refused. Everywhere else
+    # the key with the scope the operation needs. (Schemathesis skips its own registered auth the same
+    # way; it is not registered here because schemathesis builds some cases at collection, before the
+    # `tokens` fixture has issued the keys.)
+    if case.operation.schema.is_security_param_negated(case):
+        case.call_and_validate()
+    else:
+        token = tokens[SCOPE_FOR.get(case.path, "read")]
+        case.call_and_validate(headers={"Authorization": f"Bearer {token}"})
     assert ledger_problems() == []

@@ -3,6 +3,7 @@
 import re
 
 import pytest
+from django.core import mail
 from playwright.sync_api import expect
 
 from orgs.models import Organization
@@ -29,23 +30,32 @@ def test_defaults_invite_accept_and_remove_move_credits_both_ways(page, live_ser
     balance = page.get_by_role("region", name="Balance")
     expect(balance).to_contain_text("55,000")
 
-    # Invite a new person; the page shows the link to copy.
+    # Invite a new person; the link is emailed to them, never shown to the admin.
     nav.get_by_role("link", name="Members").click()
     invite = page.get_by_role("region", name="Invite by email")
     invite.get_by_label("Email").fill("newbie@example.com")
     invite.get_by_label("Role").select_option("member")
+    mail.outbox.clear()
     invite.get_by_role("button", name="Send invite").click()
     expect(page.get_by_role("region", name="Invitation sent to newbie@example.com")).to_be_visible()
-    link = page.get_by_label("Invitation link").input_value()
-    assert re.search(r"/invite/[^/]+/$", link)
+    expect(page.get_by_label("Invitation link")).to_have_count(0)
+    [invitation_email] = mail.outbox
+    link = re.search(r"https?://\S+/invite/[^/\s]+/", invitation_email.body).group(0)
 
-    # The new person opens the link, signs up and joins.
+    # The new person opens the link and asks for the emailed link that proves the address is theirs...
     page.get_by_role("button", name="Sign out").click()
     page.goto(link)
     expect(page.get_by_role("heading", name="Join Quantum Lab")).to_be_visible()
     page.get_by_label("Name").fill("Newbie")
+    page.get_by_role("button", name="Email me a link to join").click()
+    expect(page.get_by_role("heading", name="Check your inbox")).to_be_visible()
+    confirm = re.search(r"https?://[^/\s]+(/invite/\S+)", mail.outbox[-1].body).group(1)
+
+    # ...then, behind it, chooses a password and joins.
+    page.goto(f"{live_server.url}{confirm}")
+    expect(page.get_by_label("Name")).to_have_value("Newbie")
     page.get_by_label("Password").fill("a-long-enough-passphrase")
-    page.get_by_role("button", name="Sign up and join").click()
+    page.get_by_role("button", name="Create account and join").click()
     page.wait_for_url(f"{live_server.url}/wallet/")
     expect(page.get_by_role("status")).to_contain_text("Welcome to Quantum Lab")
     wallet = page.get_by_role("region", name="Default wallet")

@@ -219,6 +219,53 @@ def test_wrong_password_gets_a_clear_error(client):
     assert "do not match an account" in response.content.decode()
 
 
+def test_failed_sign_ins_lock_out_every_spelling_of_the_email(client):
+    """Sign-in finds the account whatever the letter case (PostgreSQL's UPPER(a) = UPPER(b), which also folds
+    the dotless i, U+0131), so the lockout counts failures per account, not per spelling: five failures, each typed
+    differently, lock out every spelling, and the right password no longer gets in from that client."""
+    UserFactory(email="erin@example.com", password="the-right-passphrase")
+    typed = ["erin@example.com", "ERIN@example.com", "Erin@Example.com", "eRiN@EXAMPLE.COM", "erin@EXAMPLE.com"]
+    for spelling in typed:
+        client.post(reverse("login"), {"username": spelling, "password": "wrong"})
+    for spelling in [*typed, "ERIN@EXAMPLE.COM", "  Erin@example.COM ", "erın@example.com", "ERıN@example.com"]:
+        response = client.post(reverse("login"), {"username": spelling, "password": "the-right-passphrase"})
+        assert response.status_code == 429, spelling
+        assert "Too many failed sign-ins" in response.content.decode()
+        assert client.get(reverse("wallet")).status_code == 302, spelling  # not signed in
+    # Another client (IP) is not locked out, and signs in with any spelling.
+    other = Client(REMOTE_ADDR="198.51.100.20")
+    assert (
+        other.post(reverse("login"), {"username": "ERIN@example.com", "password": "the-right-passphrase"}).status_code
+        == 302
+    )
+
+
+def test_sign_in_starts_a_new_session_in_an_httponly_lax_cookie(client):
+    """A session id known before sign-in (fixation) is worthless after it; scripts cannot read the cookie and
+    other sites' forms do not send it."""
+    UserFactory(email="sam@example.com", password="pw-correct-horse-battery")
+    client.get(reverse("login"))
+    session = client.session
+    session["seen"] = True
+    session.save()
+    before = session.session_key
+    client.post(reverse("login"), {"username": "sam@example.com", "password": "pw-correct-horse-battery"})
+    cookie = client.cookies[settings.SESSION_COOKIE_NAME]
+    assert cookie.value and cookie.value != before
+    assert cookie["httponly"] and cookie["samesite"] == "Lax"
+
+
+def test_sign_in_authenticates_with_the_email_lowercased(rf):
+    from orgs.forms import EmailAuthenticationForm
+
+    user = UserFactory(email="dana@example.com", password="the-right-passphrase")
+    request = rf.post(reverse("login"))
+    form = EmailAuthenticationForm(request, data={"username": " DANA@Example.COM ", "password": "the-right-passphrase"})
+    assert form.is_valid(), form.errors
+    assert form.cleaned_data["username"] == "dana@example.com"
+    assert form.get_user() == user
+
+
 def test_workspace_switcher_lists_orgs_and_switches(client, org, owner):
     client.force_login(owner)
     html = client.get(reverse("wallet")).content.decode()

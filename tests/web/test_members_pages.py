@@ -11,6 +11,7 @@ from django.urls import reverse
 from members import services as svc
 from orgs.models import Invitation, InvitationStatus, MemberDefaults, Membership, MembershipStatus
 from tests.factories import MembershipFactory, UserFactory, bulk_members, ledger_snapshot
+from tests.members.helpers import join_by_email
 from wallets.models import CreditType, Wallet
 from wallets.selectors import wallet_balance
 from wallets.services import org_transfer_to_member
@@ -92,7 +93,7 @@ def test_members_filters(client, org, owner):
     assert "sam@example.com" in by_status and "bob@example.com" not in by_status
     pending = client.get(url("page", org), {"status": "pending"}).content.decode()
     assert "pending@example.com" in pending and "bob@example.com" not in pending
-    assert "/invite/" in pending  # the link to copy
+    assert "Sent by email" in pending  # the link itself is only in the invitee's email
 
 
 def test_members_page_query_count_is_flat_for_10_and_10000_members(client, org, owner):
@@ -111,7 +112,7 @@ def test_members_page_query_count_is_flat_for_10_and_10000_members(client, org, 
     assert response.content.decode().count("data-member=") == 25
 
 
-def test_invite_shows_link_and_emails_it(client, org, owner, mailoutbox, django_capture_on_commit_callbacks):
+def test_invite_emails_the_link_and_never_shows_it(client, org, owner, mailoutbox, django_capture_on_commit_callbacks):
     client.force_login(owner)
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(
@@ -122,7 +123,11 @@ def test_invite_shows_link_and_emails_it(client, org, owner, mailoutbox, django_
     assert "Invitation sent to ada@example.com" in html
     inv = Invitation.objects.get()
     assert inv.role == "manager" and inv.credit_allocation == 75
-    assert "/invite/" in html and len(mailoutbox) == 1
+    [message] = mailoutbox
+    token_path = re.search(r"https?://[^/\s]+(/invite/[^/\s]+/)", message.body).group(1)
+    assert message.to == ["ada@example.com"]
+    assert token_path not in html  # only the invitee gets the link: it is how they prove the address
+    assert token_path not in client.get(url("page", org), {"status": "pending"}).content.decode()
 
 
 @pytest.mark.parametrize(
@@ -263,14 +268,16 @@ def _token_path(inv):
     return reverse("invite_accept", args=[svc.invitation_token(inv)])
 
 
-def test_accept_link_signs_up_a_new_user_and_joins(client, funded_org, owner):
+def test_accept_link_signs_up_a_new_user_and_joins(
+    client, funded_org, owner, mailoutbox, django_capture_on_commit_callbacks
+):
     MemberDefaults.objects.create(org=funded_org, default_credit_allocation=100)
     inv = svc.invitation_create(
         org=funded_org, email="new@example.com", role="member", credit_allocation=20, actor=owner
     )
     path = _token_path(inv)
-    assert "Sign up and join" in client.get(path).content.decode()
-    response = client.post(path, {"name": "New Person", "password": "a-long-enough-passphrase"})
+    assert "Email me a link to join" in client.get(path).content.decode()  # a new address proves it first
+    response = join_by_email(client, path, django_capture_on_commit_callbacks, mailoutbox, name="New Person")
     assert response.status_code == 302 and response.url == reverse("wallet")
     user = Membership.objects.get(org=funded_org, user__email="new@example.com").user
     assert wallet_balance(Wallet.objects.for_user(user)).total == 120
@@ -314,10 +321,12 @@ def test_accept_link_tampered_cancelled_used_expired_all_refused(client, funded_
     assert not Membership.objects.filter(user__email="new@example.com").exists()
 
 
-def test_accept_link_used_by_someone_else_is_refused(client, org, owner):
+def test_accept_link_used_by_someone_else_is_refused(
+    client, org, owner, mailoutbox, django_capture_on_commit_callbacks
+):
     inv = svc.invitation_create(org=org, email="new@example.com", role="member", actor=owner)
     path = _token_path(inv)
-    client.post(path, {"password": "a-long-enough-passphrase"})
+    assert join_by_email(client, path, django_capture_on_commit_callbacks, mailoutbox).status_code == 302
     client.logout()
     other = UserFactory(email="other@example.com")
     client.force_login(other)
@@ -361,7 +370,9 @@ def _row(html: str, email: str, testid: str) -> str:
     return row.group(0)
 
 
-def test_invite_with_an_allocation_from_the_page_moves_nothing_until_accepted(client, funded_org, owner):
+def test_invite_with_an_allocation_from_the_page_moves_nothing_until_accepted(
+    client, funded_org, owner, mailoutbox, django_capture_on_commit_callbacks
+):
     from datetime import timedelta
 
     from django.utils import timezone
@@ -388,13 +399,13 @@ def test_invite_with_an_allocation_from_the_page_moves_nothing_until_accepted(cl
     assert ledger_snapshot() == before
     assert not Membership.objects.filter(user__email__in=["cancelled@example.com", "expired@example.com"]).exists()
     kept = Invitation.objects.get(email="kept@example.com")
-    client.post(_token_path(kept), {"password": "a-long-enough-passphrase"})
+    join_by_email(client, _token_path(kept), django_capture_on_commit_callbacks, mailoutbox)
     user = Membership.objects.get(org=funded_org, user__email="kept@example.com").user
     assert wallet_balance(Wallet.objects.for_user(user)).total == 850  # 750 invite + 100 default, on accept
 
 
 def test_changing_member_defaults_on_the_page_leaves_members_alone_and_applies_to_the_next_joiner(
-    client, funded_org, owner, member_membership, manager_membership
+    client, funded_org, owner, member_membership, manager_membership, mailoutbox, django_capture_on_commit_callbacks
 ):
     funded_org.seats = 10
     funded_org.save()
@@ -422,7 +433,12 @@ def test_changing_member_defaults_on_the_page_leaves_members_alone_and_applies_t
     assert re.search(r'<option value="admin" selected>', role_select)
     client.post(url("invite", funded_org), {"email": "next@example.com", "role": "admin"})
     client.logout()
-    client.post(_token_path(Invitation.objects.get(email="next@example.com")), {"password": "a-long-enough-passphrase"})
+    join_by_email(
+        client,
+        _token_path(Invitation.objects.get(email="next@example.com")),
+        django_capture_on_commit_callbacks,
+        mailoutbox,
+    )
     joined = Membership.objects.get(org=funded_org, user__email="next@example.com")
     assert (joined.role, joined.has_seat) == ("admin", True)
     assert wallet_balance(Wallet.objects.for_user(joined.user)).total == 300
@@ -469,11 +485,11 @@ def test_needs_attention_is_shown_to_admins_when_auto_assign_could_not_seat_a_jo
     ("invited", "shown"), [("1", True), ("²", False), ("١", False), ("１", False), ("+1", False), ("9" * 30, False)]
 )
 def test_odd_invited_parameter_shows_the_plain_members_page(client, org, owner, invited, shown):
-    """?invited=<id> shows the link of the invitation just sent; only ASCII digits name one (an Arabic-Indic one
+    """?invited=<id> confirms the invitation just sent; only ASCII digits name one (an Arabic-Indic one
     is not invitation 1, and '²', which str.isdigit() calls a digit, is not a 500)."""
     inv = svc.invitation_create(org=org, email="new@example.com", role="member", actor=owner)
     Invitation.objects.filter(pk=inv.pk).update(id=1)
     client.force_login(owner)
     response = client.get(url("page", org), {"invited": invited})
     assert response.status_code == 200
-    assert ('id="invite-link"' in response.content.decode()) is shown
+    assert ('data-testid="invite-sent-box"' in response.content.decode()) is shown

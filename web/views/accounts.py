@@ -53,8 +53,13 @@ class SignupLinkInvalid(Exception):
         self.used = used
 
 
-def signup_token(*, email: str, name: str = "") -> str:
-    return signing.TimestampSigner(salt=_SIGNUP_SALT).sign_object({"email": email, "name": name}, compress=True)
+def signup_token(*, email: str, name: str = "", invitation: int | None = None) -> str:
+    """A sign-up link's token. With `invitation`, it is the link the invitation page emails to an address with
+    no account (web/views/members.py): it proves the address, and its page creates the account and joins."""
+    data: dict = {"email": email, "name": name}
+    if invitation is not None:
+        data["invitation"] = invitation
+    return signing.TimestampSigner(salt=_SIGNUP_SALT).sign_object(data, compress=True)
 
 
 def signup_from_token(token: str) -> dict:
@@ -71,6 +76,8 @@ def signup_from_token(token: str) -> dict:
             "or sign up again to get a new one."
         ) from exc
     if not isinstance(data, dict) or not isinstance(data.get("email"), str) or not isinstance(data.get("name"), str):
+        raise SignupLinkInvalid("This sign-up link is not valid. Sign up again to get a new one.")
+    if "invitation" in data and (isinstance(data["invitation"], bool) or not isinstance(data["invitation"], int)):
         raise SignupLinkInvalid("This sign-up link is not valid. Sign up again to get a new one.")
     if User.objects.filter(email__iexact=data["email"]).exists():
         raise _used_link()

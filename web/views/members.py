@@ -1,26 +1,31 @@
 """Members page, invitations, seats and Settings > Member defaults. Thin: parse, call one verb in members.services."""
 
+from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import authenticate, login, password_validation
+from django.contrib.auth import authenticate, login
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.db.models import Q
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpRequest
 
+from apikeys.models import ApiKey
 from core.errors import DomainError
 from core.ratelimit import rate_limited
+from core.tasks import send_email
 from members import services as svc
 from members.forms import (
     AcceptForm,
     BulkInviteForm,
+    InviteConfirmForm,
     InviteForm,
+    InviteSignUpForm,
     MemberDefaultsForm,
     MemberFilterForm,
     RoleForm,
@@ -29,7 +34,7 @@ from members.selectors import members_with_returnable
 from orgs.middleware import SESSION_KEY
 from orgs.models import Invitation, InvitationStatus, MemberDefaults, Membership, MembershipStatus, User
 from orgs.selectors import org_admin_membership
-from orgs.services import user_create
+from web.views.accounts import SignupLinkInvalid, _email_throttle, link_lifetime, signup_from_token, signup_token
 
 PER_PAGE = 25
 
@@ -52,10 +57,8 @@ def _members_context(request, admin: Membership) -> dict:
             rows = rows.filter(email__icontains=f["q"])
         if f["role"]:
             rows = rows.filter(role=f["role"])
+        # Links are never shown here, only emailed: the link is how the invitee proves the address is theirs.
         page = Paginator(rows.order_by("-created_at", "-id"), PER_PAGE).get_page(request.GET.get("page"))
-        base = _base_url(request)
-        for invitation in page:
-            invitation.link = svc.invitation_url(invitation, base)
     else:
         rows = members_with_returnable(org)
         if f["q"]:
@@ -99,7 +102,6 @@ def members_page(request: HttpRequest, org_slug: str) -> HttpResponse:
         ).first()
         if invitation:
             context["invited"] = invitation
-            context["invited_link"] = svc.invitation_url(invitation, _base_url(request))
     return render(request, "orgs/members.html", context)
 
 
@@ -195,12 +197,39 @@ def member_remove(request: HttpRequest, org_slug: str, membership_id: int) -> Ht
         else:
             who = removal.membership.user.display_name
             messages.success(request, f"{who} was removed. {removal.returned:,} credits returned to the org wallet.")
+            # Their API keys were revoked in the same transaction (apikeys.models): say so, by name.
+            revoked = _keys_revoked_with(removal.membership)
+            if revoked:
+                names = ", ".join(f"“{name}”" for name in revoked)
+                messages.warning(
+                    request,
+                    f"API keys they created, now revoked: {names}. Systems using them get 401 from now on: "
+                    "create new keys on the API keys page.",
+                )
         return redirect(reverse("members:page", args=[org_slug]))
     target = members_with_returnable(admin.org).filter(pk=membership_id).first()
     if target is None:
         return render(request, "404.html", status=404)
     template = "orgs/member_remove.html" + ("#confirm" if request.htmx else "")
-    return render(request, template, {"org": admin.org, "target": target})
+    keys = list(
+        ApiKey.objects.filter(org=admin.org, created_by_id=target.user_id, revoked_at__isnull=True)
+        .order_by("name")
+        .values_list("name", flat=True)
+    )
+    return render(request, template, {"org": admin.org, "target": target, "api_keys": keys})
+
+
+def _keys_revoked_with(membership: Membership) -> list[str]:
+    return list(
+        ApiKey.objects.filter(
+            org_id=membership.org_id,
+            created_by_id=membership.user_id,
+            revoked_reason=ApiKey.REVOKED_CREATOR_REMOVED,
+            revoked_at__gte=membership.removed_at,
+        )
+        .order_by("name")
+        .values_list("name", flat=True)
+    )
 
 
 @require_POST
@@ -279,66 +308,135 @@ def member_defaults(request: HttpRequest, org_slug: str) -> HttpResponse:
 
 
 # ---------------------------------------------------------------- accepting an invitation (public)
+#
+# A known address signs in, then joins. An address with no account proves it is theirs first: the page emails
+# a sign-up link (accounts.signup_token, bound to this invitation) to the invited address, and only that link
+# lets them choose a password; the account is created and joins in one transaction. So whoever else sees an
+# invitation link (an admin, a forwarded email) cannot make the invitee's account.
 
 
 @require_http_methods(["GET", "POST"])
 def invite_accept(request: HttpRequest, token: str) -> HttpResponse:
-    """Sign up (new address) or sign in (known address), then join. Any problem is told plainly."""
+    """Sign in (known address) or get the emailed link (new address), then join. Any problem is told plainly."""
     try:
         invitation = svc.invitation_from_token(token)
     except svc.InvitationInvalid as exc:
-        return render(request, "orgs/invite_invalid.html", {"message": exc.message}, status=400)
+        return _invalid(request, exc.message)
     replay = invitation.status == InvitationStatus.ACCEPTED and invitation.accepted_by_id == getattr(
         request.user, "pk", None
     )
     problem = _invitation_problem(invitation)
     if problem and not replay:
-        return render(request, "orgs/invite_invalid.html", {"message": problem, "invitation": invitation}, status=400)
+        return _invalid(request, problem, invitation)
+    context: dict = {"invitation": invitation}
+    if request.user.is_authenticated:
+        if request.method == "POST":
+            return _accept(request, invitation, request.user)
+        return render(request, "orgs/invite_accept.html", context)
     existing_user = User.objects.filter(email__iexact=invitation.email).first()
-    form = AcceptForm(request.POST or None)
-    if request.method == "POST":
-        user = request.user if request.user.is_authenticated else None
-        if user is None and form.is_valid():
-            user = _sign_up_or_in(request, form, invitation, existing_user)
-        if user is not None:
-            try:
-                acceptance = svc.invitation_accept(invitation_id=invitation.pk, user=user)
-            except DomainError as exc:
-                return render(
-                    request, "orgs/invite_invalid.html", {"message": exc.message, "invitation": invitation}, status=400
-                )
-            request.session[SESSION_KEY] = invitation.org_id
-            messages.success(request, f"Welcome to {invitation.org.name}.")
-            for notice in acceptance.notices:
-                messages.warning(request, notice)
-            return redirect("wallet")
-    context = {"invitation": invitation, "form": form, "existing_user": existing_user}
+    if existing_user is not None:
+        form = AcceptForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            user = authenticate(request, username=invitation.email, password=form.cleaned_data["password"])
+            if user is None:
+                form.add_error("password", "That password does not match the account for this email.")
+            else:
+                login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+                return _accept(request, invitation, user)
+        context.update(form=form, existing_user=existing_user)
+        return render(request, "orgs/invite_accept.html", context, status=400 if form.errors else 200)
+    if "confirm" in request.GET:
+        return _confirm_and_join(request, invitation, request.GET["confirm"])
+    form = InviteSignUpForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        name = form.cleaned_data["name"]
+        send = _email_throttle(request, invitation.email, "invitation sign-up")
+        if isinstance(send, HttpResponse):
+            return send
+        if send:
+            transaction.on_commit(lambda: _send_invite_signup_email(invitation, token, name), robust=True)
+        return render(
+            request, "orgs/invite_sent.html", {"invitation": invitation, "lifetime": link_lifetime()}, status=200
+        )
+    context["form"] = form
     return render(request, "orgs/invite_accept.html", context, status=400 if form.errors else 200)
+
+
+def _confirm_and_join(request: HttpRequest, invitation: Invitation, confirm: str) -> HttpResponse:
+    """Behind the emailed link: choose a password; the account is created and joins, or nothing is created."""
+    try:
+        data = signup_from_token(confirm)
+    except SignupLinkInvalid as exc:
+        if exc.used:  # the account exists now (a racing tab made it): it signs in on the plain invitation page
+            return _invalid(request, svc.AccountExists.message, invitation)
+        return _invalid(request, exc.message.replace("Sign up again", "Open the invitation link again"), invitation)
+    if data["email"].lower() != invitation.email.lower() or data.get("invitation") != invitation.pk:
+        return _invalid(request, "This link is not for this invitation. Open the link from your email.", invitation)
+    form = InviteConfirmForm(request.POST or None, email=invitation.email, initial={"name": data["name"]})
+    if request.method == "POST" and form.is_valid():
+        try:
+            acceptance = svc.invitation_accept_new_user(
+                invitation_id=invitation.pk,
+                email=data["email"],
+                name=form.cleaned_data["name"],
+                password=form.cleaned_data["password"],
+            )
+        except DomainError as exc:
+            return _invalid(request, exc.message, invitation)
+        user = acceptance.membership.user
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        return _joined(request, invitation, acceptance)
+    context = {"invitation": invitation, "form": form, "confirming": True, "lifetime": link_lifetime()}
+    return render(request, "orgs/invite_accept.html", context, status=400 if form.errors else 200)
+
+
+def _accept(request: HttpRequest, invitation: Invitation, user: User) -> HttpResponse:
+    try:
+        acceptance = svc.invitation_accept(invitation_id=invitation.pk, user=user)
+    except DomainError as exc:
+        return _invalid(request, exc.message, invitation)
+    return _joined(request, invitation, acceptance)
+
+
+def _joined(request: HttpRequest, invitation: Invitation, acceptance: svc.Acceptance) -> HttpResponse:
+    request.session[SESSION_KEY] = invitation.org_id
+    messages.success(request, f"Welcome to {invitation.org.name}.")
+    if acceptance.notices:
+        # The details (a short org wallet, credits the org owes) are the admins' business: see the Members page.
+        messages.warning(
+            request, "Some of your welcome credits could not be given yet. The org's admins have been told."
+        )
+    return redirect("wallet")
+
+
+def _invalid(request: HttpRequest, message: str, invitation: Invitation | None = None) -> HttpResponse:
+    return render(request, "orgs/invite_invalid.html", {"message": message, "invitation": invitation}, status=400)
+
+
+def _send_invite_signup_email(invitation: Invitation, token: str, name: str) -> None:
+    """The sign-up link for an invited address with no account: to that address only (core.tasks.send_email)."""
+    confirm = signup_token(email=invitation.email, name=name, invitation=invitation.pk)
+    link = (
+        settings.SITE_URL.rstrip("/") + reverse("invite_accept", args=[token]) + "?" + urlencode({"confirm": confirm})
+    )
+    send_email.enqueue(
+        subject=f"Finish joining {invitation.org.name} on Credits",
+        body=(
+            f"Someone (hopefully you) opened the invitation for {invitation.email} to join {invitation.org.name} "
+            "and asked for this link.\n\n"
+            f"Choose your password to create your account and join (the link works for {link_lifetime()}, once):\n"
+            f"{link}\n\n"
+            "If it wasn't you, you can ignore this email: no account is created without the link.\n"
+        ),
+        to=[invitation.email],
+    )
 
 
 def _invitation_problem(invitation: Invitation) -> str:
     if invitation.status == InvitationStatus.ACCEPTED:
-        return "This invitation has already been used."
+        return svc.InvitationUsed.message
     if invitation.status == InvitationStatus.CANCELLED:
         return "This invitation was cancelled. Ask an admin of the organization for a new one."
     if invitation.is_expired:
         return "This invitation has expired. Ask an admin of the organization for a new one."
     return ""
-
-
-def _sign_up_or_in(request, form: AcceptForm, invitation: Invitation, existing_user: User | None) -> User | None:
-    password = form.cleaned_data["password"]
-    if existing_user is not None:
-        user = authenticate(request, username=invitation.email, password=password)
-        if user is None:
-            form.add_error("password", "That password does not match the account for this email.")
-            return None
-    else:
-        try:
-            password_validation.validate_password(password, User(email=invitation.email))
-        except ValidationError as exc:
-            form.add_error("password", exc)
-            return None
-        user = user_create(email=invitation.email, password=password, name=form.cleaned_data["name"])
-    login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-    return user
