@@ -5,6 +5,7 @@ it is created if missing. Scripts print their figure next to the baseline they a
 """
 
 import os
+import secrets
 import sys
 import time
 from contextlib import contextmanager
@@ -21,6 +22,7 @@ def setup(default_db: str = "credits_bench") -> str:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     os.environ.setdefault("STRIPE_STANDIN", "true")  # benches pay through the stand-in, like the tests
+    os.environ.setdefault("SECRET_KEY", "bench-" + secrets.token_urlsafe(40))  # none is refused with DEBUG off
     parsed = urlparse(url)
     import psycopg
 
