@@ -38,11 +38,31 @@
     }
   });
 
-  // Dialogs loaded with htmx into #dialog open themselves; closing empties them.
+  // A dialog opens when an opener outside it (a button on the page) loads its body with htmx. A reply to a
+  // request made from inside the dialog (a live preview, a search, a submit) never reopens it: once the user
+  // has closed it (Cancel, ×, Escape) it stays closed, and its late replies are dropped.
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var target = event.detail.target;
+    var dialog = target && target.closest && target.closest("dialog");
+    var elt = event.detail.requestConfig && event.detail.requestConfig.elt;
+    if (dialog && !dialog.open && elt && dialog.contains(elt)) event.detail.shouldSwap = false;
+  });
   document.addEventListener("htmx:afterSwap", function (event) {
     var dialog = event.target.closest && event.target.closest("dialog");
-    if (dialog && !dialog.open && dialog.showModal) dialog.showModal();
+    var elt = event.detail.requestConfig && event.detail.requestConfig.elt;
+    if (!dialog || dialog.open || !dialog.showModal) return;
+    if (elt && dialog.contains(elt)) return;
+    dialog._opener = elt && elt.focus ? elt : document.activeElement;
+    dialog.showModal();
   });
+  // Focus goes back to what opened the dialog when it closes, however it closes.
+  document.addEventListener("close", function (event) {
+    var dialog = event.target;
+    if (!dialog || dialog.tagName !== "DIALOG") return;
+    var opener = dialog._opener;
+    dialog._opener = null;
+    if (opener && document.contains(opener) && opener.focus) opener.focus();
+  }, true);
   document.addEventListener("click", function (event) {
     var closer = event.target.closest("[data-close-dialog]");
     if (closer) {
@@ -130,5 +150,33 @@
   });
   document.addEventListener("htmx:sendError", function (event) {
     report(event, "The server could not be reached. Nothing was moved; please try again.");
+  });
+})();
+
+// Toasts: the result of a money action, stated where the eye is, whatever the scroll position. A response sends
+// `HX-Trigger: {"toast": {"message": "...", "level": "success"}}` (web/toast.py); a full page load shows Django
+// messages in the same place (base.html).
+(function () {
+  "use strict";
+  function show(message, level) {
+    var box = document.getElementById("toasts");
+    if (!box || !message) return;
+    var item = document.createElement("p");
+    item.className = "toast toast-" + (level || "success");
+    item.textContent = message;
+    var close = document.createElement("button");
+    close.type = "button";
+    close.className = "toast-close";
+    close.setAttribute("aria-label", "Dismiss");
+    close.textContent = "×";
+    close.addEventListener("click", function () { item.remove(); });
+    item.appendChild(close);
+    box.appendChild(item);
+    setTimeout(function () { item.classList.add("toast-leaving"); }, 9000);
+    setTimeout(function () { item.remove(); }, 9600);
+  }
+  document.body.addEventListener("toast", function (event) {
+    var detail = event.detail || {};
+    show(detail.message || detail.value, detail.level);
   });
 })();
