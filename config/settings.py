@@ -1,7 +1,5 @@
 """Settings for Credits. Every knob is an environment variable (or a line in `.env`) with a safe default."""
 
-import os
-import secrets
 from pathlib import Path
 
 import environ
@@ -15,8 +13,7 @@ environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 DEBUG = env.bool("DEBUG", default=False)  # `make run` turns it on; everything else runs with it off
 # The key signs sessions, sign-up and reset links: the development key below is public (it is in this
 # repository), so it is used only with DEBUG on (`make run`). With DEBUG off a server refuses to start without a
-# real key; a pytest run (pytest sets PYTEST_VERSION) gets a throwaway random one, exported so that the servers
-# and workers a test starts share it.
+# real key (the test suite's settings, config/test_settings.py, export a throwaway one).
 _DEV_SECRET = "insecure-dev-key-change-me-" + "x" * 40
 SECRET_KEY = env.str("SECRET_KEY", default="")
 if not DEBUG and SECRET_KEY == _DEV_SECRET:
@@ -27,8 +24,6 @@ if not DEBUG and SECRET_KEY == _DEV_SECRET:
 if not SECRET_KEY:
     if DEBUG:
         SECRET_KEY = _DEV_SECRET
-    elif "PYTEST_VERSION" in os.environ:
-        SECRET_KEY = os.environ["SECRET_KEY"] = "pytest-" + secrets.token_urlsafe(50)
     else:
         raise ImproperlyConfigured(
             "SECRET_KEY is not set: with DEBUG off Credits will not start on the public development key, so set "

@@ -30,6 +30,19 @@ def test_settings_refuse_to_load_with_debug_off_and_no_secret_key():
     assert last.startswith("django.core.exceptions.ImproperlyConfigured: " + REFUSAL), result.stderr
 
 
+def test_the_production_settings_know_nothing_of_pytest():
+    """Only config/test_settings.py makes a throwaway key: config.settings under pytest still refuses."""
+    result = subprocess.run(
+        [sys.executable, "-c", "import config.settings"],
+        cwd=ROOT,
+        env=os.environ | {"DEBUG": "false", "SECRET_KEY": "", "PYTEST_VERSION": "9"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0 and REFUSAL in result.stderr
+
+
 def test_settings_refuse_the_public_development_key_with_debug_off():
     from config.settings import _DEV_SECRET
 
