@@ -124,6 +124,13 @@ def _on_404(request, exc):
     return problem_response(ApiProblem(404, "not_found", "Not found."), problem_instance(request))
 
 
+def unknown_endpoint(request, rest: str = ""):
+    """Any /api/ path that no endpoint answers: a problem document, like every other API error, not the
+    site's HTML 404 page (a client parsing JSON gets JSON). No authentication needed to learn a path is wrong."""
+    problem = ApiProblem(404, "not_found", "No such API endpoint. The API is documented at /api/v1/docs.")
+    return problem_response(problem, problem_instance(request))
+
+
 def _on_database_error(request, exc):
     """The database connection dropped (core.db_unavailable): 503 with Retry-After; a POST is retried with
     the same Idempotency-Key. Any other database error (a failed statement) is a bug and stays a 500."""

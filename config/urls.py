@@ -2,7 +2,7 @@ from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path, re_path
 
-from api.app import api
+from api.app import api, unknown_endpoint
 from config.views import MOVED_ADMIN, healthz, moved_admin
 
 urlpatterns = [
@@ -14,6 +14,7 @@ urlpatterns = [
     path("", include("web.urls.billing")),
     path("", include("web.urls.members")),
     path("api/v1/", api.urls),
+    re_path(r"^api/(?P<rest>.*)$", unknown_endpoint),  # after the API: only paths no endpoint matched
 ]
 
 # The offline Stripe stand-in (only when STRIPE_STANDIN is on; never with real Stripe keys).

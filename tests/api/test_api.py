@@ -72,6 +72,19 @@ def test_missing_malformed_and_unknown_keys_get_401(funded_org):
     assert response["WWW-Authenticate"].startswith("Bearer")
 
 
+def test_unknown_api_paths_get_a_problem_document_not_the_html_404_page(funded_org, charger):
+    for response in (
+        Client().get("/api/v1/no-such-thing"),
+        Client().get("/api/v2/balance"),
+        Client().get("/api/"),
+        charger.get("/balanse"),
+        charger.post("/usage-charges/extra/segment", {"amount": 5}, key="typo-1"),
+    ):
+        body = _problem(response, 404, "not_found")
+        assert "No such API endpoint" in body["message"] and body["instance"].startswith("/api/")
+    assert Client().get("/api/v1/balance").status_code == 401  # real endpoints are still matched first
+
+
 def test_revoked_key_fails_at_once(funded_org, owner, client):
     key, token = issue_key(funded_org, "charge")
     api = Api(token)
