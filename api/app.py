@@ -17,6 +17,7 @@ Views stay thin: authenticate (api.auth), check the scope, call one domain verb 
 from __future__ import annotations
 
 from django.http import Http404
+from django.views.decorators.csrf import csrf_exempt
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.openapi.docs import Swagger
@@ -124,6 +125,7 @@ def _on_404(request, exc):
     return problem_response(ApiProblem(404, "not_found", "Not found."), problem_instance(request))
 
 
+@csrf_exempt  # API clients send no CSRF token: a wrong path answers 404 for every method, not a CSRF 403
 def unknown_endpoint(request, rest: str = ""):
     """Any /api/ path that no endpoint answers: a problem document, like every other API error, not the
     site's HTML 404 page (a client parsing JSON gets JSON). No authentication needed to learn a path is wrong."""

@@ -14,7 +14,8 @@ urlpatterns = [
     path("", include("web.urls.billing")),
     path("", include("web.urls.members")),
     path("api/v1/", api.urls),
-    re_path(r"^api/(?P<rest>.*)$", unknown_endpoint),  # after the API: only paths no endpoint matched
+    # After the API, so it gets only the /api/ paths that no endpoint matched.
+    re_path(r"^api/(?P<rest>.*)$", unknown_endpoint, name="api_unknown"),
 ]
 
 # The offline Stripe stand-in (only when STRIPE_STANDIN is on; never with real Stripe keys).

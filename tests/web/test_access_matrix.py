@@ -70,6 +70,8 @@ MATRIX = {
     "workspace_switch": {"GET": _all(405), "POST": _signed_in(404)},
     "wallet": {"GET": _signed_in(200), "POST": _signed_in(405)},
     "healthz": {"GET": _all(200), "POST": _all(200)},
+    # Any /api/ path no endpoint answers: a problem+json 404 for anyone, any method (no CSRF: API clients).
+    "api_unknown": {"kwargs": lambda c: {"rest": "v1/no-such-endpoint"}, "GET": _all(404), "POST": _all(404)},
     # Old admin addresses of models that moved app: a redirect for anyone; the admin itself checks who asks.
     "admin_moved": {"kwargs": lambda c: {"model": "creditrequest", "rest": ""}, "GET": _all(301), "POST": _all(405)},
     "billing:page": {"kwargs": lambda c: {"org_slug": c["org"].slug}, "GET": BILLING_VIEW, "POST": READ_ONLY},
@@ -139,6 +141,8 @@ MATRIX = {
     # POST expires the checkout and goes back (302).
     "billing:purchase": {"kwargs": _purchase, "GET": DECIDE, "POST": READ_ONLY},
     "billing:purchase_cancel": {"kwargs": _purchase, "GET": DECIDE, "POST": ACT},
+    # Receipts: whoever may view Billing (the matrix's purchase is unpaid: a page saying it has no receipt).
+    "billing:purchase_receipt": {"kwargs": _purchase, "GET": BILLING_VIEW, "POST": READ_ONLY},
     "billing:stripe_webhook": {"GET": _all(405), "POST": _all(400)},  # unsigned: refused, nothing written
     # The offline Stripe stand-in: a dev tool, mounted only when STRIPE_STANDIN is on (never with real keys).
     # Its dashboard is open to anyone (the demo's Stripe; an empty POST re-shows it with "Unknown action."). Its
