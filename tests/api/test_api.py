@@ -83,7 +83,9 @@ def test_unknown_api_paths_get_a_problem_document_not_the_html_404_page(funded_o
         body = _problem(response, 404, "not_found")
         assert "No such API endpoint" in body["message"] and body["instance"].startswith("/api/")
     csrf_checked = Client(enforce_csrf_checks=True)  # as a real API client: no CSRF token
-    _problem(csrf_checked.post("/api/v1/usage-charge", {"amount": 5}, content_type="application/json"), 404, "not_found")
+    _problem(
+        csrf_checked.post("/api/v1/usage-charge", {"amount": 5}, content_type="application/json"), 404, "not_found"
+    )
     assert Client().get("/api/v1/balance").status_code == 401  # real endpoints are still matched first
 
 
