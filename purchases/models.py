@@ -17,9 +17,23 @@ class PurchaseStatus(models.TextChoices):
     PAID = "paid", "Paid"
     FAILED = "failed", "Failed"
     EXPIRED = "expired", "Expired"
+    # The buyer pressed "Cancel checkout" (the session then expired at Stripe); "Expired" is Stripe's own timeout.
+    CANCELLED = "cancelled", "Cancelled"
     REFUNDED = "refunded", "Refunded"
     PARTIALLY_REFUNDED = "partially_refunded", "Partially refunded"
     DISPUTED = "disputed", "Disputed"
+
+
+_BADGES = {
+    PurchaseStatus.PAID: "badge-ok",
+    PurchaseStatus.PENDING: "badge-warn",
+    PurchaseStatus.FAILED: "badge-bad",
+    PurchaseStatus.REFUNDED: "badge-bad",
+    PurchaseStatus.PARTIALLY_REFUNDED: "badge-bad",
+    PurchaseStatus.DISPUTED: "badge-bad",
+    PurchaseStatus.EXPIRED: "badge-neutral",
+    PurchaseStatus.CANCELLED: "badge-neutral",
+}
 
 
 class Purchase(models.Model):
@@ -46,6 +60,9 @@ class Purchase(models.Model):
     dispute_status = models.CharField(max_length=40, blank=True)
     dispute_held_credits = models.BigIntegerField(default=0)
     dispute_outstanding_credits = models.BigIntegerField(default=0)
+    # Set by the cancel page's POST before it asks Stripe to expire the session: an expiry that follows reads
+    # "Cancelled" (a paid session still becomes Paid).
+    cancelled_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     paid_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -83,6 +100,33 @@ class Purchase(models.Model):
     @property
     def refunded_dollars(self) -> str:
         return f"${self.refunded_cents // 100:,}.{self.refunded_cents % 100:02d}"
+
+    @property
+    def net_cents(self) -> int:
+        return self.amount_cents - self.refunded_cents
+
+    @property
+    def net_credits(self) -> int:
+        return self.credits - self.refunded_credits
+
+    @property
+    def net_dollars(self) -> str:
+        return f"${self.net_cents // 100:,}.{self.net_cents % 100:02d}"
+
+    @property
+    def has_receipt(self) -> bool:
+        """Paid at some point (a refunded or disputed payment keeps its receipt, which shows the refund)."""
+        return self.transfer_id is not None
+
+    @property
+    def receipt_number(self) -> str:
+        """The customer-facing number printed on the receipt: stable, one per paid purchase."""
+        return f"CR-{self.pk:06d}"
+
+    @property
+    def badge(self) -> str:
+        """The shared badge class for this status (static/css/app.css)."""
+        return _BADGES.get(self.status, "badge-neutral")
 
     @property
     def is_settled(self) -> bool:

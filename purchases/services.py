@@ -153,6 +153,28 @@ def purchase_start(*, org: Organization, user, amount_cents: int, success_url, c
     return purchase
 
 
+def purchase_cancel(purchase: Purchase) -> Purchase:
+    """The buyer's "Cancel checkout": expire the unpaid session so its link can't be paid later.
+
+    The intent is recorded first (under the row lock), so the expiry reads "Cancelled" whichever comes first,
+    this call's answer or Stripe's `checkout.session.expired` webhook. A session that was paid meanwhile
+    still becomes Paid (Stripe refuses to expire it; the webhook and the success page settle it)."""
+    with transaction.atomic():
+        locked = Purchase.objects.select_for_update().get(pk=purchase.pk)
+        if locked.status != PurchaseStatus.PENDING or not locked.stripe_session_id:
+            return locked
+        if locked.cancelled_at is None:
+            locked.cancelled_at = timezone.now()
+            locked.save(update_fields=["cancelled_at", "updated_at"])
+    try:
+        session = stripe_client.expire_checkout_session(locked.stripe_session_id)
+    except stripe_client.StripeError as exc:
+        # Already paid or already expired: Stripe refuses; the webhook and success page settle it.
+        log.info("cancel: session %s not expired: %s", locked.stripe_session_id, exc)
+        return locked
+    return purchase_sync_session(session, purchase=locked) or locked
+
+
 # ---------------------------------------------------------------- fulfilment
 
 
@@ -180,7 +202,8 @@ def purchase_sync_session(session, *, event_type: str = "", purchase: Purchase |
     """Bring the purchase in line with a (freshly retrieved) Checkout Session. Idempotent.
 
     Paid -> credit the org wallet once (keyed by the session id) and pay any outstanding balance first.
-    Expired unpaid -> Expired. An async payment that failed -> Failed. Otherwise it stays Pending.
+    Expired unpaid -> Cancelled if the buyer cancelled it on our cancel page, else Expired. An async payment that
+    failed -> Failed. Otherwise it stays Pending.
     """
     found = purchase or purchase_for_session(session)
     if found is None:
@@ -198,7 +221,8 @@ def purchase_sync_session(session, *, event_type: str = "", purchase: Purchase |
             changed = False
         elif purchase.transfer_id is None and purchase.status == PurchaseStatus.PENDING:
             if session.get("status") == "expired":
-                purchase.status, changed = PurchaseStatus.EXPIRED, True
+                ended = PurchaseStatus.CANCELLED if purchase.cancelled_at else PurchaseStatus.EXPIRED
+                purchase.status, changed = ended, True
             elif event_type == "checkout.session.async_payment_failed":
                 purchase.status, changed = PurchaseStatus.FAILED, True
         if changed:

@@ -177,11 +177,17 @@ def checkout_page(request, session_id: str):
                 core.settle_later(session_id, settings.STRIPE_STANDIN_ASYNC_DELAY, url, options)
             return redirect(session["success_url"].replace("{CHECKOUT_SESSION_ID}", session_id))
     items = session.get("_line_items") or []
-    name = ((items[0].get("price_data") or {}).get("product_data") or {}).get("name", "") if items else ""
+    product = ((items[0].get("price_data") or {}).get("product_data") or {}) if items else {}
     return render(
         request,
         "stripe_standin/checkout.html",
-        {"session": session, "product": name, "dollars": f"{session['amount_total'] / 100:,.2f}", "error": error},
+        {
+            "session": session,
+            "product": product.get("name", ""),
+            "description": product.get("description", ""),
+            "dollars": f"{session['amount_total'] / 100:,.2f}",
+            "error": error,
+        },
         status=400 if error else 200,
     )
 

@@ -358,7 +358,9 @@ def test_cancel_page_expires_session_and_returns_to_billing(standin, org, owner)
     response = client.post(url, {"csrfmiddlewaretoken": token}, follow=True)
     assert response.redirect_chain[-1][0] == f"/orgs/{org.slug}/billing/"
     assert "Checkout cancelled" in response.content.decode()
-    assert refresh(purchase).status == PurchaseStatus.EXPIRED
+    # The buyer cancelled it: "Cancelled", not Stripe's own timeout "Expired" (test_expired_session_marks_expired).
+    assert refresh(purchase).status == PurchaseStatus.CANCELLED
+    assert refresh(purchase).cancelled_at is not None
     assert core.get(purchase.stripe_session_id, "checkout.session")["status"] == "expired"
     assert ledger_snapshot() == before
 

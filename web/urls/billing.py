@@ -80,4 +80,9 @@ urlpatterns += [
         name="purchase_cancel",
     ),
     path("stripe/webhook/", purchases.stripe_webhook, name="stripe_webhook"),
+    path(
+        "orgs/<slug:org_slug>/billing/purchases/<int:purchase_id>/receipt/",
+        purchases.purchase_receipt,
+        name="purchase_receipt",
+    ),
 ]

@@ -27,7 +27,9 @@ from purchases.services import (
     purchase_paid_outstanding,
     purchase_refresh,
     purchase_start,
-    purchase_sync_session,
+)
+from purchases.services import (
+    purchase_cancel as cancel_checkout,
 )
 from purchases.webhooks import MalformedEvent, handle_event
 from wallets.models import Wallet
@@ -37,6 +39,10 @@ from wallets.selectors import wallet_balance
 log = logging.getLogger("credits.billing")
 
 
+# Buy Credits' preset amounts, in dollars (those within the purchase limits are shown).
+PRESET_DOLLARS = (10, 50, 100, 500)
+
+
 def _limits(context: dict) -> dict:
     context.update(
         min_dollars=fmt_dollars(settings.PURCHASE_MIN_CENTS),
@@ -44,6 +50,22 @@ def _limits(context: dict) -> dict:
         credits_per_usd=settings.CREDITS_PER_USD,
     )
     return context
+
+
+def _amount_cents(amount: str) -> int | None:
+    try:
+        return parse_dollars(amount) if amount.strip() else None
+    except PurchaseError:
+        return None
+
+
+def _presets(cents: int | None) -> list[dict]:
+    lo, hi = settings.PURCHASE_MIN_CENTS, settings.PURCHASE_MAX_CENTS
+    return [
+        {"amount": str(c // 100), "dollars": fmt_dollars(c), "credits": credits_for_cents(c), "on": cents == c}
+        for c in (d * 100 for d in PRESET_DOLLARS)
+        if lo <= c <= hi
+    ]
 
 
 @login_required
@@ -78,12 +100,15 @@ def buy_credits(request: HttpRequest, org_slug: str) -> HttpResponse:
                 response["HX-Redirect"] = purchase.checkout_url
                 return response
             return redirect(purchase.checkout_url)
+    cents = _amount_cents(amount)
     context = _limits(
         {
             "org": org,
             "amount": amount,
             "error": error,
-            "credits": _preview_credits(amount),
+            "credits": credits_for_cents(cents) if cents else None,
+            "dollars": fmt_dollars(cents) if cents else "",
+            "presets": _presets(cents),
             "outstanding": org_outstanding_credits(org),
         }
     )
@@ -96,13 +121,6 @@ def buy_credits(request: HttpRequest, org_slug: str) -> HttpResponse:
     return render(request, "billing/buy.html", context, status=400 if error else 200)
 
 
-def _preview_credits(amount: str) -> int | None:
-    try:
-        return credits_for_cents(parse_dollars(amount)) if amount.strip() else None
-    except PurchaseError:
-        return None
-
-
 @login_required
 @require_GET
 def buy_preview(request: HttpRequest, org_slug: str) -> HttpResponse:
@@ -112,7 +130,8 @@ def buy_preview(request: HttpRequest, org_slug: str) -> HttpResponse:
     context = _limits({"amount": amount, "error": None, "credits": None})
     if amount.strip():
         try:
-            context["credits"] = credits_for_cents(parse_dollars(amount))
+            cents = parse_dollars(amount)
+            context.update(credits=credits_for_cents(cents), dollars=fmt_dollars(cents))
         except PurchaseError as exc:
             context["error"] = exc.message
     return render(request, "billing/buy.html#preview", context)
@@ -157,13 +176,7 @@ def purchase_cancel(request: HttpRequest, org_slug: str, purchase_id: int) -> Ht
     purchase = _purchase_for(request, org_slug, purchase_id)
     if request.method == "GET":
         return render(request, "billing/purchase_cancel.html", {"org": purchase.org, "purchase": purchase})
-    if purchase.status == PurchaseStatus.PENDING and purchase.stripe_session_id:
-        try:
-            session = stripe_client.expire_checkout_session(purchase.stripe_session_id)
-            purchase_sync_session(session)
-        except stripe_client.StripeError as exc:
-            # Already paid or already expired: Stripe refuses; the webhook and success page settle it.
-            log.info("cancel: session %s not expired: %s", purchase.stripe_session_id, exc)
+    cancel_checkout(purchase)
     messages.info(request, "Checkout cancelled. Nothing was charged and no credits moved.")
     return redirect("billing:page", org_slug=purchase.org.slug)
 
@@ -178,6 +191,24 @@ def purchase_list(request: HttpRequest, org_slug: str) -> HttpResponse:
     page = Paginator(qs, 50).get_page(request.GET.get("page"))
     context = {"org": org, "page": page, "purchases": page.object_list, "can_manage": membership.can_manage_billing}
     return render(request, "billing/purchases.html", context)
+
+
+@login_required
+@require_GET
+def purchase_receipt(request: HttpRequest, org_slug: str, purchase_id: int) -> HttpResponse:
+    """A paid purchase's receipt (printable); anyone who may view Billing. Not paid: a page saying there is none."""
+    membership = billing_viewer_membership(user=request.user, org_slug=org_slug)
+    purchase = get_object_or_404(
+        Purchase.objects.select_related("org", "created_by"), pk=purchase_id, org=membership.org
+    )
+    context = {
+        "org": purchase.org,
+        "purchase": purchase,
+        "credits_per_usd": settings.CREDITS_PER_USD,
+        "can_manage": membership.can_manage_billing,
+    }
+    template = "billing/receipt.html" if purchase.has_receipt else "billing/receipt_none.html"
+    return render(request, template, context)
 
 
 @csrf_exempt
