@@ -12,12 +12,12 @@ import logging
 from dataclasses import dataclass
 from uuid import UUID
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
 from core.errors import DomainError
+from core.siteurl import absolute_url
 from core.tasks import send_email
 from credit_requests.models import MAX_PENDING_REQUESTS_PER_MEMBER, CreditRequest, CreditRequestStatus
 from orgs.models import Membership, MembershipStatus, Organization, Role
@@ -219,10 +219,6 @@ def credit_request_cancel(*, request_id: int, user, org: Organization | None = N
 # --- Notifications: enqueued after commit (core.tasks.send_email); a mail failure never undoes a decision. --
 
 
-def _site_url(path: str) -> str:
-    return settings.SITE_URL.rstrip("/") + path
-
-
 def _send(subject: str, body: str, recipients: list[str]) -> None:
     """One task per recipient, so each address is retried (or fails) on its own."""
     for email in recipients:
@@ -236,7 +232,7 @@ def notify_admins_of_request(request_id: int) -> None:
             org=request.org_id, status=MembershipStatus.ACTIVE, role__in=[Role.OWNER, Role.ADMIN]
         ).values_list("user__email", flat=True)
     )
-    link = _site_url(reverse("billing:requests", args=[request.org.slug]))
+    link = absolute_url(reverse("billing:requests", args=[request.org.slug]))
     body = (
         f"{request.requester.display_name} asked {request.org.name} for {request.amount:,} credits.\n\n"
         f"Reason: {request.reason}\n\nApprove or reject it on the Credit Requests tab: {link}\n"
@@ -247,7 +243,7 @@ def notify_admins_of_request(request_id: int) -> None:
 
 def notify_requester_of_decision(request_id: int) -> None:
     request = CreditRequest.objects.select_related("org", "requester", "decided_by").get(pk=request_id)
-    link = _site_url(reverse("wallet"))
+    link = absolute_url(reverse("wallet"))
     if request.status == CreditRequestStatus.APPROVED:
         subject = f"[{request.org.name}] Approved: {request.granted_amount:,} credits"
         asked = "" if request.granted_amount == request.amount else f" (you asked for {request.amount:,})"

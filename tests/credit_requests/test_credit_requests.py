@@ -1,5 +1,6 @@
 """Credit requests: members ask, owners/admins approve (possibly for less) or reject; bad input changes nothing."""
 
+import json
 import uuid
 
 import pytest
@@ -296,7 +297,8 @@ def test_approve_confirm_step_then_post_without_js(client, funded_org, owner, me
     assert response.status_code == 302 and response.url == _url("requests", funded_org)
     assert _member_total(member_membership) == 300
     follow = client.get(response.url).content.decode()
-    assert "Approved 300 credits for" in follow
+    # A partial approval says so, with dollars (issue 17): "Approved 300 of 500".
+    assert f"Approved 300 of 500 credits ($3.00) for {member_membership.user.display_name}." in follow
     assert "No pending credit requests." in follow
 
 
@@ -307,8 +309,12 @@ def test_approve_with_htmx_returns_confirmation_and_triggers_events(client, fund
     assert "<html" not in dialog and "Confirm approval" in dialog
     response = client.post(_url("request_approve", funded_org, req), {"amount": "300"}, headers={"HX-Request": "true"})
     assert response.status_code == 200
-    assert "Approved 300 credits" in response.content.decode()
-    assert "balances-changed" in response["HX-Trigger"] and "credit-requests-changed" in response["HX-Trigger"]
+    note = f"Approved 300 of 500 credits ($3.00) for {member_membership.user.display_name}."
+    assert note in response.content.decode()
+    triggers = json.loads(response["HX-Trigger"])
+    assert "balances-changed" in triggers and "credit-requests-changed" in triggers
+    # The dialog closes and a toast states the outcome (issue 17).
+    assert "close-dialog" in triggers and triggers["toast"] == {"message": note, "level": "success"}
     listing = client.get(_url("requests_list", funded_org), headers={"HX-Request": "true"}).content.decode()
     assert "No pending credit requests." in listing
     assert 'hx-swap-oob="outerHTML:.tabs"' in listing

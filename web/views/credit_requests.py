@@ -16,12 +16,14 @@ from django_htmx.http import HttpRequest, trigger_client_event
 
 from core.errors import DomainError
 from core.ratelimit import rate_limited
+from credit_requests.display import decision_note
 from credit_requests.forms import ApproveForm, CreditRequestForm, RejectForm
 from credit_requests.models import CreditRequest
-from credit_requests.selectors import decided_requests_page, member_requests
+from credit_requests.selectors import at_pending_limit, decided_requests_page, member_requests, with_requester_context
 from credit_requests.services import (
     REQUESTING_ROLES,
     OwnersAndAdminsDoNotRequest,
+    TooManyPendingRequests,
     credit_request_approve,
     credit_request_cancel,
     credit_request_create,
@@ -30,6 +32,7 @@ from credit_requests.services import (
 from orgs.selectors import active_membership, billing_admin_membership
 from wallets.models import Wallet
 from wallets.selectors import wallet_balance
+from web.toast import add_toast
 from web.views.billing import billing_context
 
 CHANGED = "credit-requests-changed"
@@ -70,8 +73,11 @@ def _approve_credit_types(org):
 def _decide(request: HttpRequest, org_slug: str, request_id: int, action: str) -> HttpResponse:
     membership = billing_admin_membership(user=request.user, org_slug=org_slug)
     org = membership.org
+    # With the requester's balance from this org and 30-day usage, for the dialog (same query).
     credit_request = get_object_or_404(
-        CreditRequest.objects.select_related("requester", "decided_by"), pk=request_id, org=org
+        with_requester_context(CreditRequest.objects.select_related("requester", "decided_by"), org),
+        pk=request_id,
+        org=org,
     )
     if action == "approve":
         form_class, kwargs = ApproveForm, {"credit_request": credit_request, "credit_types": _approve_credit_types(org)}
@@ -101,17 +107,19 @@ def _decide(request: HttpRequest, org_slug: str, request_id: int, action: str) -
     else:
         form = form_class(**kwargs)
     if done is not None:
-        if action == "approve":
-            note = f"Approved {done.granted_amount:,} credits for {done.requester.display_name}."
-        else:
-            note = f"Rejected the request from {done.requester.display_name} for {done.amount:,} credits."
+        note = decision_note(done)
         if not request.htmx:
             messages.success(request, note)
             return redirect("billing:requests", org_slug=org.slug)
-        response = render(request, "billing/_request_done.html", {"note": note})
+        # The dialog closes (static/js/app.js, "close-dialog") and the toast states the outcome; the body is
+        # the same note, for a dialog that is not there to close.
+        title = "Request approved" if action == "approve" else "Request rejected"
+        response = render(request, "billing/_request_done.html", {"note": note, "title": title})
         trigger_client_event(response, CHANGED)
         if action == "approve":
             trigger_client_event(response, "balances-changed")
+        trigger_client_event(response, "close-dialog")
+        add_toast(response, note)
         return response
     context = {"org": org, "form": form, "credit_request": credit_request, "action": action}
     template = "billing/request_decide.html"
@@ -150,6 +158,9 @@ def request_new(request: HttpRequest, org_slug: str) -> HttpResponse:
     if membership.role not in REQUESTING_ROLES:
         refused = OwnersAndAdminsDoNotRequest(membership.role).message
         return render(request, template, {"org": org, "refused": refused})
+    at_limit = {"org": org, "at_limit": TooManyPendingRequests().message}
+    if request.method == "GET" and at_pending_limit(membership):
+        return render(request, template, at_limit)  # said before the form; the service refuses a POST anyway
     if request.method == "POST":
         form = CreditRequestForm(request.POST)
         if form.is_valid():
@@ -161,6 +172,8 @@ def request_new(request: HttpRequest, org_slug: str) -> HttpResponse:
                     reason=form.cleaned_data["reason"],
                     client_key=form.cleaned_data["client_key"],
                 )
+            except TooManyPendingRequests:
+                return render(request, template, at_limit)
             except DomainError as exc:
                 form.add_error(None, exc.message)
             else:
