@@ -92,7 +92,7 @@ def test_two_admins_bulk_transfers_that_together_overdraw_one_is_blocked(live_se
     owner_cookie, admin_cookie = _session_cookie(owner), _session_cookie(admin.user)
     results = _race([lambda: _post(url, owner_cookie, form()), lambda: _post(url, admin_cookie, form())])
     assert all(status == 200 for status, _ in results), results
-    succeeded = [html for _, html in results if "to each of 10 members (600 in total)" in html]
+    succeeded = [html for _, html in results if "to 10 members, 60 credits ($0.60) each." in html]
     blocked = [html for _, html in results if "200 missing" in html]
     assert len(succeeded) == 1 and len(blocked) == 1
     assert Transfer.objects.filter(kind=TransferKind.BULK_TRANSFER).count() == 1

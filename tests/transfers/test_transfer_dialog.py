@@ -1,5 +1,6 @@
 """The Transfer dialog: one member, selected members, all members; bad input moves nothing."""
 
+import json
 import re
 import uuid
 
@@ -140,13 +141,17 @@ def test_preview_total_and_shortfall_for_all(admin_client, funded_org):
     html = admin_client.get(
         _url(funded_org, "transfer_preview"), {"mode": "all", "credit_type": "org-allocated", "amount": "1500"}
     ).content.decode()
-    assert 'data-testid="transfer-total">7,500<' in html
-    assert "10,000 → 2,500" in html
+    # The sticky footer's total comes with the preview (out of band), in credits and dollars.
+    assert 'id="transfer-summary" hx-swap-oob="true"' in html
+    assert 'data-testid="transfer-total">7,500 credits ($75.00)<' in html
+    assert 'data-testid="transfer-amount">1,500 credits ($15.00)<' in html
+    assert "10,000 → 2,500 credits ($25.00)" in html
     html = admin_client.get(
         _url(funded_org, "transfer_preview"), {"mode": "all", "credit_type": "org-allocated", "amount": "2500"}
     ).content.decode()
-    assert 'data-testid="transfer-total">12,500<' in html
+    assert 'data-testid="transfer-total">12,500 credits ($125.00)<' in html
     assert "2,500 short of the 12,500 needed" in html
+    assert 'data-testid="transfer-footer-shortfall">2,500 short<' in html
 
 
 # --- one member ---------------------------------------------------------------------------------------
@@ -156,10 +161,13 @@ def test_one_member_transfer_moves_credits_and_refreshes_the_card(admin_client, 
     data = _one(member_membership)
     response = admin_client.post(_url(funded_org, "transfer_submit"), data, **HTMX)
     assert response.status_code == 200
-    assert "balances-changed" in response.headers["HX-Trigger"]
+    triggers = json.loads(response.headers["HX-Trigger"])
+    assert "balances-changed" in triggers
+    message = f"Transferred 250 Org-allocated credits ($2.50) to {member_membership.user.display_name}."
+    assert triggers["toast"] == {"message": message, "level": "success"}
     html = response.content.decode()
-    assert "Transferred 250 Org-allocated credits to" in html
-    assert _key(html) != data["idempotency_key"]  # a fresh form for the next transfer
+    assert f'data-testid="transfer-success">{message}<' in html  # the dialog's result view
+    assert 'name="idempotency_key"' not in html  # no form to resubmit: "Transfer more" opens a fresh one
     assert wallet_balance(Wallet.objects.for_user(member_membership.user)).total == 250
     assert _org_total(funded_org) == 9_750
     transfer = Transfer.objects.get(kind=TransferKind.TRANSFER)
@@ -173,7 +181,7 @@ def test_one_member_transfer_moves_credits_and_refreshes_the_card(admin_client, 
 def test_one_member_transfer_without_js_redirects_with_a_message(admin_client, funded_org, member_membership):
     response = admin_client.post(_url(funded_org, "transfer_submit"), _one(member_membership), follow=True)
     assert response.redirect_chain[-1][0] == reverse("billing:page", args=[funded_org.slug])
-    assert "Transferred 250 Org-allocated credits" in response.content.decode()
+    assert "Transferred 250 Org-allocated credits ($2.50) to" in response.content.decode()
 
 
 def test_resubmitted_form_moves_once(admin_client, funded_org, member_membership):
@@ -311,8 +319,11 @@ def _bulk(mode, amount="100", **extra):
 def test_selected_members_get_one_bulk_transfer(admin_client, funded_org, owner):
     a, b, c = (MembershipFactory(org=funded_org) for _ in range(3))
     response = admin_client.post(_url(funded_org, "transfer_submit"), _bulk("selected", member=[a.pk, b.pk]), **HTMX)
-    assert "balances-changed" in response.headers["HX-Trigger"]
-    assert "to each of 2 members (200 in total)" in response.content.decode()
+    triggers = json.loads(response.headers["HX-Trigger"])
+    assert "balances-changed" in triggers
+    message = "Transferred 200 Org-allocated credits ($2.00) to 2 members, 100 credits ($1.00) each."
+    assert triggers["toast"]["message"] == message
+    assert message in response.content.decode()
     transfer = Transfer.objects.get(kind=TransferKind.BULK_TRANSFER)
     assert transfer.memo == "Monthly allocation" and transfer.actor == owner
     entries = Entry.objects.filter(transfer=transfer)
@@ -324,7 +335,7 @@ def test_selected_members_get_one_bulk_transfer(admin_client, funded_org, owner)
 def test_all_members_get_one_bulk_transfer(admin_client, funded_org):
     bulk_members(funded_org, 9)  # 10 with the owner
     html = admin_client.post(_url(funded_org, "transfer_submit"), _bulk("all", "250"), **HTMX).content.decode()
-    assert "to each of 10 members (2,500 in total)" in html
+    assert "Transferred 2,500 Org-allocated credits ($25.00) to 10 members, 250 credits ($2.50) each." in html
     assert _org_total(funded_org) == 7_500
     assert Entry.objects.filter(transfer__kind=TransferKind.BULK_TRANSFER, amount=250).count() == 10
 
@@ -372,6 +383,34 @@ def test_search_and_preview_without_js_move_nothing(admin_client, funded_org, me
     assert ledger_snapshot() == before
 
 
+@pytest.mark.parametrize("amount", ["", "12", "abc"])
+def test_search_without_js_is_a_search_not_a_submit(admin_client, funded_org, amount):
+    """The no-JS Search button redisplays the form with the matches: no "enter an amount" or "pick a member" errors,
+    what was typed (amount, reason, the ticked members, the form's key) kept, nothing moved."""
+    ticked = MembershipFactory(org=funded_org, user=UserFactory(name="Ticked Person", email="ticked@example.com"))
+    found = MembershipFactory(org=funded_org, user=UserFactory(name="Zed Found", email="zed@physics.example"))
+    before = ledger_snapshot()
+    data = _bulk("selected", amount, action="search", q="physics", member=[ticked.pk], reason="Kickoff")
+    response = admin_client.post(_url(funded_org, "transfer_submit"), data)
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert 'class="field-error"' not in html and 'class="form-error"' not in html and "has-error" not in html
+    assert f'name="member" value="{ticked.pk}" checked' in html  # still ticked
+    assert f'name="member" value="{found.pk}">' in html  # the match, ready to tick
+    assert 'value="Kickoff"' in html and f'value="{data["idempotency_key"]}"' in html
+    if amount:
+        assert f'name="amount" value="{amount}"' in html
+    assert ledger_snapshot() == before
+
+
+def test_search_without_js_in_one_member_mode_has_no_errors(admin_client, funded_org):
+    bulk_members(funded_org, 25)  # a type-ahead, not a dropdown
+    data = _one(MembershipFactory(org=funded_org), "", action="search", q="bulk", recipient="")
+    html = admin_client.post(_url(funded_org, "transfer_submit"), data).content.decode()
+    assert 'class="field-error"' not in html and "has-error" not in html
+    assert 'type="radio" name="recipient"' in html
+
+
 # --- query counts -------------------------------------------------------------------------------------
 
 
@@ -411,7 +450,7 @@ def test_bulk_transfer_post_query_count_does_not_grow_with_members(admin_client,
     def post() -> int:
         with CaptureQueriesContext(connection) as ctx:
             html = admin_client.post(_url(funded_org, "transfer_submit"), _bulk("all", "2"), **HTMX).content.decode()
-        assert "Transferred 2 Org-allocated credits" in html
+        assert "Org-allocated credits ($" in html and "2 credits ($0.02) each." in html
         return len(ctx.captured_queries)
 
     small = post()
@@ -431,7 +470,7 @@ def test_all_members_includes_a_member_without_a_default_wallet_yet(admin_client
     membership_add(org=funded_org, user=staff, role="member")
     assert not Wallet.objects.filter(user=staff).exists()
     html = admin_client.post(_url(funded_org, "transfer_submit"), _bulk("all", "10"), **HTMX).content.decode()
-    assert "to each of 2 members (20 in total)" in html
+    assert "Transferred 20 Org-allocated credits ($0.20) to 2 members, 10 credits ($0.10) each." in html
     assert wallet_balance(Wallet.objects.for_user(staff)).total == 10
     assert ledger_problems() == []
 

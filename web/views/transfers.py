@@ -6,6 +6,8 @@ body. Opened with htmx into ``<dialog id="transfer-dialog">``; without JS the sa
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
@@ -14,6 +16,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpRequest, trigger_client_event
 
 from core.errors import DomainError
+from core.money import credits_and_dollars, dollars
 from core.ratelimit import rate_limited
 from orgs.selectors import billing_admin_membership
 from transfers.forms import (
@@ -34,8 +37,20 @@ from transfers.forms import (
 from wallets.errors import InvalidAmount, MemberNotActive
 from wallets.models import Wallet
 from wallets.services import org_bulk_transfer, org_transfer_to_member
+from web.toast import add_toast
 
 TEMPLATE = "billing/transfer.html"
+
+
+@dataclass(frozen=True, slots=True)
+class Done:
+    """What a finished transfer says: in the dialog's result view, the toast, and (no JS) the message."""
+
+    message: str  # "Transferred 3,000 Org-allocated credits ($30.00) to 3 members, 1,000 credits ($10.00) each."
+    total_text: str
+    credit_type: str
+    to: str
+    each_text: str = ""  # bulk only
 
 
 def _mode(value) -> str:
@@ -86,13 +101,21 @@ def _preview(form: TransferForm, org, params, member_count: int) -> dict | None:
         ids = parse_ids(params.getlist("member"))
         count = active_members(org).filter(pk__in=ids).count() if ids else 0
     preview["count"] = count
+    preview["before_usd"] = dollars(holding.balance)
+    total = amount * count if amount else 0
+    preview.update(total=total, total_text=credits_and_dollars(total))
     if amount:
-        total = amount * count
-        preview.update(total=total, after=holding.balance - total, shortfall=max(0, total - holding.balance))
+        after = holding.balance - total
+        preview.update(
+            amount_text=credits_and_dollars(amount),
+            after=after,
+            after_usd=dollars(after),
+            shortfall=max(0, total - holding.balance),
+        )
     return preview
 
 
-def _context(request, membership, form: TransferForm, params, *, member_count: int, success: str = "") -> dict:
+def _context(request, membership, form: TransferForm, params, *, member_count: int) -> dict:
     org = membership.org
     return {
         "org": org,
@@ -103,7 +126,6 @@ def _context(request, membership, form: TransferForm, params, *, member_count: i
         "holdings": form.holdings,
         "member_count": member_count,
         "preview": _preview(form, org, params, member_count),
-        "success": success,
         "dialog": bool(request.htmx),
         **_members_context(org, form.transfer_mode, params, member_count),
     }
@@ -147,7 +169,9 @@ def transfer_preview(request: HttpRequest, org_slug: str) -> HttpResponse:
     """The live preview: from, to, type, amount (and total), org balance before and after, any shortfall."""
     membership, holdings, member_count = _setup(request, org_slug)
     form = form_for(_mode(request.GET.get("mode")), request.GET, org=membership.org, holdings=holdings)
-    context = {"org": membership.org, "preview": _preview(form, membership.org, request.GET, member_count)}
+    preview = _preview(form, membership.org, request.GET, member_count)
+    # oob: the sticky footer's total is updated from the same reply (hx-swap-oob), so it never disagrees.
+    context = {"org": membership.org, "preview": preview, "oob": True}
     return render(request, "billing/_transfer_preview.html", context)
 
 
@@ -159,32 +183,38 @@ def transfer_submit(request: HttpRequest, org_slug: str) -> HttpResponse:
     membership, holdings, member_count = _setup(request, org_slug)
     org = membership.org
     mode = _mode(request.POST.get("mode"))
-    form = form_for(mode, request.POST, org=org, holdings=holdings)
     action = request.POST.get("action", "")
-    success = ""
-    if action == "preview":
-        form.is_valid()
-    elif action != "search" and form.is_valid():
+    if action == "search":
+        # A search (the no-JS Search button) is not a submit: redisplay what was typed, without validating it.
+        form = form_for(mode, org=org, holdings=holdings)
+        form.initial.update({key: value for key, value in request.POST.items() if key in form.fields})
+        return _render(request, _context(request, membership, form, request.POST, member_count=member_count))
+    form = form_for(mode, request.POST, org=org, holdings=holdings)
+    if action != "preview" and form.is_valid():
         try:
-            success = _perform(form, org=org, actor=request.user)
+            result = _perform(form, org=org, actor=request.user)
         except DomainError as exc:
             form.add_error(_error_field(form, exc), exc.message)
-    if success and not request.htmx:
-        messages.success(request, success)
+        else:
+            return _done(request, org, mode, result)
+    form.is_valid()  # a preview shows what is wrong too
+    return _render(request, _context(request, membership, form, request.POST, member_count=member_count))
+
+
+def _done(request: HttpRequest, org, mode: str, result: Done) -> HttpResponse:
+    """After a transfer: with htmx, the dialog's result view plus a toast and a Balance card refresh; without JS,
+    back to Billing with the same sentence as a message."""
+    if not request.htmx:
+        messages.success(request, result.message)
         return redirect("billing:page", org_slug=org.slug)
-    params = request.POST
-    if success:  # a fresh form (new idempotency key) and fresh balances for the next transfer
-        holdings = org_holdings(Wallet.objects.for_org(org))
-        form = form_for(mode, org=org, holdings=holdings)
-        params = request.GET
-    response = _render(request, _context(request, membership, form, params, member_count=member_count, success=success))
-    if success:
-        trigger_client_event(response, "balances-changed")
-    return response
+    context = {"org": org, "mode": mode, "result": result, "dialog": True}
+    response = render(request, f"{TEMPLATE}#transfer-body", context)
+    trigger_client_event(response, "balances-changed")
+    return add_toast(response, result.message)
 
 
-def _perform(form: TransferForm, *, org, actor) -> str:
-    """Call the one domain verb for the mode; returns the confirmation line."""
+def _perform(form: TransferForm, *, org, actor) -> Done:
+    """Call the one domain verb for the mode; returns what the result view and the toast say."""
     data = form.cleaned_data
     holding = form.holding()
     ct = holding.credit_type
@@ -199,20 +229,29 @@ def _perform(form: TransferForm, *, org, actor) -> str:
             memo=data.get("reason", ""),
             idempotency_key=form.ledger_key(),
         )
-        transfer = posted.transfer
-        count = transfer.amount // amount
-        people = "member" if count == 1 else "members"
-        return f"Transferred {amount:,} {ct.name} credits to each of {count:,} {people} ({transfer.amount:,} in total)."
-    org_transfer_to_member(
-        org=org,
-        membership_id=data["recipient"],
-        credit_type=ct,
-        amount=amount,
-        actor=actor,
-        memo=data.get("message", ""),
-        idempotency_key=form.ledger_key(),
+        total = posted.transfer.amount
+        count = total // amount
+        to = f"{count:,} {'member' if count == 1 else 'members'}"
+        each = f", {credits_and_dollars(amount)} each"
+    else:
+        org_transfer_to_member(
+            org=org,
+            membership_id=data["recipient"],
+            credit_type=ct,
+            amount=amount,
+            actor=actor,
+            memo=data.get("message", ""),
+            idempotency_key=form.ledger_key(),
+        )
+        total, each = amount, ""
+        to = form.recipient_membership.user.display_name
+    return Done(
+        message=f"Transferred {total:,} {ct.name} credits ({dollars(total)}) to {to}{each}.",
+        total_text=credits_and_dollars(total),
+        credit_type=ct.name,
+        to=to,
+        each_text=credits_and_dollars(amount) if each else "",
     )
-    return f"Transferred {amount:,} {ct.name} credits to {form.recipient_membership.user.display_name}."
 
 
 def _error_field(form: TransferForm, exc: DomainError) -> str | None:
