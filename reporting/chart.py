@@ -14,6 +14,7 @@ from datetime import date, datetime, time, timedelta
 from django.db import connection
 from django.utils import timezone
 
+from core.money import dollars
 from core.sql import load_sql
 from wallets.models import CreditType, Wallet
 
@@ -28,6 +29,21 @@ class ChartSeries:
 
 
 @dataclass
+class ChartDay:
+    """One day's column: a focusable hit area whose title and tooltip say that day's balances."""
+
+    label: str  # what a screen reader and the <title> say: "Mar 3: Org-allocated 50,000, Promo 5,000; ..."
+    lines: list[tuple[float, str]]  # the visible tooltip: (baseline y, text), one line each
+    x: float  # the day's x (the cursor line)
+    hit_x: float  # the hit area, a column as wide as one day
+    hit_w: float
+    tip_x: float  # the tooltip box, kept inside the chart
+    tip_y: float
+    tip_w: float
+    tip_h: float
+
+
+@dataclass
 class BalanceChart:
     days: list[date]
     series: list[ChartSeries]
@@ -37,6 +53,7 @@ class BalanceChart:
     ticks: list[tuple[float, str]] = field(default_factory=list)  # (y, label)
     x_labels: list[tuple[float, str]] = field(default_factory=list)
     is_empty: bool = False  # the org wallet held nothing on any day of the range
+    points: list[ChartDay] = field(default_factory=list)  # hover/focus values, one per day
 
     @property
     def totals(self) -> list[int]:
@@ -103,3 +120,39 @@ def _layout(chart: BalanceChart) -> None:
     chart.ticks = [(y(chart.max_total * f // 4), f"{chart.max_total * f // 4:,}") for f in range(5)]
     chart.is_empty = not any(totals)
     chart.x_labels = [(x(i), chart.days[i].strftime("%b %-d")) for i in (0, n // 2, n - 1)] if n else []
+    chart.points = _points(chart, x, top, bottom, left, right)
+
+
+TIP_LINE = 12  # tooltip line height, in the chart's units (its text is 9 units high)
+TIP_WIDTH = 150
+
+
+def _points(chart: BalanceChart, x, top: float, bottom: float, left: float, right: float) -> list[ChartDay]:
+    """Each day's values for hover and keyboard focus: a column-wide hit area, and a tooltip box placed beside
+    the day and kept inside the chart (no JavaScript: CSS shows it on :hover and :focus)."""
+    n = len(chart.days)
+    step = (right - left) / (n - 1) if n > 1 else right - left
+    totals = chart.totals
+    points = []
+    for i, day in enumerate(chart.days):
+        when = day.strftime("%b %-d, %Y")
+        parts = [f"{s.credit_type.name} {s.values[i]:,}" for s in chart.series]
+        total = f"Total {totals[i]:,} credits ({dollars(totals[i])})"
+        lines = [when, *parts, total]
+        tip_h = TIP_LINE * len(lines) + 6
+        cx = x(i)
+        tip_x = cx + 8 if cx + 8 + TIP_WIDTH <= right else cx - 8 - TIP_WIDTH
+        points.append(
+            ChartDay(
+                label=f"{when}: {', '.join(parts)}; {total}",
+                lines=[(top + TIP_LINE * (k + 1), text) for k, text in enumerate(lines)],
+                x=cx,
+                hit_x=max(left, cx - step / 2),
+                hit_w=min(right, cx + step / 2) - max(left, cx - step / 2),
+                tip_x=max(left, tip_x),
+                tip_y=top,
+                tip_w=TIP_WIDTH,
+                tip_h=min(tip_h, bottom - top),
+            )
+        )
+    return points

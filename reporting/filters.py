@@ -17,6 +17,21 @@ from wallets.models import MAX_AMOUNT, CreditType, TransferKind, Wallet, WalletK
 # Kinds listed in the filter, in the order users think of them.
 FILTER_KINDS = list(TransferKind.choices)
 
+# The kinds that can touch a person's Default wallet (the Wallet page's filter): credits an org hands out, usage
+# and Returns. Purchases, refunds, disputes and promo grants only ever move the org wallet, so a member never
+# sees them offered.
+_WALLET_KINDS = {
+    TransferKind.TRANSFER,
+    TransferKind.BULK_TRANSFER,
+    TransferKind.REQUEST_APPROVAL,
+    TransferKind.SEAT_CREDITS,
+    TransferKind.DEFAULT_ALLOCATION,
+    TransferKind.INVITE_ALLOCATION,
+    TransferKind.USAGE,
+    TransferKind.RETURN,
+}
+WALLET_KINDS = [(value, label) for value, label in TransferKind.choices if value in _WALLET_KINDS]
+
 FILTER_PARAMS = ("from", "to", "kind", "member", "credit_type", "min", "max")
 
 

@@ -234,3 +234,33 @@ def test_seeded_purchases_are_listed_as_paid_and_linked_to_their_transfers(clien
     page = client.get(reverse("billing:purchases", args=[org.slug])).content.decode()
     assert "No purchases yet" not in page
     assert "$400.00" in page and "40,000" in page and "Paid" in page
+
+
+def test_seeded_history_is_spread_over_the_past_90_days_oldest_first():
+    """Issue 17: the Billing chart tells a story: purchases, transfers and usage on many days of the last 90,
+    ids in time order, nothing in the future; the Credit Requests badge's request is recent."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from reporting.chart import balance_chart
+
+    _seed()
+    org = Organization.objects.get(name="Quantum Lab")
+    now = timezone.now()
+    transfers = list(Transfer.objects.filter(org=org).order_by("id").values_list("kind", "created_at"))
+    times = [t for _, t in transfers]
+    assert times == sorted(times)
+    assert all(now - timedelta(days=90) <= t < now for t in times)
+    days = {timezone.localdate(t) for t in times}
+    assert len(days) >= 10
+    for kind in (TransferKind.PURCHASE, TransferKind.TRANSFER, TransferKind.USAGE):
+        assert len({timezone.localdate(t) for k, t in transfers if k == kind}) == sum(k == kind for k, _ in transfers)
+    assert set(Entry.objects.filter(transfer__org=org).values_list("created_at", flat=True)) <= set(times)
+    erin = CreditRequest.objects.get(org=org, requester__email="erin@example.com")
+    assert now - timedelta(days=3) < erin.created_at < now
+    wallet = Wallet.objects.for_org(org)
+    chart = balance_chart(wallet, wallet_balance(wallet).by_type, days=90)
+    assert len(set(chart.totals)) >= 6  # the balance changes on many days of the range
+    assert chart.totals[-1] == 55_000
+    assert ledger_problems() == []

@@ -35,26 +35,29 @@ def test_pages_cover_every_entry_once_stable_under_inserts(paid_member, funded_o
 def test_member_sees_own_movements_paginated_with_htmx_and_plain_links(client, paid_member):
     client.force_login(paid_member.user)
     html = client.get(reverse("wallet")).content.decode()
-    assert html.count("<td><time") == 25 and ">m30<" in html and ">m5<" not in html
+    assert html.count('<td data-label="Date"><time') == 25 and ">m30<" in html and ">m5<" not in html
     older = Entry.objects.filter(wallet__user=paid_member.user).order_by("-id")[24].pk
     assert f'rel="next" href="/wallet/?before={older}"' in html
     partial = client.get(
         reverse("wallet") + f"?before={older}", headers={"HX-Request": "true", "HX-Target": "movements"}
     ).content.decode()
     assert (
-        "<html" not in partial and partial.count("<td><time") == 5 and ">m5<" in partial and 'rel="next"' not in partial
+        "<html" not in partial
+        and partial.count('<td data-label="Date"><time') == 5
+        and ">m5<" in partial
+        and 'rel="next"' not in partial
     )
 
 
 def test_kind_filter_and_malformed_values(client, paid_member):
     client.force_login(paid_member.user)
-    assert client.get(reverse("wallet") + "?kind=purchase").content.decode().count("<td><time") == 0
-    assert "No movements of this kind." in client.get(reverse("wallet") + "?kind=purchase").content.decode()
-    for bad, message in (("?kind=heist", "is not a kind of movement"), ("?before=abc", "page link is not valid")):
+    assert client.get(reverse("wallet") + "?kind=purchase").content.decode().count('<td data-label="Date"><time') == 0
+    assert "No transactions of this kind." in client.get(reverse("wallet") + "?kind=purchase").content.decode()
+    for bad, message in (("?kind=heist", "is not a kind of transaction"), ("?before=abc", "page link is not valid")):
         response = client.get(reverse("wallet") + bad)
         assert response.status_code == 200
         html = response.content.decode()
-        assert message in html and html.count("<td><time") == 25
+        assert message in html and html.count('<td data-label="Date"><time') == 25
 
 
 def test_only_my_own_wallet(client, paid_member, funded_org):

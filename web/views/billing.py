@@ -2,6 +2,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
+from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpRequest
 
 from credit_requests.selectors import pending_request_count, pending_requests_page
@@ -47,6 +48,7 @@ def _purchase_context(context: dict, org, tab: str) -> None:
 
 @login_required
 @require_GET
+@vary_on_headers("HX-Request")  # the same URL answers a partial to htmx: never cache one for the other
 def billing_page(request: HttpRequest, org_slug: str, tab: str = "credits") -> HttpResponse:
     """Billing: the Balance card, then the Credits and Credit Requests tabs. Tabs swap with htmx."""
     context = billing_context(request, org_slug, tab)

@@ -12,6 +12,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
+from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpRequest, push_url
 
 from orgs.models import Membership
@@ -31,6 +32,7 @@ def _query(params: dict) -> str:
 
 @login_required
 @require_GET
+@vary_on_headers("HX-Request")  # the same URL answers a partial to htmx: never cache one for the other
 def transactions_page(request: HttpRequest, org_slug: str) -> HttpResponse:
     """Every movement of the org, newest first, filtered by the GET parameters, keyset-paginated.
     With htmx (target #transactions-list) only the list is rendered; the URL is pushed by the client."""
@@ -93,6 +95,7 @@ def transactions_export(request: HttpRequest, org_slug: str) -> HttpResponse:
 
 @login_required
 @require_GET
+@vary_on_headers("HX-Request")  # the same URL answers a partial to htmx: never cache one for the other
 def transfer_recipients(request: HttpRequest, org_slug: str, transfer_id: int) -> HttpResponse:
     """Who received a bulk transfer (htmx: the list alone, expanded under the row)."""
     membership = billing_viewer_membership(user=request.user, org_slug=org_slug)

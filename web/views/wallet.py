@@ -4,7 +4,9 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
+from django.views.decorators.vary import vary_on_headers
 
+from reporting.filters import WALLET_KINDS
 from wallets.models import TransferKind, Wallet
 from wallets.selectors import wallet_balance, wallet_entries_page, wallet_pockets
 
@@ -14,7 +16,7 @@ def _movements_params(request: HttpRequest) -> tuple[int | None, str, list[str]]
     errors = []
     kind = (request.GET.get("kind") or "").strip()
     if kind and kind not in TransferKind.values:
-        errors.append(f"“{kind[:40]}” is not a kind of movement; showing all movements.")
+        errors.append(f"“{kind[:40]}” is not a kind of transaction; showing all transactions.")
         kind = ""
     raw = (request.GET.get("before") or "").strip()
     before = None
@@ -22,12 +24,13 @@ def _movements_params(request: HttpRequest) -> tuple[int | None, str, list[str]]
         if raw.isascii() and raw.isdigit() and len(raw) < 19:
             before = int(raw)
         else:
-            errors.append("That page link is not valid; here are your newest movements.")
+            errors.append("That page link is not valid; here are your newest transactions.")
     return before, kind, errors
 
 
 @login_required
 @require_GET
+@vary_on_headers("HX-Request")  # the same URL answers a partial to htmx: never cache one for the other
 def wallet_page(request: HttpRequest) -> HttpResponse:
     """The signed-in user's Default wallet: balance by credit type and by funding org, and every
     movement, newest first, paginated (htmx swaps the list; plain links work without JS)."""
@@ -40,7 +43,7 @@ def wallet_page(request: HttpRequest) -> HttpResponse:
         "page": page,
         "entries": page.entries,
         "movement_errors": errors,
-        "kinds": TransferKind.choices,
+        "kinds": WALLET_KINDS,
         "newest_query": urlencode(base),
         "older_query": urlencode({**base, "before": page.older}) if page.older else "",
         "is_first_page": before is None,

@@ -3,11 +3,15 @@ through the real services (the ledger primitive underneath). Idempotent: every s
 or checks that it was done before, so a second run changes nothing."""
 
 import uuid
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from unittest import mock
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.test.utils import override_settings
+from django.utils import timezone
 
 from credit_requests.models import CreditRequest
 from credit_requests.services import credit_request_approve, credit_request_create, credit_request_reject
@@ -103,98 +107,122 @@ class Command(BaseCommand):
         if not owner.is_superuser:
             owner.is_superuser = True
             owner.save(update_fields=["is_superuser"])
-        org = Organization.objects.filter(name=ORG_NAME).first() or org_create(name=ORG_NAME, owner=owner)
+        at = _Clock()  # the org and its people go back 90 days, before the seeded history
+        org = Organization.objects.filter(name=ORG_NAME).first()
+        if org is None:
+            with at(90):
+                org = org_create(name=ORG_NAME, owner=owner)
+            Organization.objects.filter(pk=org.pk).update(created_at=at.when(90))
+            Membership.objects.filter(org=org, user=owner).update(joined_at=at.when(90))
         people = {email: _user(email) for email in MEMBERS}
         roles = {"alice@example.com": Role.ADMIN, "bob@example.com": Role.MANAGER}
         for email, user in people.items():
             if not Membership.objects.filter(org=org, user=user).exists():
-                membership_add(org=org, user=user, role=roles.get(email, Role.MEMBER))
+                with at(89):
+                    joined = membership_add(org=org, user=user, role=roles.get(email, Role.MEMBER))
+                Membership.objects.filter(pk=joined.pk).update(joined_at=at.when(89))
         if not org.seats:  # a few seats, so the Billing page's Seats section has something to manage
             org.seats = 10
             org.save(update_fields=["seats"])
         return org, owner
 
     def _history(self, org: Organization, owner: User) -> None:
-        """Past movements of each kind. Together they leave the org wallet with 50,000 Org-allocated and 5,000
-        Promo credits (the README's figures): 53,700 bought, 3,700 given out for good (transfers 2,500, the
-        monthly bulk 750, an approved request 250, a seat 200); Frank's 500 came back when he was removed."""
+        """Past movements of each kind, spread over the last 90 days (oldest first, so ids follow time and the
+        Billing chart has a story). Together they leave the org wallet with 50,000 Org-allocated and 5,000 Promo
+        credits (the README's figures): 53,700 bought, 3,700 given out for good (transfers 2,500, the monthly bulk
+        750, an approved request 250, a seat 200); Frank's 500 came back when he was removed."""
         m = {mm.user.email: mm for mm in Membership.objects.filter(org=org).select_related("user")}
         org_allocated = CreditType.objects.get(slug="org-allocated")
         promo = CreditType.objects.get(slug="promo")
+        at = _Clock()
 
-        # Purchases and a promo grant: credits come in from outside (Stripe, Promotions).
-        for key, amount, memo in [
-            ("seed:purchase:1", 40_000, "Initial purchase"),
-            ("seed:purchase:2", 12_500, "Top-up"),
-            ("seed:purchase:3", 1_200, "Top-up for the monthly allocation"),
-        ]:
+        def purchase(days_ago: int, key: str, amount: int, memo: str) -> None:
             if not _done(org, key):
-                org_credit_from_stripe(org=org, amount=amount, actor=owner, memo=memo, idempotency_key=key)
+                with at(days_ago):
+                    org_credit_from_stripe(org=org, amount=amount, actor=owner, memo=memo, idempotency_key=key)
             _seed_purchase_row(org, owner, key)
-        if not _done(org, "seed:promo:1"):
-            org_grant_promo(org=org, amount=6_000, memo="Welcome promo", idempotency_key="seed:promo:1")
 
-        # Transfers to one member, in both credit types.
-        for key, email, ct, amount, memo in [
-            ("seed:transfer:1", "alice@example.com", org_allocated, 1_500, "Project kickoff"),
-            ("seed:transfer:2", "carol@example.com", org_allocated, 1_000, "Monthly allocation"),
-            ("seed:transfer:3", "dave@example.com", promo, 1_000, "Try the new simulators"),
-        ]:
+        def transfer(days_ago: int, key: str, email: str, ct: CreditType, amount: int, memo: str) -> None:
             if not _done(org, key):
-                org_transfer_to_member(
-                    org=org,
-                    membership_id=m[email].pk,
-                    credit_type=ct,
-                    amount=amount,
-                    actor=owner,
-                    memo=memo,
-                    idempotency_key=key,
-                )
+                with at(days_ago):
+                    org_transfer_to_member(
+                        org=org,
+                        membership_id=m[email].pk,
+                        credit_type=ct,
+                        amount=amount,
+                        actor=owner,
+                        memo=memo,
+                        idempotency_key=key,
+                    )
+
+        # Credits come in from outside (Stripe, Promotions) and go to members, in both credit types.
+        purchase(88, "seed:purchase:1", 40_000, "Initial purchase")
+        if not _done(org, "seed:promo:1"):
+            with at(84):
+                org_grant_promo(org=org, amount=6_000, memo="Welcome promo", idempotency_key="seed:promo:1")
+        transfer(76, "seed:transfer:1", "alice@example.com", org_allocated, 1_500, "Project kickoff")
+        purchase(62, "seed:purchase:2", 12_500, "Top-up")
+        transfer(55, "seed:transfer:2", "carol@example.com", org_allocated, 1_000, "Monthly allocation")
+        transfer(47, "seed:transfer:3", "dave@example.com", promo, 1_000, "Try the new simulators")
+        purchase(31, "seed:purchase:3", 1_200, "Top-up for the monthly allocation")
 
         # A bulk transfer: 250 each to the three Members, one movement.
         if not _done(org, "seed:bulk:1"):
-            org_bulk_transfer(
-                org=org,
-                credit_type=org_allocated,
-                amount_per_member=250,
-                membership_ids=[m[e].pk for e in ("carol@example.com", "dave@example.com", "erin@example.com")],
-                actor=owner,
-                memo="Monthly allocation",
-                idempotency_key="seed:bulk:1",
-            )
+            with at(30):
+                org_bulk_transfer(
+                    org=org,
+                    credit_type=org_allocated,
+                    amount_per_member=250,
+                    membership_ids=[m[e].pk for e in ("carol@example.com", "dave@example.com", "erin@example.com")],
+                    actor=owner,
+                    memo="Monthly allocation",
+                    idempotency_key="seed:bulk:1",
+                )
 
         # Credit requests: Carol's approved for less than she asked, Dave's rejected, Erin's still pending (the
-        # Credit Requests tab's badge).
+        # Credit Requests tab's badge). (asked, decided) days ago.
         decisions = {
-            "carol": lambda r: credit_request_approve(org=org, request_id=r.pk, actor=owner, amount=250),
-            "dave": lambda r: credit_request_reject(org=org, request_id=r.pk, actor=owner, reason="Budget exhausted"),
-            "erin": None,
+            "carol": (25, 24, lambda r: credit_request_approve(org=org, request_id=r.pk, actor=owner, amount=250)),
+            "dave": (
+                21,
+                20,
+                lambda r: credit_request_reject(org=org, request_id=r.pk, actor=owner, reason="Budget exhausted"),
+            ),
+            "erin": (1, None, None),
         }
         for name, (email, amount, reason) in _REQUESTS.items():
             client_key = _request_key(name)
             if CreditRequest.objects.filter(org=org, client_key=client_key).exists():
                 continue
-            request = credit_request_create(
-                org=org, user=m[email].user, amount=amount, reason=reason, client_key=client_key
-            ).request
-            if decisions[name]:
-                decisions[name](request)
+            asked, decided, decide = decisions[name]
+            with at(asked):
+                request = credit_request_create(
+                    org=org, user=m[email].user, amount=amount, reason=reason, client_key=client_key
+                ).request
+                # The row's own default clock is not the seed's: say when it was really asked.
+                CreditRequest.objects.filter(pk=request.pk).update(created_at=at.when(asked))
+            if decide:
+                with at(decided):
+                    decide(request)
 
         # Member defaults (Settings): a seat comes with 200 credits, a new member gets 100. Carol gets a seat.
         if not MemberDefaults.objects.filter(org=org).exists():
-            member_defaults_update(org=org, actor=owner, seat_assignment_credits=200, default_credit_allocation=100)
+            with at(18):
+                member_defaults_update(org=org, actor=owner, seat_assignment_credits=200, default_credit_allocation=100)
         if m["carol@example.com"].seat_assignments == 0:
-            seat_assign(org=org, membership_id=m["carol@example.com"].pk, actor=owner)
+            with at(15):
+                seat_assign(org=org, membership_id=m["carol@example.com"].pk, actor=owner)
 
         # Usage: Carol's simulator runs, charged to the credits the org gave her (she keeps 1,000).
         if not _done(org, "seed:usage:1"):
-            member_charge_usage(
-                org=org,
-                membership_id=m["carol@example.com"].pk,
-                amount=700,
-                description="Simulator runs",
-                idempotency_key="seed:usage:1",
-            )
+            with at(6):
+                member_charge_usage(
+                    org=org,
+                    membership_id=m["carol@example.com"].pk,
+                    amount=700,
+                    description="Simulator runs",
+                    idempotency_key="seed:usage:1",
+                )
 
         # A former member: Frank was invited with 400 credits, joined (plus the 100 default allocation), and was
         # removed: the 500 came back to the org wallet as one Return.
@@ -202,8 +230,34 @@ class Command(BaseCommand):
             frank = User.objects.filter(email=FORMER_MEMBER).first() or user_create(
                 email=FORMER_MEMBER, password=None, name="Frank"
             )
-            invitation = invitation_create(
-                org=org, email=FORMER_MEMBER, role=Role.MEMBER, credit_allocation=400, actor=owner
-            )
-            joined = invitation_accept(invitation_id=invitation.pk, user=frank)
-            member_remove(org=org, membership_id=joined.membership.pk, actor=owner)
+            with at(5):
+                invitation = invitation_create(
+                    org=org, email=FORMER_MEMBER, role=Role.MEMBER, credit_allocation=400, actor=owner
+                )
+                Invitation.objects.filter(pk=invitation.pk).update(created_at=at.when(5))
+            with at(4):
+                joined = invitation_accept(invitation_id=invitation.pk, user=frank)
+                Membership.objects.filter(pk=joined.membership.pk).update(joined_at=at.when(4))
+            with at(2):
+                member_remove(org=org, membership_id=joined.membership.pk, actor=owner)
+
+
+class _Clock:
+    """The seed's history happened over the past weeks: `with at(days_ago):` runs the real services with
+    `timezone.now()` set to that day (mid-morning, a minute later per step so the order holds within a day), so
+    transfers, entries, decisions and invitations carry that date. Nothing is updated after posting: the ledger
+    stays append-only; only the seed's own clock moves."""
+
+    def __init__(self) -> None:
+        self.today = timezone.localtime(timezone.now()).replace(hour=10, minute=0, second=0, microsecond=0)
+        self.steps = 0
+
+    def when(self, days_ago: int) -> datetime:
+        return self.today - timedelta(days=days_ago)
+
+    @contextmanager
+    def __call__(self, days_ago: int):
+        self.steps += 1
+        moment = self.when(days_ago) + timedelta(minutes=self.steps)
+        with mock.patch.object(timezone, "now", return_value=moment):
+            yield moment
