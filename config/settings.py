@@ -71,6 +71,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    "core.siteurl.SiteUrlMiddleware",  # links in emails: SITE_URL, else the host serving this request
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -133,7 +134,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "login"
-LOGIN_REDIRECT_URL = "wallet"
+LOGIN_REDIRECT_URL = "wallet"  # unused by sign-in, which lands in the user's org (web/views/accounts.py: landing_url)
 LOGOUT_REDIRECT_URL = "login"
 
 LANGUAGE_CODE = "en-us"
@@ -174,8 +175,9 @@ MAILERS = {
         | ({"timeout": env.int("EMAIL_TIMEOUT", default=10)} if _email else {}),
     }
 }
-# Absolute links in emails.
-SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
+# Absolute links in emails (core/siteurl.py): this address when set (set it in production), else the scheme and
+# host of the request that sends the email.
+SITE_URL = env.str("SITE_URL", default="")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Credits <credits@localhost>")
 
 # Background tasks (Django's task framework): emails are sent by `core.tasks.send_email`, queued in the
