@@ -147,7 +147,7 @@ def test_purchases_list_on_credits_tab_with_constant_queries(standin, owner, org
         html = client.get(f"/orgs/{org.slug}/billing/").content.decode()
     assert 0 < len(six.captured_queries) == len(one.captured_queries)
     assert html.count('class="status status-') == 6
-    assert "Paid" in html and "Pending" in html and "Transfer #" in html
+    assert "Paid" in html and "Pending" in html and "Transaction #" in html
 
 
 def test_deploy_check_errors_on_the_standin_and_on_missing_stripe_keys(settings):

@@ -122,11 +122,11 @@ def test_purchase_links_to_its_ledger_transfer_which_shows_the_movement(
     client.force_login(owner)
     for page in ("billing:page", "billing:purchases"):
         assert (
-            f'<a href="{url}">Transfer #{transfer.pk}</a>'
+            f'<a href="{url}">Transaction #{transfer.pk}</a>'
             in client.get(reverse(page, args=[org.slug])).content.decode()
         )
     html = client.get(url).content.decode()
-    assert f"<h1>Transfer #{transfer.pk}</h1>" in html
+    assert f"<h1>Transaction #{transfer.pk}</h1>" in html
     assert "Purchase of " in html and "test funding" in html
     assert "Acme Quantum org wallet" in html and "Stripe" in html
     assert ">+2,500<" in html and ">-2,500<" in html
