@@ -29,6 +29,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from core.errors import DomainError
+from core.money import credits_and_dollars
 from core.tasks import send_email
 from orgs.models import (
     INVITE_ALLOCATION_MAX,
@@ -378,11 +379,8 @@ def _send_invitation_emails(invitations: list[tuple[Invitation, str]]) -> None:
 
 def _invitation_message(invitation: Invitation, link: str) -> dict:
     inviter = invitation.invited_by.display_name if invitation.invited_by else "An admin"
-    credits = (
-        f"\nYou will get {invitation.credit_allocation:,} credits when you join.\n"
-        if invitation.credit_allocation
-        else ""
-    )
+    welcome = invitation_welcome(invitation).total
+    credits = f"\nYou will get {credits_and_dollars(welcome)} when you join.\n" if welcome else ""
     return {
         "subject": f"You are invited to join {invitation.org.name} on Credits",
         "body": (
@@ -505,12 +503,10 @@ def _owes(exc: OutstandingBalanceDue) -> str:
     return f"the org owes {exc.credits:,} credits after a refund or dispute."
 
 
-def _welcome_credits(*, org, membership, invitation, defaults) -> list[str]:
-    """Default allocation, then the invite's own allocation; a short org wallet, or an org that owes credits,
-    skips one (and says so to the admins)."""
-    notices = []
-    org_allocated = CreditType.objects.get(slug="org-allocated")
-    for kind, amount, key, label in [
+def _allocations(invitation: Invitation, defaults: MemberDefaults) -> list[tuple[str, int, str, str]]:
+    """(kind, amount, idempotency key, label) of the credits joining gives, in the order they move: the Member
+    default allocation, then the invite's own allocation. Joining moves these; the invitation page says them."""
+    return [
         (
             TransferKind.DEFAULT_ALLOCATION,
             defaults.default_credit_allocation,
@@ -518,7 +514,42 @@ def _welcome_credits(*, org, membership, invitation, defaults) -> list[str]:
             "Default allocation",
         ),
         (TransferKind.INVITE_ALLOCATION, invitation.credit_allocation, f"invite:{invitation.pk}", "Invite allocation"),
-    ]:
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class Welcome:
+    """What joining through an invitation gives, as joining computes it (see _join)."""
+
+    items: list[tuple[str, int]]  # (label, credits), only the ones that apply
+
+    @property
+    def total(self) -> int:
+        return sum(amount for _label, amount in self.items)
+
+
+def invitation_welcome(invitation: Invitation) -> Welcome:
+    """The credits the invitee gets on joining: the default allocation and the invite allocation (_allocations),
+    plus the seat credits when Member defaults auto-assign seats and a seat is free now. The same sources as
+    _join, so the words on the invitation page and the credits that move cannot differ."""
+    defaults = MemberDefaults.for_org(invitation.org)
+    return welcome_for(invitation, defaults, seat_free=seats_used(invitation.org) < invitation.org.seats)
+
+
+def welcome_for(invitation: Invitation, defaults: MemberDefaults, *, seat_free: bool) -> Welcome:
+    """invitation_welcome without queries, for a page of invitations (the caller reads defaults and seats once)."""
+    items = [(label, amount) for _kind, amount, _key, label in _allocations(invitation, defaults) if amount > 0]
+    if defaults.auto_assign_seats and defaults.seat_assignment_credits > 0 and seat_free:
+        items.append(("Seat credits", defaults.seat_assignment_credits))
+    return Welcome(items=items)
+
+
+def _welcome_credits(*, org, membership, invitation, defaults) -> list[str]:
+    """Default allocation, then the invite's own allocation; a short org wallet, or an org that owes credits,
+    skips one (and says so to the admins)."""
+    notices = []
+    org_allocated = CreditType.objects.get(slug="org-allocated")
+    for kind, amount, key, label in _allocations(invitation, defaults):
         if amount <= 0:
             continue
         try:

@@ -1,6 +1,5 @@
 """Members page, invitations, seats and Settings > Member defaults. Thin: parse, call one verb in members.services."""
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import authenticate, login
 from django.contrib.auth.decorators import login_required
@@ -17,7 +16,9 @@ from django_htmx.http import HttpRequest
 
 from apikeys.models import ApiKey
 from core.errors import DomainError
+from core.money import credits_and_dollars
 from core.ratelimit import rate_limited
+from core.siteurl import site_base
 from core.tasks import send_email
 from members import services as svc
 from members.forms import (
@@ -32,15 +33,18 @@ from members.forms import (
 )
 from members.selectors import members_with_returnable
 from orgs.middleware import SESSION_KEY
-from orgs.models import Invitation, InvitationStatus, MemberDefaults, Membership, MembershipStatus, User
+from orgs.models import Invitation, InvitationStatus, MemberDefaults, Membership, MembershipStatus, Role, User
 from orgs.selectors import org_admin_membership
+from web.toast import add_toast
 from web.views.accounts import SignupLinkInvalid, _email_throttle, link_lifetime, signup_from_token, signup_token
 
 PER_PAGE = 25
+PENDING_SHOWN = 10
 
 
 def _base_url(request) -> str:
-    return request.build_absolute_uri("/")
+    """Invitation links start like every email's link (core.siteurl: SITE_URL, else this request's host)."""
+    return site_base()
 
 
 def _members_context(request, admin: Membership) -> dict:
@@ -69,9 +73,20 @@ def _members_context(request, admin: Membership) -> dict:
             rows = rows.filter(status=f["status"])
         page = Paginator(rows.order_by("user__email", "pk"), PER_PAGE).get_page(request.GET.get("page"))
     defaults = MemberDefaults.for_org(org)
+    # Pending invitations stay in view under People (the first few; all of them behind ?status=pending), each
+    # with the credits joining gives (members.services.welcome_for: the same sums as joining).
+    pending_rows = []
+    if showing_invites:
+        page.object_list = list(page.object_list)
+    else:
+        pending_rows = list(pending.select_related("invited_by").order_by("-created_at", "-id")[:PENDING_SHOWN])
+    seat_free = svc.seats_used(org) < org.seats
+    for inv in [*pending_rows, *(page.object_list if showing_invites else [])]:
+        inv.welcome = svc.welcome_for(inv, defaults, seat_free=seat_free)
     query = request.GET.copy()
     query.pop("page", None)
     query.pop("invited", None)
+    query.pop("invite", None)
     return {
         "org": org,
         "admin": admin,
@@ -79,6 +94,8 @@ def _members_context(request, admin: Membership) -> dict:
         "page": page,
         "showing_invites": showing_invites,
         "pending_count": pending.count(),
+        "pending_rows": pending_rows,
+        "seat_free": seat_free,
         "attention_count": Membership.objects.filter(org=org, status=MembershipStatus.ACTIVE)
         .exclude(notice="")
         .count(),
@@ -93,16 +110,25 @@ def _members_context(request, admin: Membership) -> dict:
 @require_GET
 @login_required
 def members_page(request: HttpRequest, org_slug: str) -> HttpResponse:
+    """The Members page; `?invite=1` is the Invite dialog's body (with htmx) or the Invite page (without)."""
     admin = org_admin_membership(user=request.user, org_slug=org_slug)
-    context = _members_context(request, admin)
-    invited_id = request.GET.get("invited", "")
-    if invited_id.isascii() and invited_id.isdigit():  # "²".isdigit() is True and int("²") raises
-        invitation = Invitation.objects.filter(
-            org=admin.org, pk=int(invited_id), status=InvitationStatus.PENDING
-        ).first()
-        if invitation:
-            context["invited"] = invitation
-    return render(request, "orgs/members.html", context)
+    if request.GET.get("invite"):
+        return _invite_page(request, admin)
+    return render(request, "orgs/members.html", _members_context(request, admin))
+
+
+def _invite_page(request: HttpRequest, admin: Membership, form=None, bulk_form=None, status: int = 200):
+    defaults = MemberDefaults.for_org(admin.org)
+    context = {
+        "org": admin.org,
+        "invite_page": True,
+        "defaults": defaults,
+        "invite_form": form
+        or InviteForm(initial={"role": defaults.default_role if defaults.auto_assign_default_role else ""}),
+        "bulk_form": bulk_form or BulkInviteForm(),
+    }
+    template = "orgs/members.html" + ("#invite_dialog" if request.htmx and status == 200 else "")
+    return render(request, template, context, status=status)
 
 
 @require_POST
@@ -124,11 +150,14 @@ def member_invite(request: HttpRequest, org_slug: str) -> HttpResponse:
         except DomainError as exc:
             form.add_error(None, exc.message)
         else:
-            messages.success(request, f"Invitation sent to {invitation.email}.")
-            return redirect(reverse("members:page", args=[org_slug]) + f"?invited={invitation.pk}")
-    context = _members_context(request, admin)
-    context["invite_form"] = form
-    return render(request, "orgs/members.html", context, status=400)
+            # One confirmation: this message (the invitation is also listed under Pending invitations).
+            messages.success(
+                request,
+                f"Invitation sent to {invitation.email}. Their link is in that email only and works until "
+                f"{invitation.expires_at:%b %-d, %Y}.",
+            )
+            return redirect("members:page", org_slug)
+    return _invite_page(request, admin, form=form, status=400)
 
 
 @require_POST
@@ -145,10 +174,11 @@ def member_invite_bulk(request: HttpRequest, org_slug: str) -> HttpResponse:
             )
         except DomainError as exc:
             form.add_error("file", exc.message)
+    if result is None:
+        return _invite_page(request, admin, bulk_form=form, status=400)
     context = _members_context(request, admin)
-    context["bulk_form"] = form if result is None else BulkInviteForm()
     context["bulk_result"] = result
-    return render(request, "orgs/members.html", context, status=200 if result else 400)
+    return render(request, "orgs/members.html", context)
 
 
 @require_POST
@@ -160,27 +190,66 @@ def invitation_cancel(request: HttpRequest, org_slug: str, invitation_id: int) -
     except DomainError as exc:
         messages.error(request, exc.message)
     else:
-        messages.success(request, f"Invitation for {invitation.email} cancelled. Its link no longer works.")
-    return redirect(reverse("members:page", args=[org_slug]) + "?status=pending")
+        messages.success(request, f"Invitation for {invitation.email} revoked. Its link no longer works.")
+    return redirect(_back(request, reverse("members:page", args=[org_slug])))
 
 
 @require_POST
 @login_required
 def member_role(request: HttpRequest, org_slug: str, membership_id: int) -> HttpResponse:
+    """Change a role. Promoting to Admin asks first (a dialog with htmx, a page without): the form comes back
+    with `confirmed`. With htmx a change that needs no confirmation answers 204 and a toast."""
     admin = org_admin_membership(user=request.user, org_slug=org_slug)
+    back = _back(request, reverse("members:page", args=[org_slug]))
     form = RoleForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "Pick a role: Member, Manager or Admin.")
-    else:
-        try:
-            m = svc.membership_change_role(
-                org=admin.org, membership_id=membership_id, role=form.cleaned_data["role"], actor=request.user
-            )
-        except DomainError as exc:
-            messages.error(request, exc.message)
-        else:
-            messages.success(request, f"{m.user.display_name} is now {m.get_role_display()}.")
-    return redirect(_back(request, reverse("members:page", args=[org_slug])))
+        return _role_result(request, back, "Pick a role: Member, Manager or Admin.", error=True)
+    role = form.cleaned_data["role"]
+    target = (
+        Membership.objects.select_related("user")
+        .filter(org=admin.org, pk=membership_id)
+        .exclude(status=MembershipStatus.REMOVED)
+        .exclude(role__in=[Role.ADMIN, Role.OWNER])  # already Admin, or the owner (refused below): nothing to ask
+        .first()
+    )
+    if target and role == Role.ADMIN and not request.POST.get("confirmed"):
+        return _role_confirm(request, admin.org, target, back)
+    try:
+        m = svc.membership_change_role(org=admin.org, membership_id=membership_id, role=role, actor=request.user)
+    except DomainError as exc:
+        return _role_result(request, back, exc.message, error=True)
+    return _role_result(request, back, f"{m.user.display_name} is now {m.get_role_display()}.")
+
+
+def _role_result(request: HttpRequest, back: str, message: str, error: bool = False) -> HttpResponse:
+    if request.htmx and not request.POST.get("confirmed"):
+        response = HttpResponse(status=204)
+        if error:  # the select shows a role they do not have: reload to show the real one (and the message)
+            messages.error(request, message)
+            response["HX-Refresh"] = "true"
+            return response
+        return add_toast(response, message)
+    (messages.error if error else messages.success)(request, message)
+    return redirect(back)
+
+
+def _role_confirm(request: HttpRequest, org, target: Membership, back: str) -> HttpResponse:
+    name = target.user.display_name
+    context = {
+        "org": org,
+        "title": "Make admin",
+        "question": f"Make {name} an Admin?",
+        "lines": [
+            f"{name} will be able to buy credits, transfer credits from the org wallet, approve credit requests, "
+            "invite and remove members, assign seats, change Member defaults and create API keys.",
+            "You can change their role back at any time.",
+        ],
+        "action": reverse("members:role", args=[org.slug, target.pk]),
+        "fields": [("role", Role.ADMIN), ("confirmed", "1")],
+        "button": "Make admin",
+        "back": back,
+    }
+    return render(request, "orgs/member_confirm.html" + ("#confirm" if request.htmx else ""), context)
 
 
 @require_http_methods(["GET", "POST"])
@@ -242,7 +311,9 @@ def seat_assign(request: HttpRequest, org_slug: str, membership_id: int) -> Http
     except DomainError as exc:
         messages.error(request, exc.message)
     else:
-        messages.success(request, f"Seat assigned to {m.user.display_name}.")
+        credits = MemberDefaults.for_org(admin.org).seat_assignment_credits
+        moved = f" {credits_and_dollars(credits)} moved from the org wallet to them." if credits else ""
+        messages.success(request, f"Seat assigned to {m.user.display_name}.{moved}")
     return redirect(_back(request, reverse("members:seats", args=[org_slug])))
 
 
@@ -272,6 +343,9 @@ def seats_page(request: HttpRequest, org_slug: str) -> HttpResponse:
     """Seat Management: every current member with their seat; one count and one page of rows."""
     admin = org_admin_membership(user=request.user, org_slug=org_slug)
     org = admin.org
+    assign = request.GET.get("assign", "")
+    if assign:
+        return _seat_confirm(request, admin, assign)
     rows = (
         Membership.objects.filter(org=org, status=MembershipStatus.ACTIVE)
         .select_related("user")
@@ -285,11 +359,54 @@ def seats_page(request: HttpRequest, org_slug: str) -> HttpResponse:
     )
 
 
+def _seat_confirm(request: HttpRequest, admin: Membership, assign: str) -> HttpResponse:
+    """`?assign=<membership>`: the confirmation before a seat is assigned, stating the credits that move."""
+    org = admin.org
+    target = None
+    if assign.isascii() and assign.isdigit() and len(assign) < 12:
+        target = (
+            Membership.objects.select_related("user")
+            .filter(org=org, pk=int(assign), status=MembershipStatus.ACTIVE)
+            .first()
+        )
+    if target is None:
+        return render(request, "404.html", status=404)
+    back = request.GET.get("next", "")
+    if not url_has_allowed_host_and_scheme(back, {request.get_host()}, require_https=request.is_secure()):
+        back = reverse("members:seats", args=[org.slug])
+    name = target.user.display_name
+    credits = MemberDefaults.for_org(org).seat_assignment_credits
+    problem = ""
+    if target.has_seat:
+        problem = f"{name} already has a seat."
+    elif svc.seats_used(org) >= org.seats:
+        problem = f"No free seat: all {org.seats:,} of the organization's seats are assigned. Revoke a seat first."
+    lines = [
+        f"{credits_and_dollars(credits)} move from the org wallet to {name}, as Org-allocated credits."
+        if credits
+        else "No credits move: Seat assignment credits are 0 in Member defaults.",
+        "Revoking the seat later frees it; they keep the credits.",
+    ]
+    context = {
+        "org": org,
+        "title": "Assign seat",
+        "question": f"Assign a seat to {name}?",
+        "lines": lines,
+        "problem": problem,
+        "action": reverse("members:seat_assign", args=[org.slug, target.pk]),
+        "fields": [],
+        "button": "Assign seat",
+        "back": back,
+    }
+    return render(request, "orgs/member_confirm.html" + ("#confirm" if request.htmx else ""), context)
+
+
 @require_http_methods(["GET", "POST"])
 @login_required
 def member_defaults(request: HttpRequest, org_slug: str) -> HttpResponse:
     admin = org_admin_membership(user=request.user, org_slug=org_slug)
     current = MemberDefaults.for_org(admin.org)
+    saved = {name: getattr(current, name) for name in ("seat_assignment_credits", "default_credit_allocation")}
     form = MemberDefaultsForm(request.POST or None, instance=current)
     status = 200
     if request.method == "POST":
@@ -304,7 +421,7 @@ def member_defaults(request: HttpRequest, org_slug: str) -> HttpResponse:
                 messages.success(request, "Member defaults saved. They apply to people who join from now on.")
                 return redirect("members:defaults", org_slug)
         status = 400
-    return render(request, "orgs/member_defaults.html", {"org": admin.org, "form": form}, status=status)
+    return render(request, "orgs/member_defaults.html", {"org": admin.org, "form": form, "saved": saved}, status=status)
 
 
 # ---------------------------------------------------------------- accepting an invitation (public)
@@ -328,7 +445,7 @@ def invite_accept(request: HttpRequest, token: str) -> HttpResponse:
     problem = _invitation_problem(invitation)
     if problem and not replay:
         return _invalid(request, problem, invitation)
-    context: dict = {"invitation": invitation}
+    context: dict = {"invitation": invitation, "welcome": svc.invitation_welcome(invitation)}
     if request.user.is_authenticated:
         if request.method == "POST":
             return _accept(request, invitation, request.user)
@@ -386,7 +503,13 @@ def _confirm_and_join(request: HttpRequest, invitation: Invitation, confirm: str
         user = acceptance.membership.user
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         return _joined(request, invitation, acceptance)
-    context = {"invitation": invitation, "form": form, "confirming": True, "lifetime": link_lifetime()}
+    context = {
+        "invitation": invitation,
+        "welcome": svc.invitation_welcome(invitation),
+        "form": form,
+        "confirming": True,
+        "lifetime": link_lifetime(),
+    }
     return render(request, "orgs/invite_accept.html", context, status=400 if form.errors else 200)
 
 
@@ -416,9 +539,7 @@ def _invalid(request: HttpRequest, message: str, invitation: Invitation | None =
 def _send_invite_signup_email(invitation: Invitation, token: str, name: str) -> None:
     """The sign-up link for an invited address with no account: to that address only (core.tasks.send_email)."""
     confirm = signup_token(email=invitation.email, name=name, invitation=invitation.pk)
-    link = (
-        settings.SITE_URL.rstrip("/") + reverse("invite_accept", args=[token]) + "?" + urlencode({"confirm": confirm})
-    )
+    link = site_base() + reverse("invite_accept", args=[token]) + "?" + urlencode({"confirm": confirm})
     send_email.enqueue(
         subject=f"Finish joining {invitation.org.name} on Credits",
         body=(
