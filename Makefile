@@ -26,7 +26,7 @@ EMBEDDED_PG := $(PY) -m devtools.embedded_pg
 USE_DB = if [ -z "$$DATABASE_URL" ] && ! grep -qs '^DATABASE_URL=.' .env; then \
   $(EMBEDDED_PG) start || exit 1; export DATABASE_URL=$$($(EMBEDDED_PG) url); fi;
 
-.PHONY: run install test lint bench check python chromium serve db-stop
+.PHONY: run install test lint bench check python chromium serve db-stop screenshots
 
 python:
 	@if [ -z "$(PYTHON_BASE)" ]; then \
@@ -85,6 +85,14 @@ run: install
 test: $(TEST_STAMP) chromium
 	@$(USE_DB) echo "DEBUG=false STRIPE_STANDIN=true $(PY) -m pytest $(PYTEST_ARGS)"; \
 	DEBUG=false STRIPE_STANDIN=true $(PY) -m pytest $(PYTEST_ARGS)
+
+# A full-length PNG of every page an admin and a member open (and the signed-out ones) at 390x844 and 1280x800, in
+# tests/browser/screenshots/<page>-<size>.png (git-ignored), taken by the fit/axe checks, which also run; a page
+# that fails a check still gets its picture. docs/ui.md
+screenshots: $(TEST_STAMP) chromium
+	@$(USE_DB) rm -f tests/browser/screenshots/*.png; \
+	SCREENSHOTS=1 DEBUG=false STRIPE_STANDIN=true $(PY) -m pytest -q -p no:randomly tests/browser/test_pages_fit_and_axe.py $(PYTEST_ARGS); \
+	status=$$?; echo "Screenshots: $$(ls tests/browser/screenshots/*.png 2>/dev/null | wc -l) PNGs in tests/browser/screenshots/"; exit $$status
 
 # With DEBUG off the settings refuse to load without a real SECRET_KEY (docs/security.md); tools that load them
 # but serve nothing (mypy's Django plugin, makemigrations, bench) get a throwaway one when none is set.

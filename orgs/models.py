@@ -111,6 +111,9 @@ class Membership(models.Model):
     seat_assignments = models.PositiveIntegerField(default=0, help_text="Seats ever assigned (keys seat credits).")
     removals = models.PositiveIntegerField(default=0, help_text="Times removed (keys Returns).")
     notice = models.CharField(max_length=300, blank=True, help_text="Something admins should look at.")
+    last_used_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the user last chose this org in the switcher (sign-in lands there)."
+    )
 
     class Meta:
         constraints = [

@@ -180,3 +180,175 @@
     show(detail.message || detail.value, detail.level);
   });
 })();
+
+/* Part: layout */
+// The workspace switcher (and the phone nav) are <details> disclosures that work without JavaScript; this only adds
+// what a menu-like disclosure is expected to do: Escape closes it and gives focus back to its summary, a click
+// elsewhere closes it.
+(function () {
+  "use strict";
+  var SELECTOR = "details[data-switcher], details[data-disclosure]";
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Escape") return;
+    var details = event.target.closest && event.target.closest(SELECTOR);
+    if (!details || !details.open) return;
+    details.open = false;
+    var summary = details.querySelector("summary");
+    if (summary) summary.focus();
+  });
+  document.addEventListener("click", function (event) {
+    document.querySelectorAll(SELECTOR).forEach(function (details) {
+      if (details.open && !details.contains(event.target)) details.open = false;
+    });
+  });
+})();
+
+/* Part: requests */
+// A response that carries `HX-Trigger: {"close-dialog": {}}` (a decided credit request) closes the dialog its
+// request came from; the toast in the same header states the outcome. Without JavaScript the view redirects with
+// a message instead.
+(function () {
+  "use strict";
+  document.body.addEventListener("close-dialog", function (event) {
+    var dialog = event.target && event.target.closest && event.target.closest("dialog");
+    if (dialog && dialog.open) dialog.close();
+  });
+  // The decided request's row (and the Approve/Reject link that had focus back) goes when the pending list is
+  // re-fetched: focus moves to the next request's Approve link, or to the list itself, not to the page's start.
+  var refocus = false;
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var target = event.detail.target;
+    if (target && target.id === "requests-list") refocus = target.contains(document.activeElement);
+  });
+  document.addEventListener("htmx:afterSettle", function () {
+    if (!refocus) return;
+    refocus = false;
+    var list = document.getElementById("requests-list");
+    if (!list || (document.activeElement && document.activeElement !== document.body)) return;
+    var next = list.querySelector(".row-actions a");
+    if (next) {
+      next.focus();
+    } else {
+      list.setAttribute("tabindex", "-1");
+      list.focus();
+    }
+  });
+})();
+
+/* Part: members */
+// The role select saves on change (the Save button stays for keyboard users and without JavaScript). A promotion to
+// Admin comes back as a confirmation in the dialog; Cancel there puts the select back on the role they have.
+(function () {
+  "use strict";
+  var lastMenu = null;
+  document.addEventListener("change", function (event) {
+    var select = event.target;
+    var form = select && select.closest && select.closest("form[data-role-form]");
+    if (!form || select.name !== "role") return;
+    if (form.requestSubmit) form.requestSubmit(); else form.submit();
+  });
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var form = event.detail.elt;
+    if (!form || !form.matches || !form.matches("form[data-role-form]")) return;
+    if (event.detail.xhr && event.detail.xhr.status === 204) {
+      form.querySelectorAll("option").forEach(function (option) { option.defaultSelected = option.selected; });
+    }
+  });
+  // A dialog closed without confirming: every role select shows the saved role again; focus goes back to the row
+  // menu's button when the dialog was opened from a menu item (the item itself is hidden once the menu closes).
+  document.addEventListener("close", function (event) {
+    if (!event.target || event.target.tagName !== "DIALOG") return;
+    document.querySelectorAll("form[data-role-form]").forEach(function (form) { form.reset(); });
+    if (lastMenu && document.contains(lastMenu) && !lastMenu.open) {
+      var summary = lastMenu.querySelector("summary");
+      if (summary) summary.focus();
+    }
+    lastMenu = null;
+  }, true);
+  // In a dialog, the Cancel link (a real link for the page without JavaScript) only closes the dialog.
+  document.addEventListener("click", function (event) {
+    var cancel = event.target.closest && event.target.closest("a[data-close-dialog]");
+    if (!cancel || !cancel.closest("dialog")) return;
+    if (cancel.closest('[data-testid="member-confirm"], [data-testid="invite-dialog"], [data-testid="remove-confirm"]')) {
+      event.preventDefault();
+    }
+  });
+  // A menu item that opens a dialog closes its menu.
+  document.addEventListener("click", function (event) {
+    var item = event.target.closest && event.target.closest(".row-menu-list a[hx-get]");
+    if (!item) return;
+    lastMenu = item.closest("details");
+    if (lastMenu) lastMenu.open = false;
+  });
+})();
+
+/* Part: purchases */
+// Buy Credits' preset amounts are plain links (?amount=50) that work without JavaScript; here a click fills the
+// field in place and fires its `input` event, so htmx's debounced preview shows the credits. Receipts: the Print
+// button (hidden until this runs; without JavaScript the page says to use the browser's Print) calls print().
+(function () {
+  "use strict";
+  document.addEventListener("click", function (event) {
+    var preset = event.target.closest && event.target.closest("a[data-preset-amount]");
+    if (!preset) return;
+    var form = preset.closest("form");
+    var input = form && form.querySelector("input[name=amount]");
+    if (!input) return;
+    event.preventDefault();
+    input.value = preset.getAttribute("data-preset-amount");
+    form.querySelectorAll("a[data-preset-amount]").forEach(function (a) {
+      if (a === preset) a.setAttribute("aria-current", "true");
+      else a.removeAttribute("aria-current");
+    });
+    input.dispatchEvent(new Event("input", { bubbles: true }));
+  });
+  document.addEventListener("input", function (event) {
+    if (!event.isTrusted || !event.target.matches || !event.target.matches("input[name=amount]")) return;
+    var form = event.target.closest("form");
+    if (!form) return;
+    form.querySelectorAll("a[data-preset-amount]").forEach(function (a) {
+      if (a.getAttribute("data-preset-amount") === event.target.value.trim()) a.setAttribute("aria-current", "true");
+      else a.removeAttribute("aria-current");
+    });
+  });
+  function showPrint(root) {
+    (root || document).querySelectorAll("[data-print][hidden]").forEach(function (button) {
+      button.hidden = false;
+    });
+  }
+  document.addEventListener("click", function (event) {
+    if (event.target.closest && event.target.closest("[data-print]")) window.print();
+  });
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", function () { showPrint(); });
+  else showPrint();
+})();
+
+// Part: reporting — the balance chart's days: one Tab stop, then the arrow keys (Home/End) move day by day. Without
+// JavaScript every day is its own Tab stop, and hover works either way (CSS).
+(function () {
+  "use strict";
+  function rove(svg) {
+    var days = svg.querySelectorAll("[data-chart-day]");
+    if (!days.length || svg.hasAttribute("data-roving")) return;
+    svg.setAttribute("data-roving", "");
+    days.forEach(function (day, i) { day.setAttribute("tabindex", i === days.length - 1 ? "0" : "-1"); });
+  }
+  function init(root) {
+    (root.querySelectorAll ? root : document).querySelectorAll("svg.chart").forEach(rove);
+  }
+  document.addEventListener("keydown", function (event) {
+    var day = event.target.closest && event.target.closest("[data-chart-day]");
+    if (!day) return;
+    var days = Array.prototype.slice.call(day.parentNode.querySelectorAll("[data-chart-day]"));
+    var i = days.indexOf(day);
+    var next = {ArrowLeft: i - 1, ArrowRight: i + 1, Home: 0, End: days.length - 1}[event.key];
+    if (next === undefined || next < 0 || next >= days.length) return;
+    event.preventDefault();
+    day.setAttribute("tabindex", "-1");
+    days[next].setAttribute("tabindex", "0");
+    days[next].focus();
+  });
+  document.addEventListener("htmx:afterSettle", function () { init(document); });
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", function () { init(document); });
+  else init(document);
+})();

@@ -7,34 +7,67 @@ import pytest
 from playwright.sync_api import expect
 
 from orgs.models import Membership, Organization
-from tests.browser.conftest import sign_in, switch_workspace
+from tests.browser.conftest import sign_in, switch_workspace, switcher
 
 pytestmark = [pytest.mark.browser]
 
 
 def test_workspace_switcher_is_a_disclosure_with_the_current_workspace_marked(page, live_server, demo):
     sign_in(page, live_server, "admin@example.com")
-    button = page.get_by_role("button", name="Switch workspace")
-    expect(button).to_have_attribute("aria-expanded", "false")
-    expect(button).to_have_attribute("aria-controls", "workspace-menu")
-    expect(button).not_to_have_attribute("aria-haspopup", re.compile(".*"))
+    page.goto(f"{live_server.url}/wallet/")
+    switch_workspace(page, "Personal")
+    details = page.locator("details.switcher")
+    summary = switcher(page)
+    # A native <details> disclosure (the browser exposes expanded/collapsed), not an ARIA menu.
+    expect(details).not_to_have_attribute("open", re.compile(".*"))
+    expect(summary).to_contain_text("Switch workspace. Current: Personal")
     expect(page.get_by_role("menu")).to_have_count(0)
     expect(page.get_by_role("menuitem")).to_have_count(0)
-    button.click()
-    expect(button).to_have_attribute("aria-expanded", "true")
     workspaces = page.get_by_role("list", name="Workspaces")
+    expect(workspaces).to_be_hidden()
+    summary.click()
+    expect(details).to_have_attribute("open", "")
     expect(workspaces.get_by_role("button", name="Personal")).to_have_attribute("aria-current", "true")
     expect(workspaces.get_by_role("button", name="Quantum Lab")).not_to_have_attribute("aria-current", "true")
-    # Escape closes it and gives focus back to the button.
+    # Escape closes it and gives focus back to the summary.
     workspaces.get_by_role("button", name="Quantum Lab").focus()
     page.keyboard.press("Escape")
     expect(workspaces).to_be_hidden()
-    expect(button).to_have_attribute("aria-expanded", "false")
-    expect(button).to_be_focused()
+    expect(details).not_to_have_attribute("open", re.compile(".*"))
+    expect(summary).to_be_focused()
+    # The keyboard opens it again (Enter on the summary); a click elsewhere closes it.
+    page.keyboard.press("Enter")
+    expect(workspaces).to_be_visible()
+    page.locator("main").click(position={"x": 5, "y": 5})
+    expect(workspaces).to_be_hidden()
     switch_workspace(page, "Quantum Lab")
-    button.click()
+    expect(summary).to_contain_text("Quantum Lab")
+    summary.click()
     expect(workspaces.get_by_role("button", name="Quantum Lab")).to_have_attribute("aria-current", "true")
     expect(workspaces.get_by_role("button", name="Personal")).not_to_have_attribute("aria-current", "true")
+
+
+@pytest.mark.parametrize("size", [(1280, 800), (390, 844)], ids=["desktop", "phone"])
+def test_workspace_switcher_works_without_javascript(browser, live_server, demo, size):
+    context = browser.new_context(java_script_enabled=False, viewport={"width": size[0], "height": size[1]})
+    page = context.new_page()
+    try:
+        sign_in(page, live_server, "admin@example.com")
+        page.goto(f"{live_server.url}/wallet/")
+        summary = switcher(page)
+        workspaces = page.get_by_role("list", name="Workspaces")
+        expect(workspaces).to_be_hidden()
+        summary.click()  # the browser opens a <details> by itself
+        expect(workspaces).to_be_visible()
+        workspaces.get_by_role("button", name="Personal").click()  # a plain form POST, then a redirect
+        expect(page).to_have_url(re.compile(r"/wallet/$"))
+        expect(switcher(page)).to_contain_text("Personal")
+        switch_workspace(page, "Quantum Lab")
+        expect(page).to_have_url(re.compile(r"/orgs/quantum-lab/billing/$"))
+        expect(switcher(page)).to_contain_text("Quantum Lab")
+        assert page.evaluate("document.documentElement.scrollWidth <= innerWidth")
+    finally:
+        context.close()
 
 
 def test_sidebar_marks_the_current_page(page, live_server, demo):
@@ -55,6 +88,7 @@ def test_member_rows_name_their_controls_and_the_remove_dialog_its_heading(page,
     expect(page.get_by_label("Role of Carol", exact=True)).to_have_value("member")
     row = page.locator("tr[data-member='carol@example.com']")
     assert row.locator("label[for^=role-]").bounding_box()["width"] > 10  # a visible label, not only aria-label
+    row.locator("summary").click()  # Remove is in the row menu (Part: members)
     page.get_by_role("link", name="Remove Carol", exact=True).click()
     dialog = page.get_by_role("dialog", name="Remove Carol?")
     expect(dialog).to_be_visible()
@@ -74,8 +108,9 @@ def test_seat_rows_name_their_buttons_and_say_why_assigning_is_off(page, live_se
     sign_in(page, live_server, "admin@example.com")
     page.goto(f"{live_server.url}/orgs/quantum-lab/seats/")
     expect(page.get_by_role("button", name="Revoke seat of Carol", exact=True)).to_be_enabled()
-    assign = page.get_by_role("button", name="Assign seat to Dave", exact=True)
-    expect(assign).to_be_disabled()
+    # No free seat: no Assign control at all, and the row says why.
+    expect(page.get_by_role("link", name="Assign seat to Dave", exact=True)).to_have_count(0)
+    expect(page.get_by_role("button", name="Assign seat to Dave", exact=True)).to_have_count(0)
     dave = page.locator("tr[data-member='dave@example.com']")
     expect(dave).to_contain_text("No free seat")
     expect(dave).to_contain_text("The org wallet was short.")  # the reason is on screen, not in a tooltip
@@ -126,10 +161,10 @@ def test_bulk_recipients_expander_says_whether_it_is_open(page, live_server, dem
 
 def test_wallet_kind_filter_has_a_visible_label_and_announces_the_result(page, live_server, demo):
     sign_in(page, live_server, "carol@example.com")
-    movements = page.get_by_role("region", name="Movements")
+    movements = page.get_by_role("region", name="Transactions")
     assert movements.locator("label[for=movement-kind]").bounding_box()["width"] > 10
     movements.get_by_label("Kind").select_option(label="Transfer")
-    expect(page.locator("#movements-announce")).to_have_text(re.compile(r"^\d+ movements? shown of this kind\.$"))
+    expect(page.locator("#movements-announce")).to_have_text(re.compile(r"^\d+ transactions? shown of this kind\.$"))
 
 
 def test_a_429_in_a_dialog_says_when_to_try_again(page, live_server, demo, settings):

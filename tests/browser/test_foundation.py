@@ -5,16 +5,20 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import sign_in, switch_workspace
+from tests.browser.conftest import sign_in, switch_workspace, switcher
 
 pytestmark = [pytest.mark.browser]
 
 
 def test_admin_signs_in_switches_to_quantum_lab_and_reads_the_balance(page, live_server, demo):
     sign_in(page, live_server, "admin@example.com")
-    expect(page.get_by_role("button", name="Switch workspace")).to_contain_text("Personal")
+    # First run: the admin of one org lands on its Billing page, with the org as the workspace.
+    expect(page).to_have_url(re.compile(r"/orgs/quantum-lab/billing/$"))
+    expect(switcher(page)).to_contain_text("Quantum Lab")
+    switch_workspace(page, "Personal")
+    expect(switcher(page)).to_contain_text("Personal")
     switch_workspace(page, "Quantum Lab")
-    expect(page.get_by_role("button", name="Switch workspace")).to_contain_text("Quantum Lab")
+    expect(switcher(page)).to_contain_text("Quantum Lab")
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Billing").click()
     balance = page.get_by_role("region", name="Balance")
     expect(balance).to_contain_text("55,000")
@@ -38,3 +42,18 @@ def test_member_sees_own_wallet_and_gets_403_on_billing(page, live_server, demo)
     expect(wallet).to_contain_text("Quantum Lab")
     response = page.goto(f"{live_server.url}/orgs/quantum-lab/billing/")
     assert response.status == 403
+
+
+@pytest.mark.parametrize(
+    ("email", "landing"),
+    [("admin@example.com", r"/orgs/quantum-lab/billing/$"), ("carol@example.com", r"/wallet/$")],
+    ids=["admin", "member"],
+)
+def test_first_run_lands_in_the_users_org(page, live_server, demo, email, landing):
+    """One org: sign-in lands in it. An admin gets its Billing page; a member its wallet, Request credits in view."""
+    page.set_viewport_size({"width": 390, "height": 844})
+    sign_in(page, live_server, email)
+    expect(page).to_have_url(re.compile(landing))
+    expect(switcher(page)).to_contain_text("Quantum Lab")
+    if email == "carol@example.com":
+        expect(page.get_by_role("link", name="Request credits")).to_be_in_viewport()

@@ -28,7 +28,9 @@ def test_standalone_transfer_page_moves_credits_with_js_on(page, live_server, de
     before = Transfer.objects.filter(kind=TransferKind.TRANSFER).count()
     page.get_by_role("button", name="Transfer Credits").click()
     page.wait_for_url(re.compile(r"/orgs/quantum-lab/billing/$"))
-    expect(page.get_by_role("status")).to_contain_text("Transferred 750 Org-allocated credits to Erin.")
+    expect(page.locator(".flash[role=status]")).to_contain_text(
+        "Transferred 750 Org-allocated credits ($7.50) to Erin."
+    )
     expect(page.get_by_test_id("org-balance-total")).to_have_text("54,250")
     assert Transfer.objects.filter(kind=TransferKind.TRANSFER).count() == before + 1
 
@@ -41,10 +43,12 @@ def test_standalone_transfer_page_switches_mode_and_sends_to_selected_members(pa
     page.get_by_role("checkbox", name=re.compile(r"^Dave")).check()
     page.get_by_role("checkbox", name=re.compile(r"^Erin")).check()
     page.get_by_label("Amount per member").fill("40")
-    expect(page.get_by_test_id("transfer-total")).to_have_text("80")
+    expect(page.get_by_test_id("transfer-total")).to_have_text("80 credits ($0.80)")
     page.get_by_role("button", name="Transfer", exact=True).click()
     page.wait_for_url(re.compile(r"/orgs/quantum-lab/billing/$"))
-    expect(page.get_by_role("status")).to_contain_text("to each of 2 members (80 in total)")
+    expect(page.locator(".flash[role=status]")).to_contain_text(
+        "Transferred 80 Org-allocated credits ($0.80) to 2 members, 40 credits ($0.40) each."
+    )
     assert Transfer.objects.filter(kind=TransferKind.BULK_TRANSFER).latest("pk").amount == 80  # after the seed's
 
 
@@ -74,7 +78,7 @@ def test_standalone_approve_page_approves_with_js_on(page, live_server, demo):
     page.get_by_label("Amount").fill("300")
     page.get_by_role("button", name="Confirm approval").click()
     page.wait_for_url(re.compile(r"/orgs/quantum-lab/billing/requests/$"))
-    expect(page.get_by_role("status").first).to_contain_text("Approved 300 credits for Carol.")
+    expect(page.get_by_role("status").first).to_contain_text("Approved 300 of 500 credits ($3.00) for Carol.")
     req.refresh_from_db()
     assert req.status == CreditRequestStatus.APPROVED and req.granted_amount == 300
 

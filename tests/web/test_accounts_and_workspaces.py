@@ -41,7 +41,7 @@ def test_sign_up_emails_a_link_that_creates_the_user_with_a_default_wallet_and_s
     [message] = mailoutbox
     assert message.to == ["ada@example.com"]
     link = _link(message)
-    assert message.body.count("http") == 1 and settings.SITE_URL in message.body
+    assert message.body.count("http") == 1  # one link (its host: tests/core/test_siteurl.py)
 
     page = client.get(link)
     assert page.status_code == 200
@@ -190,7 +190,7 @@ def test_password_reset_answers_the_same_for_any_address_and_resets_a_known_one(
     [message] = mailoutbox
     assert message.to == ["known@example.com"]
     match = re.search(r"https?://[^/\s]+(/accounts/reset/\S+/)", message.body)
-    assert match and settings.SITE_URL in message.body
+    assert match and match.group(0).startswith("http://testserver/accounts/reset/")  # the request's host
     form_page = client.get(match.group(1), follow=True)
     html = form_page.content.decode()
     assert "Choose a new password" in html and 'name="new_password1"' in html
@@ -269,7 +269,8 @@ def test_sign_in_authenticates_with_the_email_lowercased(rf):
 def test_workspace_switcher_lists_orgs_and_switches(client, org, owner):
     client.force_login(owner)
     html = client.get(reverse("wallet")).content.decode()
-    assert 'aria-label="Switch workspace"' in html
+    assert '<details class="switcher" data-switcher>' in html  # a disclosure that works without JavaScript
+    assert "Switch workspace. Current: " in html
     assert ">Personal<" in html.replace("\n", "") or "Personal" in html
     assert org.name in html
     response = client.post(reverse("workspace_switch"), {"workspace": org.slug})
@@ -435,3 +436,74 @@ def test_one_client_ip_gets_a_readable_429_past_its_limit_and_sends_nothing(
     other = Client(REMOTE_ADDR="198.51.100.9")
     assert _sign_up(other, django_capture_on_commit_callbacks, "unknown@example.com").status_code == 200
     assert mailoutbox[-1].to == ["unknown@example.com"] and len(mailoutbox) == 4
+
+
+# ---------------------------------------------------------------- first run: where sign-in lands
+
+
+def _sign_in(client, user, password="pw-correct-horse-battery", next_url=None):
+    url = reverse("login") + (f"?next={next_url}" if next_url else "")
+    return client.post(url, {"username": user.email, "password": password})
+
+
+def test_sign_in_without_an_org_lands_in_personal(client):
+    user = UserFactory(email="solo@example.com", password="pw-correct-horse-battery")
+    response = _sign_in(client, user)
+    assert response.status_code == 302 and response.url == reverse("wallet")
+    assert SESSION_KEY not in client.session
+
+
+def test_sign_in_with_one_org_lands_in_it_admin_on_billing(client, org, owner):
+    owner.set_password("pw-correct-horse-battery")
+    owner.save()
+    response = _sign_in(client, owner)
+    assert response.url == reverse("billing:page", args=[org.slug])
+    assert client.session[SESSION_KEY] == org.pk
+
+
+def test_sign_in_with_one_org_lands_a_member_on_the_org_wallet_with_request_credits(client, org, member_membership):
+    user = member_membership.user
+    user.set_password("pw-correct-horse-battery")
+    user.save()
+    response = _sign_in(client, user)
+    assert response.url == reverse("wallet")
+    assert client.session[SESSION_KEY] == org.pk
+    html = client.get(response.url).content.decode()
+    assert f'<span class="switcher-name">{org.name}</span>' in html
+    assert "Request credits" in html
+
+
+def test_sign_in_with_several_orgs_lands_in_the_last_one_chosen(client, org, other_org, owner):
+    owner.set_password("pw-correct-horse-battery")
+    owner.save()
+    MembershipFactory(org=other_org, user=owner, role="member")
+    # Never chosen: the org joined first.
+    assert _sign_in(client, owner).url == reverse("billing:page", args=[org.slug])
+    client.post(reverse("workspace_switch"), {"workspace": other_org.slug})
+    client.post(reverse("logout"))
+    assert _sign_in(client, owner).url == reverse("wallet")
+    assert client.session[SESSION_KEY] == other_org.pk
+    client.post(reverse("workspace_switch"), {"workspace": org.slug})
+    client.post(reverse("logout"))
+    assert _sign_in(client, owner).url == reverse("billing:page", args=[org.slug])
+    assert client.session[SESSION_KEY] == org.pk
+
+
+def test_sign_in_skips_an_org_the_user_was_removed_from(client, org, other_org, owner):
+    from orgs.models import Membership
+
+    owner.set_password("pw-correct-horse-battery")
+    owner.save()
+    gone = MembershipFactory(org=other_org, user=owner, role="admin")
+    client.force_login(owner)
+    client.post(reverse("workspace_switch"), {"workspace": other_org.slug})
+    Membership.objects.filter(pk=gone.pk).update(status="removed")
+    client.post(reverse("logout"))
+    assert _sign_in(client, owner).url == reverse("billing:page", args=[org.slug])
+
+
+def test_next_still_wins_over_the_landing(client, org, owner):
+    owner.set_password("pw-correct-horse-battery")
+    owner.save()
+    response = _sign_in(client, owner, next_url=reverse("wallet"))
+    assert response.url == reverse("wallet")

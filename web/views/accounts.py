@@ -10,13 +10,16 @@ from django.contrib.auth.forms import PasswordResetForm
 from django.contrib.auth.views import LoginView, LogoutView
 from django.core import signing
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.template import loader
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
 from core import ratelimit
+from core.siteurl import absolute_url, site_base
 from core.tasks import send_email
 from orgs.forms import EmailAuthenticationForm, SignUpConfirmForm, SignUpForm
 from orgs.middleware import SESSION_KEY
@@ -29,9 +32,37 @@ _SIGNUP_SALT = "orgs.signup"
 
 
 class SignInView(LoginView):
+    """After sign-in, `?next=` wins; otherwise the user lands in their workspace (landing_url)."""
+
     template_name = "orgs/login.html"
     authentication_form = EmailAuthenticationForm
     redirect_authenticated_user = True
+
+    def get_default_redirect_url(self) -> str:
+        return landing_url(self.request)
+
+
+def landing_url(request: HttpRequest) -> str:
+    """First run: a user with one org lands in it; with several, in the one last chosen in the switcher
+    (Membership.last_used_at; the oldest membership when none was chosen yet); with none, in Personal. The org
+    becomes the session's workspace; an admin lands on its Billing page, anyone else on its wallet."""
+    membership = (
+        Membership.objects.select_related("org")
+        .filter(user=request.user, status=MembershipStatus.ACTIVE)
+        .order_by(F("last_used_at").desc(nulls_last=True), "joined_at", "pk")
+        .first()
+    )
+    if membership is None:
+        request.session.pop(SESSION_KEY, None)
+        return reverse("wallet")
+    request.session[SESSION_KEY] = membership.org_id
+    return _workspace_home(membership)
+
+
+def _workspace_home(membership: Membership) -> str:
+    if membership.can_view_billing:
+        return reverse("billing:page", args=[membership.org.slug])
+    return reverse("wallet")
 
 
 class SignOutView(LogoutView):
@@ -101,10 +132,6 @@ def link_lifetime() -> str:
     return f"{seconds} seconds"
 
 
-def _site_url(path: str) -> str:
-    return settings.SITE_URL.rstrip("/") + path
-
-
 def send_signup_email(email: str, name: str) -> None:
     """The only place that looks the address up: its owner learns whether it has an account, nobody else.
     Enqueues the email (core.tasks.send_email), so the answer takes as long whichever email it is."""
@@ -113,12 +140,12 @@ def send_signup_email(email: str, name: str) -> None:
         body = (
             f"Someone (hopefully you) tried to create a Credits account for {email}, but this address already "
             f"has one, so nothing was created.\n\n"
-            f"Sign in: {_site_url(reverse('login'))}\n\n"
-            f"Forgot your password? Choose a new one: {_site_url(reverse('password_reset'))}\n\n"
+            f"Sign in: {absolute_url(reverse('login'))}\n\n"
+            f"Forgot your password? Choose a new one: {absolute_url(reverse('password_reset'))}\n\n"
             "If it wasn't you, you can ignore this email.\n"
         )
     else:
-        link = _site_url(reverse("signup_confirm", args=[signup_token(email=email, name=name)]))
+        link = absolute_url(reverse("signup_confirm", args=[signup_token(email=email, name=name)]))
         subject = "Finish creating your Credits account"
         body = (
             f"Someone (hopefully you) asked to create a Credits account for {email}.\n\n"
@@ -210,14 +237,14 @@ class _QueuedPasswordResetForm(PasswordResetForm):
 
 
 class PasswordResetView(auth_views.PasswordResetView):
-    """Django's view (its answer is the same whether or not the address has an account); links use SITE_URL,
-    like every other email, instead of the request's Host."""
+    """Django's view (its answer is the same whether or not the address has an account); links start like every
+    other email's (core.siteurl: SITE_URL, else this request's ALLOWED_HOSTS-checked host)."""
 
     form_class = _QueuedPasswordResetForm
 
     @property
     def extra_email_context(self):
-        return {"site_url": settings.SITE_URL.rstrip("/"), "lifetime": link_lifetime()}
+        return {"site_url": site_base(), "lifetime": link_lifetime()}
 
     def form_valid(self, form):
         send = _email_throttle(self.request, form.cleaned_data["email"], "password reset")
@@ -252,6 +279,6 @@ def workspace_switch(request: HttpRequest) -> HttpResponse:
     if membership is None:
         return render(request, "orgs/switch_error.html", status=404)
     request.session[SESSION_KEY] = membership.org_id
-    if membership.can_view_billing:
-        return redirect(reverse("billing:page", args=[membership.org.slug]))
-    return redirect("wallet")
+    # Remembered for the next sign-in (landing_url). One UPDATE; no other field is touched.
+    Membership.objects.filter(pk=membership.pk).update(last_used_at=timezone.now())
+    return redirect(_workspace_home(membership))
