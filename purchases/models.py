@@ -24,7 +24,7 @@ class PurchaseStatus(models.TextChoices):
     DISPUTED = "disputed", "Disputed"
 
 
-_BADGES = {
+_BADGES: dict[str, str] = {
     PurchaseStatus.PAID: "badge-ok",
     PurchaseStatus.PENDING: "badge-warn",
     PurchaseStatus.FAILED: "badge-bad",
