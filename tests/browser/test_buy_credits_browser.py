@@ -6,6 +6,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from orgs.models import Organization
 from purchases.models import Purchase, PurchaseStatus
 from tests.browser.conftest import sign_in, switch_workspace
 from tests.factories import ledger_snapshot
@@ -121,7 +122,6 @@ SIZES = [(1280, 800), (390, 844)]
 
 
 def _org():
-    from orgs.models import Organization
 
     return Organization.objects.get(name="Quantum Lab")
 

@@ -6,6 +6,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from credit_requests.models import CreditRequest
 from tests.browser.conftest import sign_in, switch_workspace
 
 pytestmark = [pytest.mark.browser]
@@ -144,7 +145,6 @@ def _fits(page):
 
 
 def test_member_at_the_limit_is_told_before_the_form(page, live_server, demo):
-    from credit_requests.models import CreditRequest
 
     sign_in(page, live_server, "erin@example.com")  # the seed leaves one of Erin's requests pending
     switch_workspace(page, "Quantum Lab")

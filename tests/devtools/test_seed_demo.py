@@ -14,6 +14,7 @@ from credit_requests.models import CreditRequest
 from members.services import returnable_credits
 from orgs.models import Invitation, MemberDefaults, Membership, Organization, User
 from purchases.models import Purchase, PurchaseStatus
+from reporting.chart import balance_chart
 from tests.factories import ledger_snapshot
 from wallets.models import Entry, Transfer, TransferKind, Wallet
 from wallets.selectors import ledger_problems, wallet_balance
@@ -242,8 +243,6 @@ def test_seeded_history_is_spread_over_the_past_90_days_oldest_first():
     from datetime import timedelta
 
     from django.utils import timezone
-
-    from reporting.chart import balance_chart
 
     _seed()
     org = Organization.objects.get(name="Quantum Lab")

@@ -10,7 +10,7 @@ from django.test import Client
 from django.urls import reverse
 
 from orgs.middleware import SESSION_KEY
-from orgs.models import User
+from orgs.models import Membership, User
 from tests.factories import MembershipFactory, UserFactory
 from wallets.models import Wallet
 from web.views import accounts as views
@@ -490,7 +490,6 @@ def test_sign_in_with_several_orgs_lands_in_the_last_one_chosen(client, org, oth
 
 
 def test_sign_in_skips_an_org_the_user_was_removed_from(client, org, other_org, owner):
-    from orgs.models import Membership
 
     owner.set_password("pw-correct-horse-battery")
     owner.save()
