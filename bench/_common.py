@@ -75,3 +75,14 @@ def percentile(values: list[float], p: float) -> float:
         return 0.0
     k = min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))
     return ordered[k]
+
+
+def before_fork() -> None:
+    """Close this process's database connections and its connection pool before forking workers: a forked
+    child must never share the parent's sockets (each child opens its own)."""
+    from django.db import connections
+
+    for conn in connections.all(initialized_only=True):
+        conn.close()
+        if hasattr(conn, "close_pool"):
+            conn.close_pool()

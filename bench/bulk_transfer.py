@@ -43,14 +43,15 @@ BASELINE_SQL = [
     """UPDATE wallets_pocket SET balance = balance - %(total)s
        WHERE id = %(org_pocket)s AND balance >= %(total)s RETURNING balance""",
     # one INSERT ... SELECT of the entries (the debit and one credit per member)
-    """INSERT INTO wallets_entry (transfer_id, pocket_id, wallet_id, credit_type_id, amount, balance_after, created_at)
-       SELECT %(transfer)s, p.id, p.wallet_id, p.credit_type_id, %(amount)s, p.balance + %(amount)s, now()
+    """INSERT INTO wallets_entry
+           (transfer_id, pocket_id, wallet_id, credit_type_id, org_id, amount, balance_after, created_at)
+       SELECT %(transfer)s, p.id, p.wallet_id, p.credit_type_id, %(org)s, %(amount)s, p.balance + %(amount)s, now()
        FROM orgs_membership m
        JOIN wallets_wallet w ON w.user_id = m.user_id AND w.kind = 'user'
        JOIN wallets_pocket p ON p.wallet_id = w.id AND p.credit_type_id = %(ct)s AND p.funding_org_id = %(org)s
        WHERE m.org_id = %(org)s AND m.status = 'active'
        UNION ALL
-       SELECT %(transfer)s, %(org_pocket)s, %(org_wallet)s, %(ct)s, -%(total)s, %(after)s, now()""",
+       SELECT %(transfer)s, %(org_pocket)s, %(org_wallet)s, %(ct)s, %(org)s, -%(total)s, %(after)s, now()""",
     # one UPDATE ... FROM of the member balances
     """UPDATE wallets_pocket p SET balance = p.balance + %(amount)s
        FROM orgs_membership m JOIN wallets_wallet w ON w.user_id = m.user_id AND w.kind = 'user'

@@ -88,10 +88,12 @@ def build(rows: int, members: int) -> None:
         )
         cur.execute(
             """
-            INSERT INTO wallets_entry (transfer_id, pocket_id, wallet_id, credit_type_id, amount, balance_after,
-                                       created_at)
-            SELECT l.transfer_id, l.pocket_id, l.wallet_id, %(ct)s, l.amount,
-                   p.balance + SUM(l.amount) OVER (PARTITION BY l.pocket_id ORDER BY l.transfer_id), l.created_at
+            INSERT INTO wallets_entry (transfer_id, pocket_id, wallet_id, credit_type_id, org_id, amount,
+                                       balance_after, created_at)
+            SELECT l.transfer_id, l.pocket_id, l.wallet_id, %(ct)s, %(org)s, l.amount,
+                   CASE WHEN NOT p.is_external  -- external pockets keep no running balance
+                        THEN p.balance + SUM(l.amount) OVER (PARTITION BY l.pocket_id ORDER BY l.transfer_id) END,
+                   l.created_at
             FROM (
                 SELECT t.id AS transfer_id, t.created_at,
                        CASE WHEN t.kind = 'purchase' THEN %(sp)s ELSE %(op)s END AS pocket_id,
@@ -107,14 +109,22 @@ def build(rows: int, members: int) -> None:
             ) l JOIN wallets_pocket p ON p.id = l.pocket_id
             ORDER BY l.transfer_id, l.amount  -- entry ids follow time, as the primitive writes them
             """,
-            {"ct": ct.pk, "sp": stripe_pocket, "op": org_pocket, "sw": stripe.pk, "ow": org_wallet.pk, "m": members},
+            {
+                "ct": ct.pk,
+                "org": org.pk,
+                "sp": stripe_pocket,
+                "op": org_pocket,
+                "sw": stripe.pk,
+                "ow": org_wallet.pk,
+                "m": members,
+            },
         )
         cur.execute(
             """
             UPDATE wallets_pocket p SET balance = p.balance + s.total
             FROM (SELECT e.pocket_id, SUM(e.amount) AS total FROM wallets_entry e JOIN bench_t t ON t.id = e.transfer_id
                   GROUP BY e.pocket_id) s
-            WHERE p.id = s.pocket_id
+            WHERE p.id = s.pocket_id AND NOT p.is_external
             """
         )
     print(f"generated {rows:,} transfers ({2 * rows:,} entries) in {time.perf_counter() - start:.1f} s")

@@ -46,14 +46,14 @@ def build(n_entries: int) -> None:
                 RETURNING id
             )
             INSERT INTO wallets_entry
-                (transfer_id, pocket_id, wallet_id, credit_type_id, amount, balance_after, created_at)
-            SELECT t.id, x.pocket_id, x.wallet_id, %s, x.amount, 0, now()
+                (transfer_id, pocket_id, wallet_id, credit_type_id, org_id, amount, balance_after, created_at)
+            SELECT t.id, x.pocket_id, x.wallet_id, %s, %s, x.amount, 0, now()
             FROM t
             JOIN member_pockets mp ON mp.i = t.id %% 200
             CROSS JOIN LATERAL (VALUES (%s::bigint, %s::bigint, -1::bigint), (mp.id, mp.wallet_id, 1::bigint))
                 AS x(pocket_id, wallet_id, amount)
             """,
-            [org.pk, transfers, ct.pk, org_pocket.pk, org_pocket.wallet_id],
+            [org.pk, transfers, ct.pk, org.pk, org_pocket.pk, org_pocket.wallet_id],
         )
         cur.execute(
             """

@@ -8,6 +8,7 @@ from orgs.models import Organization
 from wallets.errors import WalletError
 from wallets.forms import CreditsField
 from wallets.models import CreditType, Entry, OutstandingBalance, Pocket, Transfer, Wallet
+from wallets.selectors import pocket_balance
 from wallets.services import org_grant_promo
 
 
@@ -35,13 +36,17 @@ class CreditTypeAdmin(admin.ModelAdmin):
 
 class PocketInline(admin.TabularInline):
     model = Pocket
-    fields = ("credit_type", "funding_org", "balance", "is_external", "created_at")
+    fields = ("credit_type", "funding_org", "current_balance", "is_external", "created_at")
     readonly_fields = fields
     extra = 0
     can_delete = False
 
     def has_add_permission(self, request, obj=None):
         return False
+
+    @admin.display(description="Balance")
+    def current_balance(self, pocket: Pocket) -> int:
+        return pocket_balance(pocket)
 
 
 @admin.register(Wallet)
@@ -55,10 +60,14 @@ class WalletAdmin(ReadOnlyAdmin):
 
 @admin.register(Pocket)
 class PocketAdmin(ReadOnlyAdmin):
-    list_display = ["wallet", "credit_type", "funding_org", "balance"]
+    list_display = ["wallet", "credit_type", "funding_org", "current_balance"]
     list_filter = ["credit_type", "is_external"]
     search_fields = ["wallet__org__name", "wallet__user__email"]
     list_select_related = ["wallet__org", "wallet__user", "credit_type", "funding_org"]
+
+    @admin.display(description="Balance")
+    def current_balance(self, pocket: Pocket) -> int:
+        return pocket_balance(pocket)
 
 
 class EntryInline(admin.TabularInline):

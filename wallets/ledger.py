@@ -5,12 +5,13 @@ refunds, usage, promo grants) is a list of signed legs handed to `post_transfer`
 transaction it:
 
 1. checks the legs (positive whole amounts, each credit type sums to zero);
-2. locks every pocket involved in ascending id order (the one lock order shared by every caller;
-   callers lock their own domain row — request, membership, purchase — *before* calling), creating
-   missing pockets first;
+2. locks every non-external pocket involved in ascending id order (the one lock order shared by every
+   caller; callers lock their own domain row — request, membership, purchase — *before* calling),
+   creating missing pockets first. External pockets (Stripe, Usage, Promotions) have no floor and keep
+   no cached balance, so they are never locked: an org's usage charges share no row;
 3. looks the idempotency key up *after* the locks, so a concurrent duplicate waits, then replays;
 4. refuses overdrafts on non-external pockets;
-5. writes the transfer, its entries and the new cached balances.
+5. writes the transfer, its entries (each with the transfer's org) and the new cached balances.
 
 Steps 2-5 are ONE prepared statement (`sql/post_transfer.sql`): the hot pocket rows are held for that
 statement and the COMMIT only. The idempotency check there is the unique (org, key) index itself:
@@ -39,7 +40,7 @@ from django.utils import timezone
 
 from core.sql import load_sql
 from wallets.errors import IdempotencyConflict, InsufficientCredits, InvalidAmount, LedgerBusy, WalletError
-from wallets.models import MAX_AMOUNT, CreditType, Pocket, Transfer, Wallet
+from wallets.models import MAX_AMOUNT, CreditType, Transfer, Wallet
 from wallets.results import Posted
 
 log = logging.getLogger("credits.ledger")
@@ -241,13 +242,13 @@ def _post(kind, org_id, actor_id, memo, key, fingerprint, gross, merged, now) ->
         fingerprint,
         gross,
         now,
-        now,
     ]
+    internal = sum(1 for lg in merged if not lg.is_external)
     for attempt in (1, 2):
         ((_ok, transfer_id, updated, inserted, locked),) = execute_prepared(_PG_POST, params)
         if transfer_id is not None:
-            if updated != len(merged) or inserted != len(merged):
-                raise RuntimeError(f"ledger write touched {updated}/{inserted} of {len(merged)} pockets")
+            if updated != internal or inserted != len(merged):
+                raise RuntimeError(f"ledger write touched {updated}/{inserted} of {internal}/{len(merged)} pockets")
             transfer = Transfer(
                 pk=transfer_id,
                 org_id=org_id,
@@ -278,17 +279,20 @@ def _post(kind, org_id, actor_id, memo, key, fingerprint, gross, merged, now) ->
     raise LedgerBusy()
 
 
+_CREATE_POCKETS = load_sql(__file__, "create_pockets.sql")
+
+
 def _create_pockets(legs: Sequence[Leg], now) -> None:
-    Pocket.objects.bulk_create(
-        [
-            Pocket(
-                wallet_id=lg.wallet_id,
-                credit_type_id=lg.credit_type_id,
-                funding_org_id=lg.funding_org_id,
-                is_external=lg.is_external,
-                created_at=now,
-            )
-            for lg in legs
-        ],
-        ignore_conflicts=True,
-    )
+    """The legs' missing pockets (a racer creating the same one is fine: ON CONFLICT DO NOTHING), each with
+    its org: the funding org, else the org of an org wallet."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _CREATE_POCKETS,
+            [
+                now,
+                [lg.wallet_id for lg in legs],
+                [lg.credit_type_id for lg in legs],
+                [lg.funding_org_id for lg in legs],
+                [lg.is_external for lg in legs],
+            ],
+        )

@@ -107,12 +107,20 @@ class Pocket(models.Model):
 
     funding_org is the org the credits came from: null for an org's own credits in its org wallet and
     for personal credits. On external wallets it names the org the outside movement was for, so each
-    org has its own external pockets and orgs never queue behind each other's purchases.
+    org has its own external pockets.
+
+    org is the org whose data the pocket is (the funding org, or the org of an org wallet; null for a
+    person's own credits): the key a sharded ledger would distribute pockets by (docs/scaling.md).
+
+    External pockets (Stripe, Usage, Promotions, Expired...) have no floor and keep no cached balance
+    (always 0; their balance is the sum of their entries): nothing locks or updates their row, so the
+    charges of an org's members never wait on each other (docs/ledger.md).
     """
 
     wallet = models.ForeignKey(Wallet, models.PROTECT, related_name="pockets")
     credit_type = models.ForeignKey(CreditType, models.PROTECT, related_name="pockets")
     funding_org = models.ForeignKey(Organization, models.PROTECT, null=True, blank=True, related_name="funded_pockets")
+    org = models.ForeignKey(Organization, models.PROTECT, null=True, blank=True, related_name="+", db_index=False)
     is_external = models.BooleanField(default=False)
     balance = models.BigIntegerField(default=0, editable=False)
     created_at = models.DateTimeField(default=timezone.now)
@@ -134,7 +142,11 @@ class Pocket(models.Model):
             models.CheckConstraint(
                 condition=Q(balance__gte=0) | Q(is_external=True), name="wallets_pocket_balance_not_negative"
             ),
+            models.CheckConstraint(
+                condition=Q(balance=0) | Q(is_external=False), name="wallets_pocket_external_not_cached"
+            ),
         ]
+        indexes = [models.Index(fields=["org"], name="wallets_pocket_org")]
 
     def __str__(self) -> str:
         funded = f" from {self.funding_org}" if self.funding_org_id else ""
@@ -199,13 +211,22 @@ class Entry(models.Model):
     """One signed leg of a transfer on one pocket. wallet, credit type and time are copied from the
     pocket and transfer so that history pages read one table."""
 
-    # FK indexes off: the composite indexes below lead with these columns.
+    # FK indexes off: the composite indexes below lead with these columns. wallet, credit type and org are
+    # copies (of the pocket's and the transfer's) written only by the ledger statement, so they carry no
+    # foreign-key constraint: each would cost a lookup per entry and a KEY SHARE lock on a row that every
+    # charge shares (the Usage wallet, the credit type, the org). verify_ledger checks the copies instead.
     transfer = models.ForeignKey(Transfer, models.PROTECT, related_name="entries", db_index=False)
     pocket = models.ForeignKey(Pocket, models.PROTECT, related_name="entries", db_index=False)
-    wallet = models.ForeignKey(Wallet, models.PROTECT, related_name="entries", db_index=False)
-    credit_type = models.ForeignKey(CreditType, models.PROTECT, related_name="+", db_index=False)
+    wallet = models.ForeignKey(Wallet, models.PROTECT, related_name="entries", db_index=False, db_constraint=False)
+    credit_type = models.ForeignKey(CreditType, models.PROTECT, related_name="+", db_index=False, db_constraint=False)
+    # The transfer's org (null for a person's own movements): the key a sharded ledger distributes entries
+    # by (docs/scaling.md).
+    org = models.ForeignKey(
+        Organization, models.PROTECT, null=True, blank=True, related_name="+", db_index=False, db_constraint=False
+    )
     amount = models.BigIntegerField()
-    balance_after = models.BigIntegerField()
+    # The pocket's balance after this entry; null on external pockets, which keep no running balance.
+    balance_after = models.BigIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -216,8 +237,9 @@ class Entry(models.Model):
         ]
         indexes = [
             models.Index(F("wallet"), F("id").desc(), name="wallets_entry_wallet_recent"),
-            models.Index(fields=["pocket", "id"], name="wallets_entry_pocket"),
             # Balance over time (reporting.transactions.balance_chart): a pocket's last entry before a moment.
+            # It also serves every other look-up by pocket, so (pocket, id) is not kept as well: each index is
+            # paid on every entry the hot path inserts.
             models.Index(fields=["pocket", "created_at", "id"], name="wallets_entry_pocket_time"),
         ]
         triggers = [

@@ -33,6 +33,14 @@ def wallet_balance(wallet: Wallet) -> WalletBalance:
     return WalletBalance(wallet=wallet, total=sum(b.balance for b in by_type), by_type=by_type)
 
 
+def pocket_balance(pocket: Pocket) -> int:
+    """A pocket's balance: the cached one, or for an external pocket (which keeps none: 0 by CHECK, so that
+    no charge waits on its row) the sum of its entries. One query for an external pocket."""
+    if pocket.is_external:
+        return int(Entry.objects.filter(pocket=pocket).aggregate(s=Sum("amount"))["s"] or 0)
+    return pocket.balance
+
+
 def wallet_pockets(wallet: Wallet) -> list[Pocket]:
     """Non-empty pockets with their credit type and funding org (for 'by funding org')."""
     return list(
@@ -69,6 +77,7 @@ def ledger_problems(limit: int = 50) -> list[LedgerProblem]:
     books_sql = "SELECT credit_type_id, SUM(amount) FROM wallets_entry GROUP BY credit_type_id HAVING SUM(amount) <> 0"
     empty_sql = load_sql(__file__, "problem_empty_transfers.sql")
     gross_sql = load_sql(__file__, "problem_gross.sql")
+    entry_copies_sql = load_sql(__file__, "problem_entry_copies.sql")
     with connection.cursor() as cur:
         cur.execute(pocket_sql, [limit])
         problems += [
@@ -94,6 +103,15 @@ def ledger_problems(limit: int = 50) -> list[LedgerProblem]:
         problems += [
             LedgerProblem("transfer", f"transfer {tid}: amount {amt} but its credits sum to {s}")
             for tid, amt, s in cur.fetchall()
+        ]
+        cur.execute(entry_copies_sql, [limit])
+        problems += [
+            LedgerProblem(
+                "entry",
+                f"entry {eid}: wallet {ew}, credit type {ec}, org {eo} but its pocket's wallet {pw}, credit type "
+                f"{pc} and its transfer's org {to}",
+            )
+            for eid, ew, pw, ec, pc, eo, to in cur.fetchall()
         ]
     return problems
 

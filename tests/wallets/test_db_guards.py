@@ -1,5 +1,6 @@
 """PostgreSQL is the last line of defence: triggers and CHECKs hold even against hand-written SQL."""
 
+import pgtrigger
 import pytest
 from django.db import DatabaseError, IntegrityError, connection, transaction
 
@@ -56,4 +57,48 @@ def test_verify_ledger_reports_a_tampered_cache(funded_org):
     pocket = Pocket.objects.get(wallet__org=funded_org)
     Pocket.objects.filter(pk=pocket.pk).update(balance=pocket.balance + 3)
     with pytest.raises(CommandError, match=f"pocket {pocket.pk}: cached balance"):
+        call_command("verify_ledger")
+
+
+def _balanced_pair_sql():
+    return (
+        "INSERT INTO wallets_entry (transfer_id, pocket_id, wallet_id, credit_type_id, org_id, amount, created_at)"
+        " VALUES (%s, %s, %s, %s, %s, 5, now()), (%s, %s, %s, %s, %s, -5, now())"
+    )
+
+
+@pytest.mark.parametrize("wrong", ["wallet", "credit_type", "org"])
+def test_entry_copies_must_match_pocket_and_transfer(funded_org, wrong):
+    """Entry wallet, credit type and org carry no foreign key (a lock per entry on rows every charge shares);
+    the statement trigger refuses a copy that differs from the pocket's or the transfer's."""
+    a, b = Entry.objects.filter(transfer__org=funded_org).select_related("pocket").order_by("id")[:2]
+    transfer = Transfer.objects.create(org=funded_org, kind="transfer", amount=5, fingerprint="test")
+    rows = []
+    for e in (a, b):
+        rows.append([transfer.pk, e.pocket_id, e.pocket.wallet_id, e.pocket.credit_type_id, transfer.org_id])
+    other_ct = CreditType.objects.exclude(pk=a.pocket.credit_type_id).first()
+    index = {"wallet": 2, "credit_type": 3, "org": 4}[wrong]
+    rows[0][index] = {"wallet": b.pocket.wallet_id, "credit_type": other_ct.pk, "org": None}[wrong]
+    if wrong == "credit_type":
+        rows[1][index] = other_ct.pk  # keep the credit type sums balanced: only the copy check can refuse
+    before = Entry.objects.count()
+    with pytest.raises(DatabaseError, match="does not match its pocket"):
+        _sql(_balanced_pair_sql(), rows[0] + rows[1])
+    assert Entry.objects.count() == before
+
+
+def test_external_pocket_keeps_no_cached_balance(funded_org):
+    pocket = Pocket.objects.filter(is_external=True, funding_org=funded_org).first()
+    assert pocket is not None and pocket.balance == 0
+    with pytest.raises(IntegrityError):
+        _sql("UPDATE wallets_pocket SET balance = 5 WHERE id = %s", [pocket.pk])
+
+
+def test_verify_ledger_reports_a_wrong_entry_copy(funded_org):
+    from django.core.management import CommandError, call_command
+
+    entry = Entry.objects.filter(org=funded_org).first()
+    with pgtrigger.ignore("wallets.Entry:entry_append_only"):
+        _sql("UPDATE wallets_entry SET org_id = NULL WHERE id = %s", [entry.pk])
+    with pytest.raises(CommandError, match=f"entry {entry.pk}: wallet"):
         call_command("verify_ledger")

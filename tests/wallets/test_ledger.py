@@ -4,13 +4,14 @@ from decimal import Decimal
 
 import pytest
 from django.core.management import call_command
+from django.db import IntegrityError, transaction
 
 from orgs.models import MembershipStatus
 from tests.factories import MembershipFactory, fund, ledger_snapshot
 from wallets.errors import IdempotencyConflict, InsufficientCredits, InvalidAmount, MemberNotActive
 from wallets.ledger import leg, post_transfer
 from wallets.models import CreditType, Entry, Pocket, Transfer, TransferKind, Wallet
-from wallets.selectors import ledger_problems, wallet_balance
+from wallets.selectors import ledger_problems, pocket_balance, wallet_balance
 from wallets.services import org_transfer_to_member
 
 pytestmark = pytest.mark.django_db
@@ -123,9 +124,36 @@ def test_external_wallet_may_go_negative_but_org_wallet_may_not(org, ct):
     stripe = Wallet.objects.external("stripe")
     org_wallet = Wallet.objects.for_org(org)
     post_transfer(kind=TransferKind.PURCHASE, org=org, legs=[leg(stripe, ct, -7, org), leg(org_wallet, ct, 7)])
-    assert Pocket.objects.get(wallet=stripe, funding_org=org).balance == -7
+    pocket = Pocket.objects.get(wallet=stripe, funding_org=org)
+    # External pockets keep no cached balance (nothing locks their row): it is the sum of their entries.
+    assert pocket.balance == 0
+    assert pocket_balance(pocket) == -7
+    assert pocket.org_id == org.pk
+    entry = Entry.objects.get(pocket=pocket)
+    assert (entry.amount, entry.balance_after, entry.org_id) == (-7, None, org.pk)
     with pytest.raises(InsufficientCredits):
         post_transfer(kind=TransferKind.REFUND, org=org, legs=[leg(org_wallet, ct, -8), leg(stripe, ct, 8, org)])
+    assert pocket_balance(pocket) == -7
+
+
+def test_external_pocket_cannot_cache_a_balance(org, ct):
+    """The database refuses a cached balance on an external pocket (the hot-row design, docs/ledger.md)."""
+    stripe = Wallet.objects.external("stripe")
+    post_transfer(
+        kind=TransferKind.PURCHASE, org=org, legs=[leg(stripe, ct, -7, org), leg(Wallet.objects.for_org(org), ct, 7)]
+    )
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Pocket.objects.filter(wallet=stripe).update(balance=-7)
+
+
+def test_entries_and_pockets_carry_the_org(org, ct):
+    org_wallet = Wallet.objects.for_org(org)
+    promotions = Wallet.objects.external("promotions")
+    posted = post_transfer(
+        kind=TransferKind.PROMO_GRANT, org=org, legs=[leg(promotions, ct, -5, org), leg(org_wallet, ct, 5)]
+    )
+    assert set(Entry.objects.filter(transfer=posted.transfer).values_list("org_id", flat=True)) == {org.pk}
+    assert Pocket.objects.get(wallet=org_wallet, credit_type=ct).org_id == org.pk
 
 
 def test_verify_ledger_command_passes_on_clean_books(funded_org, capsys):

@@ -8,53 +8,62 @@
 --   became part of the locking query, and when a pocket it found was updated by another transaction while
 --   we waited for its lock, the re-check dropped it (eight members charged at once on a fresh Usage pocket:
 --   half came back LedgerBusy; tests/api/test_api_concurrency.py);
--- - `locked` takes the row locks in ascending id order (LockRows over a Sort: every lock is taken in that
---   order whatever the rest of the plan does) and, after waiting, sees the latest committed balances;
+-- - `locked` takes the row locks of the NON-external pockets in ascending id order (LockRows over a Sort:
+--   every lock is taken in that order whatever the rest of the plan does) and, after waiting, sees the
+--   latest committed balances. External pockets (Stripe, Usage, Promotions) are neither locked nor
+--   updated: they have no floor and keep no cached balance, so an org's charges share no row (their
+--   entries' foreign keys take KEY SHARE locks, which do not conflict with each other);
 -- - `ok` needs every locked row, so nothing below runs before all locks are held; it is false when a
 --   pocket is missing or a non-external pocket would go below zero — then nothing at all is written;
 -- - `t` inserts the transfer; ON CONFLICT DO NOTHING makes a racer with the same idempotency key wait for
 --   the first to commit and then write nothing (the caller reads the first transfer back and replays it);
--- - `upd` and `ins` depend on `t`, so a refused or replayed transfer changes no balance.
+-- - `upd` and `ins` depend on `t`, so a refused or replayed transfer changes no balance; `ins` writes an
+--   entry per leg: the new balance for a locked pocket, null for an external one; each carries the org.
 WITH legs AS (
     SELECT * FROM unnest(%b::bigint[], %b::bigint[], %b::bigint[], %b::bigint[])
         AS l(wallet_id, credit_type_id, funding_org_id, amount)
 ), found AS MATERIALIZED (
-    SELECT p.id, legs.amount FROM legs
+    SELECT p.id, p.is_external, legs.wallet_id, legs.credit_type_id, legs.funding_org_id, legs.amount FROM legs
     JOIN wallets_pocket p ON p.wallet_id = legs.wallet_id AND p.credit_type_id = legs.credit_type_id
                          AND p.funding_org_id = legs.funding_org_id
     UNION ALL
-    SELECT p.id, legs.amount FROM legs
+    SELECT p.id, p.is_external, legs.wallet_id, legs.credit_type_id, legs.funding_org_id, legs.amount FROM legs
     JOIN wallets_pocket p ON p.wallet_id = legs.wallet_id AND p.credit_type_id = legs.credit_type_id
                          AND p.funding_org_id IS NULL AND legs.funding_org_id IS NULL
 ), locked AS (
-    SELECT p.id, p.wallet_id, p.credit_type_id, p.funding_org_id, p.balance, p.is_external, found.amount
+    SELECT p.id, p.balance, found.amount
     FROM wallets_pocket p
     JOIN found ON p.id = found.id
+    WHERE NOT found.is_external
     ORDER BY p.id
     FOR UPDATE OF p
 ), ok AS (
-    SELECT count(*) = %s::int AND coalesce(bool_and(is_external OR balance + amount >= 0), false) AS ok
+    SELECT count(*) + (SELECT count(*) FROM found WHERE found.is_external) = %s::int
+           AND coalesce(bool_and(balance + amount >= 0), true) AS ok
     FROM locked
 ), t AS (
     INSERT INTO wallets_transfer (org_id, kind, actor_id, memo, idempotency_key, fingerprint, amount, created_at)
     SELECT %s::bigint, %s::varchar, %s::bigint, %s::varchar, %s::varchar, %s::varchar, %s::bigint, %s::timestamptz
     FROM ok WHERE ok.ok
     ON CONFLICT DO NOTHING
-    RETURNING id
+    RETURNING id, org_id, created_at
 ), upd AS (
     UPDATE wallets_pocket p SET balance = p.balance + locked.amount
     FROM locked, t
     WHERE p.id = locked.id
-    RETURNING p.id, p.wallet_id, p.credit_type_id, locked.amount, p.balance
+    RETURNING p.id, p.balance
 ), ins AS (
-    INSERT INTO wallets_entry (transfer_id, pocket_id, wallet_id, credit_type_id, amount, balance_after, created_at)
-    SELECT t.id, upd.id, upd.wallet_id, upd.credit_type_id, upd.amount, upd.balance, %s::timestamptz
-    FROM t, upd
+    INSERT INTO wallets_entry
+        (transfer_id, pocket_id, wallet_id, credit_type_id, org_id, amount, balance_after, created_at)
+    SELECT t.id, found.id, found.wallet_id, found.credit_type_id, t.org_id, found.amount, upd.balance, t.created_at
+    FROM t CROSS JOIN found LEFT JOIN upd ON upd.id = found.id
+    WHERE found.is_external OR upd.id IS NOT NULL
     RETURNING 1
 )
 SELECT ok.ok, (SELECT id FROM t), (SELECT count(*) FROM upd), (SELECT count(*) FROM ins),
-       -- the locked balances, for the caller's error message, only when nothing could be written
+       -- every leg's pocket and locked balance (null: external), for the caller, only when nothing was written
        CASE WHEN NOT ok.ok THEN
-           (SELECT json_agg(json_build_array(wallet_id, credit_type_id, funding_org_id, balance)) FROM locked)
+           (SELECT json_agg(json_build_array(f.wallet_id, f.credit_type_id, f.funding_org_id, l.balance))
+            FROM found f LEFT JOIN locked l ON l.id = f.id)
        END
 FROM ok
