@@ -11,7 +11,7 @@ import os
 import random
 import time
 
-from _common import reset_ledger, setup
+from _common import before_fork, reset_ledger, setup
 
 SECONDS = float(os.environ.get("BENCH_SECONDS", 15))
 WORKERS = int(os.environ.get("BENCH_WORKERS", 8))
@@ -60,6 +60,7 @@ def baseline_worker(args):
 
 
 def run(worker, make_args):
+    before_fork()
     deadline = time.time() + SECONDS
     ctx = mp.get_context("fork")
     with ctx.Pool(WORKERS) as pool:
