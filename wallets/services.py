@@ -17,7 +17,7 @@ from wallets.errors import (
     MemberNotActive,
     WalletError,
 )
-from wallets.ledger import Leg, check_amount, fetch_hot, leg, post_transfer
+from wallets.ledger import Leg, check_amount, execute_prepared, fetch_hot, leg, post_transfer
 from wallets.models import MAX_AMOUNT, CreditType, ExternalCode, Transfer, TransferKind, Wallet, WalletKind
 from wallets.outstanding import OutstandingBalanceDue, assert_no_outstanding
 from wallets.results import Posted, UsageCharged
@@ -199,10 +199,7 @@ def _usage_fingerprint(org_id: int, membership_id: int, amount: int, description
     return hashlib.sha256(body.encode()).hexdigest()
 
 
-_LOCK_MEMBER_FOR_USAGE = load_sql(__file__, "lock_member_for_usage.sql")
-
-
-_MEMBER_POCKETS_FOR_USAGE = load_sql(__file__, "member_pockets_for_usage.sql")
+_MEMBER_FOR_USAGE = load_sql(__file__, "member_for_usage.sql")
 
 _TRANSFER_BY_KEY = "SELECT id, fingerprint FROM wallets_transfer WHERE org_id = %s AND idempotency_key = %s"
 
@@ -252,39 +249,36 @@ def member_charge_usage(
 def _charge_usage_locked(org, membership_id, amount, description, actor, idempotency_key, fingerprint) -> UsageCharged:
     # Hand-written (prepared on PostgreSQL): this is the API's hot path, and ORM compilation of these reads
     # cost more than the database work. Lock order as everywhere: the membership (domain row) first, then
-    # the member's pockets by id, then post_transfer's pocket locks.
-    rows = fetch_hot(
-        _LOCK_MEMBER_FOR_USAGE,
-        [ExternalCode.USAGE.value, membership_id, org.pk],
-        lock_of="m",
+    # the member's pockets by id, then post_transfer's pocket locks; the first two in one statement.
+    key = idempotency_key or ""
+    rows = execute_prepared(
+        _MEMBER_FOR_USAGE,
+        [membership_id, org.pk, ExternalCode.USAGE.value, org.pk, key, org.pk, key, org.pk],
     )
     if not rows or rows[0][0] != MembershipStatus.ACTIVE:
         raise MemberNotActive()
-    _status, member_wallet_id, usage_wallet_id, slugs = rows[0]
-    key = idempotency_key or ""
-    pockets = fetch_hot(
-        _MEMBER_POCKETS_FOR_USAGE, [org.pk, key, org.pk, key, member_wallet_id or 0, org.pk], lock_of="p"
-    )
-    if pockets:
-        seen = (pockets[0][6], pockets[0][7]) if pockets[0][6] is not None else None
-    elif idempotency_key:
-        seen = next(iter(fetch_hot(_TRANSFER_BY_KEY, [org.pk, idempotency_key])), None)
-    else:
-        seen = None
-    if idempotency_key and seen:
-        if seen[1] != fingerprint:
+    _status, member_wallet_id, usage_wallet_id, slugs, seen_id, seen_fingerprint = rows[0][:6]
+    pockets = [row[6:] for row in rows if row[6] is not None]
+    if idempotency_key and seen_id is not None:
+        if seen_fingerprint != fingerprint:
             raise IdempotencyConflict()
-        return UsageCharged(Transfer.objects.get(pk=seen[0]), replayed=True)
+        return UsageCharged(Transfer.objects.get(pk=seen_id), replayed=True)
     if usage_wallet_id is None:
         usage_wallet_id = Wallet.objects.external(ExternalCode.USAGE).pk
     # Sorted into draw order: credit type draw order, then oldest pocket first.
     pockets.sort(key=lambda p: (p[4], p[1], p[5], p[0]))  # draw_order, credit type, created_at, id
     available = sum(p[2] for p in pockets)
     if available < amount:
+        if idempotency_key and (seen := next(iter(fetch_hot(_TRANSFER_BY_KEY, [org.pk, idempotency_key])), None)):
+            # A racer with the same key committed while we waited for the membership (its charge may be why
+            # the balance is short; the statement above could not see it): a replay, not a wrong 402.
+            if seen[1] != fingerprint:
+                raise IdempotencyConflict()
+            return UsageCharged(Transfer.objects.get(pk=seen[0]), replayed=True)
         raise InsufficientCredits(available=available, requested=amount)
     remaining = dict.fromkeys(slugs or (), 0)
     legs, drawn, left = [], [], amount
-    for _pocket_id, ct_id, balance, slug, _draw_order, _created, _seen_id, _seen_fp in pockets:
+    for _pocket_id, ct_id, balance, slug, _draw_order, _created in pockets:
         take = min(left, balance)
         if take:
             legs += [
@@ -294,8 +288,6 @@ def _charge_usage_locked(org, membership_id, amount, description, actor, idempot
             drawn.append((slug, take))
         remaining[slug] = remaining.get(slug, 0) + balance - take
         left -= take
-    # Everything above runs before the Usage pocket (the one row all of an org's charges share) is locked
-    # inside post_transfer, so that lock is held for as short a time as possible.
     posted = post_transfer(
         kind=TransferKind.USAGE,
         org=org,
