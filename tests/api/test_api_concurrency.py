@@ -99,6 +99,21 @@ def test_concurrent_service_charges_never_overdraw(setup):
     assert ledger_problems() == []
 
 
+def test_concurrent_service_charges_with_one_key_that_empties_the_wallet_replay_not_402(setup):
+    """The service alone, 20 callers with one key charging the member's whole balance: one charge, 19 replays.
+    The callers that waited for the membership read a snapshot from before the first charge committed; the
+    balance they then find is 0, and they must look the key up again instead of answering 402."""
+    org, member, _ = setup
+    results = _race(
+        20, lambda i: member_charge_usage(org=org, membership_id=member.pk, amount=30, idempotency_key="drain")
+    )
+    assert all(isinstance(r, UsageCharged) for r in results), results
+    assert sum(1 for r in results if not r.replayed) == 1
+    assert len({r.transfer.pk for r in results}) == 1
+    assert Transfer.objects.filter(org=org, kind=TransferKind.USAGE).count() == 1
+    assert ledger_problems() == []
+
+
 @pytest.mark.parametrize("round_", range(3))
 def test_many_members_charged_at_once_all_succeed_even_on_a_fresh_usage_pocket(org, round_):
     """Eight members charged at the same moment, on an org whose Usage pocket does not exist yet: every
