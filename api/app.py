@@ -3,7 +3,7 @@
 Where things are:
 - this module: the NinjaAPI instance `api` (mounted by config/urls.py), its description, and the exception
   handlers that turn every error into a problem+json response (api.errors);
-- api.routers.<resource>: the endpoints, one Router per resource (balances, members, transactions,
+- api.routers.<resource>: the endpoints, one Router per resource (me, balances, members, transactions,
   transfers, usage);
 - api.schemas: request and response schemas, their validators, and READ_ERRORS/POST_ERRORS;
 - api.auth: API-key auth, scopes, the per-key rate limit;
@@ -24,7 +24,7 @@ from ninja.openapi.docs import Swagger
 
 from api.auth import ApiKeyAuth
 from api.errors import PROBLEM_CONTENT_TYPE, ApiProblem, problem_from_domain_error, problem_instance, problem_response
-from api.routers import balances, members, transactions, transfers, usage
+from api.routers import balances, me, members, transactions, transfers, usage
 from core.db_unavailable import INTERFACE_ERRORS, OPERATIONAL_ERRORS, RETRY_AFTER_SECONDS, is_connection_lost
 from core.errors import DomainError
 
@@ -70,6 +70,7 @@ api = ProblemAwareAPI(
     docs=Swagger(settings={"validatorUrl": None, "persistAuthorization": False}),
 )
 
+api.add_router("", me.router)
 api.add_router("", balances.router)
 api.add_router("", members.router)
 api.add_router("", transactions.router)

@@ -133,6 +133,14 @@ POST_ERRORS = {**READ_ERRORS, 402: Problem, 404: Problem, 409: Problem, 503: Pro
 # ---------------------------------------------------------------------------- balances
 
 
+class MeOut(Schema):
+    org: str = Field(description="The key's org (slug).")
+    org_name: str
+    key_name: str
+    key_prefix: str = Field(description="The token's public part, as Settings > API keys shows it.")
+    scope: Literal["read", "charge", "transfer"]
+
+
 class CreditTypeBalance(Schema):
     credit_type: str
     name: str

@@ -69,15 +69,16 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    "core.middleware.SessionMiddleware",  # this and the other core.middleware entries: skipped under /api/
     "django.middleware.common.CommonMiddleware",
     "core.siteurl.SiteUrlMiddleware",  # links in emails: SITE_URL, else the host serving this request
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "core.middleware.CsrfViewMiddleware",
+    "core.middleware.AuthenticationMiddleware",
+    "core.replica.ReadYourWritesMiddleware",  # after a write, that browser's reports read the primary for a while
+    "core.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "axes.middleware.AxesMiddleware",
-    "django_htmx.middleware.HtmxMiddleware",
+    "axes.middleware.AxesMiddleware",  # kept as is: axes checks for it by name; it costs API requests nothing
+    "core.middleware.HtmxMiddleware",
     "orgs.middleware.WorkspaceMiddleware",
 ]
 
@@ -112,10 +113,25 @@ if not DATABASES["default"]["ENGINE"].endswith(("postgresql", "postgis")):
     from django.core.exceptions import ImproperlyConfigured
 
     raise ImproperlyConfigured("Credits runs on PostgreSQL only: DATABASE_URL must be a postgres://... URL.")
-# Persistent connections (checked at the start of each request): a new PostgreSQL backend per request
-# costs more than most requests do.
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
-DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# A new PostgreSQL backend per request costs more than most requests do. By default each process keeps a pool
+# of connections (psycopg_pool, Django's OPTIONS["pool"]): a request borrows one and gives it back at its end.
+# The pool opens up to DB_POOL_MAX_SIZE at once (one per thread that uses the database: a sync gunicorn worker
+# needs one), keeps DB_POOL_MIN_SIZE open, closes the others after DB_POOL_MAX_IDLE idle seconds, and makes a
+# request wait at most DB_POOL_TIMEOUT seconds for one. DB_POOL=false: one persistent connection per thread
+# instead, kept CONN_MAX_AGE seconds. DB_HEALTH_CHECKS=true checks a connection (one round trip) each time a
+# request takes it; off, a connection broken by a database restart fails one request (503, retry) and is dropped.
+DB_POOL = env.bool("DB_POOL", default=True)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("DB_HEALTH_CHECKS", default=not DB_POOL)
+if DB_POOL:
+    DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps the connections; Django refuses both
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": env.int("DB_POOL_MIN_SIZE", default=1),
+        "max_size": env.int("DB_POOL_MAX_SIZE", default=64),
+        "max_idle": env.float("DB_POOL_MAX_IDLE", default=60.0),
+        "timeout": env.float("DB_POOL_TIMEOUT", default=10.0),
+    }
+else:
+    DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 # A stuck row lock becomes a clean, retryable error (LedgerBusy) instead of a hang.
 DATABASES["default"].setdefault("OPTIONS", {})["options"] = (
     f"-c lock_timeout={env.int('LEDGER_LOCK_TIMEOUT_MS', default=10_000)}"
@@ -124,6 +140,27 @@ DATABASES["default"]["TEST"] = {"NAME": env.str("TEST_DATABASE_NAME", default=No
 # The ledger's hot statements run as server-side prepared statements (wallets.ledger.execute_prepared).
 # Turn off behind a pooler that cannot keep them (PgBouncer in transaction mode before 1.21).
 LEDGER_PREPARED_STATEMENTS = env.bool("LEDGER_PREPARED_STATEMENTS", default=True)
+# Read replica (core/replica.py, docs/operations.md "Read replica"): with DATABASE_REPLICA_URL set, reports (the
+# Transactions list, its CSV export, the balance chart) read from it; money, balances and permissions never do.
+if env.str("DATABASE_REPLICA_URL", default=""):
+    DATABASES["replica"] = env.db("DATABASE_REPLICA_URL")
+    if not DATABASES["replica"]["ENGINE"].endswith(("postgresql", "postgis")):
+        raise ImproperlyConfigured("DATABASE_REPLICA_URL must be a postgres://... URL, like DATABASE_URL.")
+    # No pool: one persistent connection per thread, so a dead replica costs one connect_timeout (a pool would
+    # make the request wait DB_POOL_TIMEOUT), then reads go to the primary until it answers again.
+    DATABASES["replica"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+    DATABASES["replica"]["CONN_HEALTH_CHECKS"] = True
+    # The primary's options (lock_timeout…) but its pool, the replica URL's own, and a short connect timeout.
+    DATABASES["replica"]["OPTIONS"] = {
+        **{key: value for key, value in DATABASES["default"]["OPTIONS"].items() if key != "pool"},
+        **DATABASES["replica"].get("OPTIONS", {}),
+        "connect_timeout": env.int("REPLICA_CONNECT_TIMEOUT", default=2),
+    }
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+REPLICA_READS = env.bool("REPLICA_READS", default=True)  # false: every read goes to the primary
+REPLICA_CHECK_SECONDS = env.float("REPLICA_CHECK_SECONDS", default=2.0)  # re-check health at most this often
+REPLICA_MAX_LAG_SECONDS = env.float("REPLICA_MAX_LAG_SECONDS", default=5.0)  # further behind: read the primary
+REPLICA_PIN_SECONDS = env.int("REPLICA_PIN_SECONDS", default=5)  # read-your-writes window after a write
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "orgs.User"

@@ -1,11 +1,13 @@
 """Fixed-window rate limits, one counter for every caller: per user for money-moving POSTs and credit
 requests, per address and per client IP for the emails anonymous forms send, per key for the JSON API.
 
-Counts live in Django's default cache, which every process must share, or N processes admit N times each
-limit: by default the database cache (table `credits_cache`, made by core's migration), or Redis with
-CACHE_URL=redis://…. A per-process cache (locmem, dummy) with DEBUG off is warned about at start-up
-(core/apps.py). On the database cache one counter's read and write are made atomic by a PostgreSQL advisory
-lock on that counter (Django's DatabaseCache.incr is a get then a set, which two processes can interleave).
+Counts must be shared by every process, or N processes admit N times each limit. With the default cache (the
+database cache) they live in PostgreSQL, in the UNLOGGED table `core_ratelimit_counter` (core's migration 0002):
+one row per identity, counted by one upsert (sql/ratelimit_hit.sql) whose row lock makes it exact across
+processes and is held only for that statement, in autocommit (call `hit` outside a transaction, as the views
+and the API's auth do, or the lock lasts until that transaction ends). With CACHE_URL=redis://… they live in
+Redis (add, then incr: atomic there). A per-process cache (locmem, dummy) with DEBUG off is warned about at
+start-up (core/apps.py).
 """
 
 import functools
@@ -17,11 +19,13 @@ from django.conf import settings
 from django.core.cache import caches
 from django.core.cache.backends.base import BaseCache
 from django.core.cache.backends.db import DatabaseCache
-from django.db import connections, router, transaction
+from django.db import connections, router
 from django.shortcuts import render
 
-# pg_advisory_xact_lock(class, id): the class keeps the rate limiter's locks apart from any other user's.
-_LOCK_CLASS = 0x726C  # "rl"
+from core.sql import load_sql
+
+_HIT_SQL = load_sql(__file__, "ratelimit_hit.sql")
+_PURGE_SQL = "DELETE FROM core_ratelimit_counter WHERE window_end < %s"
 
 
 def _count(cache: BaseCache, key: str, timeout: int) -> int:
@@ -35,16 +39,15 @@ def _count(cache: BaseCache, key: str, timeout: int) -> int:
         return 1
 
 
-def _count_in_database(cache: DatabaseCache, key: str, timeout: int) -> int:
-    """_count on the database cache, serialised per counter across processes by a transaction-scoped
-    advisory lock: the read and the write of one counter never interleave with another process's."""
+def _count_in_database(cache: DatabaseCache, key: str, window_end: int, now: float) -> int:
+    """Add one to the counter `key` in the current window (ending at `window_end`) and return it: one
+    statement. The first count of a window also drops counters whose windows have ended."""
     alias = router.db_for_write(cache.cache_model_class)
-    lock_id = int.from_bytes(hashlib.sha256(key.encode()).digest()[:4], "big", signed=True)
-    with transaction.atomic(using=alias):
-        with connections[alias].cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s::int4, %s::int4)", [_LOCK_CLASS, lock_id])
-        used = (cache.get(key) or 0) + 1
-        cache.set(key, used, timeout=timeout)
+    with connections[alias].cursor() as cursor:
+        cursor.execute(_HIT_SQL, [key, window_end])
+        (used,) = cursor.fetchone()
+        if used == 1:
+            cursor.execute(_PURGE_SQL, [int(now)])
     return used
 
 
@@ -55,12 +58,11 @@ def hit(scope: str, identity: str, *, count: int, seconds: int) -> int | None:
     window = int(now // seconds)
     # Hashed: any string (an email address) makes a short key any cache backend accepts, and none is stored.
     digest = hashlib.sha256(identity.encode()).hexdigest()[:32]
-    key = f"rl:{scope}:{digest}:{window}"
     cache = caches["default"]
     if isinstance(cache, DatabaseCache):
-        used = _count_in_database(cache, key, seconds + 1)
+        used = _count_in_database(cache, f"rl:{scope}:{digest}", (window + 1) * seconds, now)
     else:
-        used = _count(cache, key, seconds + 1)
+        used = _count(cache, f"rl:{scope}:{digest}:{window}", seconds + 1)
     if used > count:
         return max(1, int(seconds - now % seconds) + 1)
     return None

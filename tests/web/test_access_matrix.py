@@ -195,6 +195,7 @@ MATRIX = {
     # django-ninja's schema and docs views answer any method, read-only.
     "api-v1:openapi-json": {"GET": _all(200), "POST": _all(200)},
     "api-v1:openapi-view": {"GET": _all(200), "POST": _all(200)},
+    "api-v1:me": {"GET": _all(401), "POST": _all(405)},
     "api-v1:org_balance": {"GET": _all(401), "POST": _all(405)},
     "api-v1:member_list": {"GET": _all(401), "POST": _all(405)},
     "api-v1:member_balance": {
