@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.utils import timezone
 
 from core.money import dollars
@@ -63,17 +63,20 @@ class BalanceChart:
 CHART_RANGES = (30, 90)
 
 
-def balance_chart(wallet: Wallet, by_type: list, days: int = 30, today: date | None = None) -> BalanceChart:
+def balance_chart(
+    wallet: Wallet, by_type: list, days: int = 30, today: date | None = None, using: str = DEFAULT_DB_ALIAS
+) -> BalanceChart:
     """End-of-day balances of `wallet` per credit type over the last `days` days, stacked, as SVG
-    geometry, with ONE query: for each day and pocket, the balance_after of the pocket's last entry before
-    the day ends. `by_type` (from wallet_balance, which the page already has) gives the credit types, in
-    the order they are stacked."""
+    geometry, with ONE query on the database `using` (the read replica when core.replica.read_alias allows
+    it): for each day and pocket, the balance_after of the pocket's last entry before the day ends.
+    `by_type` (from wallet_balance, which the page already has) gives the credit types, in the order they
+    are stacked."""
     today = today or timezone.localdate()
     start = today - timedelta(days=days - 1)
     day_list = [start + timedelta(days=i) for i in range(days)]
     ends = [timezone.make_aware(datetime.combine(d + timedelta(days=1), time.min)) for d in day_list]
     found: dict[tuple[int, int], int] = {}
-    with connection.cursor() as cursor:
+    with connections[using].cursor() as cursor:
         cursor.execute(_BALANCE_BY_DAY, [ends, wallet.pk])
         for i, ct_id, total in cursor.fetchall():
             found[(int(i) - 1, ct_id)] = int(total)

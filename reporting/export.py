@@ -18,14 +18,15 @@ import io
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from psycopg.sql import SQL, Composable, Identifier, Literal
 
+from core.replica import stream_read
 from core.sql import load_sql
 from orgs.models import Organization
 from reporting.filters import TransactionFilter
-from reporting.queries import TransactionRow, filter_transfers
-from wallets.models import CreditType, TransferKind, Wallet, WalletKind
+from reporting.queries import TransactionRow, filter_transfers, org_wallet_id
+from wallets.models import CreditType, TransferKind, WalletKind
 
 CSV_COLUMNS = [
     "id",
@@ -102,10 +103,10 @@ def _safe(expr: Composable) -> Composable:
     return _SAFE.format(expr)
 
 
-def _export_sql(org: Organization, filt: TransactionFilter) -> Composable:
+def _export_sql(org: Organization, filt: TransactionFilter, using: str = DEFAULT_DB_ALIAS) -> Composable:
     """The export's SELECT: sql/export.sql with its per credit type columns spelled out (there are only a
-    handful of credit types) and the filtered transfers as a subquery. Two queries: the org wallet and
-    the credit types."""
+    handful of credit types) and the filtered transfers as a subquery. Two queries, on `using`: the org
+    wallet and the credit types."""
     inner = (
         filter_transfers(org, filt)
         .order_by("-created_at", "-id")
@@ -113,9 +114,12 @@ def _export_sql(org: Organization, filt: TransactionFilter) -> Composable:
     )
     # Django's SQL with its parameters bound by psycopg (client side, as COPY needs), so the statement
     # carries no placeholders and no literal of ours is ever read as one.
-    transfers = SQL(connection.ops.compose_sql(*inner.query.sql_with_params()))
-    ow = Literal(int(Wallet.objects.for_org(org).pk))
-    types = [(int(pk), Literal(name)) for pk, name in CreditType.objects.order_by("pk").values_list("pk", "name")]
+    transfers = SQL(connections[using].ops.compose_sql(*inner.query.sql_with_params()))
+    ow = Literal(int(org_wallet_id(org, using)))
+    types = [
+        (int(pk), Literal(name))
+        for pk, name in CreditType.objects.using(using).order_by("pk").values_list("pk", "name")
+    ]
 
     kind = SQL("CASE t.kind {} ELSE t.kind END").format(
         SQL(" ").join(
@@ -169,28 +173,31 @@ def _export_sql(org: Organization, filt: TransactionFilter) -> Composable:
     )
 
 
-def copy_csv(org: Organization, filt: TransactionFilter, flush_bytes: int = 256 * 1024) -> Iterator[bytes]:
+def copy_csv(
+    org: Organization, filt: TransactionFilter, flush_bytes: int = 256 * 1024, using: str = DEFAULT_DB_ALIAS
+) -> Iterator[bytes]:
     """The export as CSV bytes (header first), streamed by COPY (SELECT ...) TO STDOUT in ~256 KB
-    pieces. One statement, so one consistent snapshot of the ledger."""
-    copy_sql = _COPY.format(_export_sql(org, filt))
-    connection.ensure_connection()
-    with connection.cursor() as cursor:
+    pieces, on the database `using`. One statement, so one consistent snapshot of the ledger.
+
+    The settings and the COPY run in one transaction (SET LOCAL): behind PgBouncer in transaction mode a
+    session-level SET could land on another server connection, or stay behind on this one for the next
+    client."""
+    copy_sql = _COPY.format(_export_sql(org, filt, using))
+    with transaction.atomic(using=using), connections[using].cursor() as cursor:
         # A long streamed nested-loop scan: JIT compilation and parallel workers only delay the first byte.
-        cursor.execute("SET jit = off; SET max_parallel_workers_per_gather = 0")
-        try:
-            with cursor.cursor.copy(copy_sql) as copy:
-                buf = bytearray()
-                for data in copy:
-                    buf += data
-                    if len(buf) >= flush_bytes:
-                        yield bytes(buf)
-                        buf.clear()
-                if buf:
+        cursor.execute("SET LOCAL jit = off; SET LOCAL max_parallel_workers_per_gather = 0")
+        with cursor.cursor.copy(copy_sql) as copy:
+            buf = bytearray()
+            for data in copy:
+                buf += data
+                if len(buf) >= flush_bytes:
                     yield bytes(buf)
-        finally:
-            cursor.execute("RESET jit; RESET max_parallel_workers_per_gather")
+                    buf.clear()
+            if buf:
+                yield bytes(buf)
 
 
-def export_csv(org: Organization, filt: TransactionFilter) -> Iterator[bytes]:
-    """The CSV export as an iterator for StreamingHttpResponse (COPY, see copy_csv)."""
-    return copy_csv(org, filt)
+def export_csv(org: Organization, filt: TransactionFilter, using: str = DEFAULT_DB_ALIAS) -> Iterator[bytes]:
+    """The CSV export as an iterator for StreamingHttpResponse (COPY, see copy_csv), read on `using`. If the
+    replica fails before the first bytes, the export is read from the primary instead (core.replica)."""
+    return stream_read(using, lambda alias: copy_csv(org, filt, using=alias))

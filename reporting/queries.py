@@ -25,6 +25,7 @@ import binascii
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
+from django.db import DEFAULT_DB_ALIAS
 from django.db.models import Count, Exists, Max, Min, OuterRef, Q, Sum
 from django.utils import timezone
 
@@ -136,28 +137,34 @@ def keyset(qs, direction: str = "older", at: tuple[datetime, int] | None = None)
     return qs.order_by(*(("-created_at", "-id") if direction == "older" else ("created_at", "id")))
 
 
-def _fetch(qs, direction: str, at: tuple[datetime, int] | None, limit: int) -> list[tuple]:
+def _fetch(
+    qs, direction: str, at: tuple[datetime, int] | None, limit: int, using: str = DEFAULT_DB_ALIAS
+) -> list[tuple]:
     """One keyset range of transfer tuples, newest first."""
-    rows = list(keyset(qs, direction, at).values_list(*TRANSFER_FIELDS)[:limit])
+    rows = list(keyset(qs, direction, at).using(using).values_list(*TRANSFER_FIELDS)[:limit])
     if direction == "newer":
         rows.reverse()
     return rows
 
 
 class _Labels:
-    """Wallet labels and credit type names, cached across the chunks of one export."""
+    """Wallet labels and credit type names, cached across the chunks of one export; `using` is the database
+    alias every read of the page goes to (core.replica.read_alias)."""
 
-    def __init__(self, org_wallet_id: int, credit_types: dict[int, str]):
+    def __init__(self, org_wallet_id: int, credit_types: dict[int, str], using: str = DEFAULT_DB_ALIAS):
         self.org_wallet_id = org_wallet_id
         self.credit_types = credit_types
+        self.using = using
         self.wallets: dict[int, str] = {org_wallet_id: "Org wallet"}
 
     def load(self, wallet_ids: set[int]) -> None:
         missing = wallet_ids - self.wallets.keys()
         if not missing:
             return
-        for pk, kind, name, user_name, email in Wallet.objects.filter(pk__in=missing).values_list(
-            "pk", "kind", "name", "user__name", "user__email"
+        for pk, kind, name, user_name, email in (
+            Wallet.objects.using(self.using)
+            .filter(pk__in=missing)
+            .values_list("pk", "kind", "name", "user__name", "user__email")
         ):
             self.wallets[pk] = (user_name or email) if kind == WalletKind.USER else name
 
@@ -169,7 +176,8 @@ def _rows(transfers: list[tuple], labels: _Labels) -> list[TransactionRow]:
         return []
     ow = labels.org_wallet_id
     sums = (
-        Entry.objects.filter(transfer_id__in=[t[0] for t in transfers])
+        Entry.objects.using(labels.using)
+        .filter(transfer_id__in=[t[0] for t in transfers])
         .values_list("transfer_id", "credit_type_id")
         .annotate(
             org_amount=Sum("amount", filter=Q(wallet_id=ow)),
@@ -233,9 +241,16 @@ def _side_label(n: int, ids: set, wallets: dict[int, str]) -> str:
     return wallets.get(wallet_id, "—") if wallet_id is not None else "—"
 
 
-def _labels(org: Organization, credit_types: list[CreditType] | None = None) -> _Labels:
-    types = credit_types if credit_types is not None else list(CreditType.objects.all())
-    return _Labels(Wallet.objects.for_org(org).pk, {ct.pk: ct.name for ct in types})
+def org_wallet_id(org: Organization, using: str = DEFAULT_DB_ALIAS) -> int:
+    """The org wallet's id, read on `using`. One query; the org wallet exists from the org's creation, so a
+    replica that has not caught up with a brand-new org is the only miss (then the primary makes it)."""
+    pk = Wallet.objects.using(using).filter(kind=WalletKind.ORG, org=org).values_list("pk", flat=True).first()
+    return pk if pk is not None else Wallet.objects.for_org(org).pk
+
+
+def _labels(org: Organization, credit_types: list[CreditType] | None = None, using: str = DEFAULT_DB_ALIAS) -> _Labels:
+    types = credit_types if credit_types is not None else list(CreditType.objects.using(using))
+    return _Labels(org_wallet_id(org, using), {ct.pk: ct.name for ct in types}, using)
 
 
 def transactions_page(
@@ -244,17 +259,19 @@ def transactions_page(
     cursor: str | None = None,
     limit: int = PAGE_SIZE,
     credit_types: list[CreditType] | None = None,
+    using: str = DEFAULT_DB_ALIAS,
 ) -> TransactionPage:
     """One page of the org's transactions, newest first. `cursor` is an `older_cursor` or
     `newer_cursor` of a previous page (None: the newest page); a bad cursor raises CursorError.
     Queries: the org wallet, the transfers, the entry summary, wallet labels (+ credit types unless
-    passed in): constant, whatever the page number or the data size."""
+    passed in): constant, whatever the page number or the data size. All on the database `using`
+    (the read replica when core.replica.read_alias allows it)."""
     direction, at = "older", None
     if cursor:
         direction, stamp, pk = decode_cursor(cursor)
         at = (stamp, pk)
-    labels = _labels(org, credit_types)
-    transfers = _fetch(filter_transfers(org, filt), direction, at, limit + 1)
+    labels = _labels(org, credit_types, using)
+    transfers = _fetch(filter_transfers(org, filt), direction, at, limit + 1, using)
     more = len(transfers) > limit
     if more:
         transfers = transfers[1:] if direction == "newer" else transfers[:limit]
@@ -273,15 +290,17 @@ def transactions_page(
     )
 
 
-def iter_transactions(org: Organization, filt: TransactionFilter, chunk_size: int = EXPORT_CHUNK):
+def iter_transactions(
+    org: Organization, filt: TransactionFilter, chunk_size: int = EXPORT_CHUNK, using: str = DEFAULT_DB_ALIAS
+):
     """Every matching row, newest first, `chunk_size` transfers per keyset step (two or three queries
     a step). Memory stays at one chunk whatever the total, and rows inserted during an export are
     neither repeated nor do they shift it."""
-    labels = _labels(org)
+    labels = _labels(org, using=using)
     qs = filter_transfers(org, filt)
     at = None
     while True:
-        transfers = _fetch(qs, "older", at, chunk_size)
+        transfers = _fetch(qs, "older", at, chunk_size, using)
         if not transfers:
             return
         yield from _rows(transfers, labels)

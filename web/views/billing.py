@@ -8,11 +8,10 @@ from django_htmx.http import HttpRequest
 from credit_requests.selectors import pending_request_count, pending_requests_page
 from orgs.selectors import billing_viewer_membership
 from purchases.services import org_purchases
-from reporting.chart import balance_chart
 from wallets.models import Wallet
 from wallets.outstanding import org_outstanding_credits
 from wallets.selectors import recent_entries, wallet_balance
-from web.views.transactions import chart_days
+from web.views.transactions import chart_for
 
 TABS = [("credits", "Credits", "billing:page"), ("requests", "Credit Requests", "billing:requests")]
 
@@ -57,7 +56,7 @@ def billing_page(request: HttpRequest, org_slug: str, tab: str = "credits") -> H
         template += "#tab-panel"
     else:  # the balance-over-time card (billing/transactions.py): one aggregate query
         balance = context["balance"]
-        context["chart"] = balance_chart(balance.wallet, balance.by_type, days=chart_days(request))
+        context["chart"] = chart_for(request, balance)  # on the replica when core.replica.read_alias allows
     return render(request, template, context)
 
 

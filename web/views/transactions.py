@@ -1,7 +1,8 @@
 """Transactions page, its CSV export, bulk recipients, and the balance chart partial.
 
 Thin views: check who may look (owner, admins, managers; members 403; other orgs 404), parse the
-filter with reporting.filters.parse_filter, call one selector, render.
+filter with reporting.filters.parse_filter, call one selector, render. The list, the export and the chart
+read the replica when core.replica.read_alias allows it; the permission check always reads the primary.
 """
 
 from urllib.parse import urlencode
@@ -15,6 +16,7 @@ from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpRequest, push_url
 
+from core.replica import read_alias, run_read
 from orgs.models import Membership
 from orgs.selectors import billing_viewer_membership
 from reporting import chart as charts
@@ -43,11 +45,17 @@ def transactions_page(request: HttpRequest, org_slug: str) -> HttpResponse:
     cursor = (request.GET.get("cursor") or "").strip() or None
     if errors:
         cursor = None  # an unfiltered page: a cursor from the filtered list would not belong to it
+    alias = read_alias(request)
     try:
-        page = queries.transactions_page(org, filt, cursor=cursor, credit_types=credit_types)
+        page = run_read(
+            alias,
+            lambda using: queries.transactions_page(org, filt, cursor=cursor, credit_types=credit_types, using=using),
+        )
     except queries.CursorError:
         errors.append("That page link is not valid any more; here are the newest transactions.")
-        page = queries.transactions_page(org, filt, credit_types=credit_types)
+        page = run_read(
+            alias, lambda using: queries.transactions_page(org, filt, credit_types=credit_types, using=using)
+        )
     params = filt.as_params()
     context = {
         "org": org,
@@ -87,7 +95,7 @@ def transactions_export(request: HttpRequest, org_slug: str) -> HttpResponse:
     if errors:
         return redirect(reverse("billing:transactions", args=[org.slug]) + "?" + request.GET.urlencode())
     stamp = timezone.now().strftime("%Y%m%d-%H%M")
-    response = StreamingHttpResponse(export.export_csv(org, filt), content_type="text/csv")
+    response = StreamingHttpResponse(export.export_csv(org, filt, using=read_alias(request)), content_type="text/csv")
     response["Content-Disposition"] = f'attachment; filename="{org.slug}-transactions-{stamp}.csv"'
     response["Cache-Control"] = "no-store"
     return response
@@ -151,5 +159,15 @@ def balance_chart(request: HttpRequest, org_slug: str) -> HttpResponse:
     membership = billing_viewer_membership(user=request.user, org_slug=org_slug)
     org = membership.org
     balance = wallet_balance(Wallet.objects.for_org(org))
-    chart = charts.balance_chart(balance.wallet, balance.by_type, days=chart_days(request))
+    chart = chart_for(request, balance)
     return render(request, "billing/_balance_chart.html", {"org": org, "chart": chart})
+
+
+def chart_for(request: HttpRequest, balance) -> charts.BalanceChart:
+    """The balance chart of `balance` (wallets.selectors.wallet_balance, read on the primary), its history
+    read on the replica when read_alias allows it."""
+    days = chart_days(request)
+    return run_read(
+        read_alias(request),
+        lambda using: charts.balance_chart(balance.wallet, balance.by_type, days=days, using=using),
+    )
