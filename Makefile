@@ -26,7 +26,7 @@ EMBEDDED_PG := $(PY) -m devtools.embedded_pg
 USE_DB = if [ -z "$$DATABASE_URL" ] && ! grep -qs '^DATABASE_URL=.' .env; then \
   $(EMBEDDED_PG) start || exit 1; export DATABASE_URL=$$($(EMBEDDED_PG) url); fi;
 
-.PHONY: run install test lint bench check python chromium serve db-stop screenshots
+.PHONY: run install test lint bench check python chromium pgbouncer serve db-stop screenshots
 
 python:
 	@if [ -z "$(PYTHON_BASE)" ]; then \
@@ -60,6 +60,13 @@ chromium:
 	  echo "Installing Debian's chromium for the browser tests..."; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
+# PgBouncer for the soak through PgBouncer and a replica (bench/replica_stack.py, tests/scaling/). Only the
+# binary is used: the Debian service is not started (the stack runs its own pgbouncer on a loopback port).
+pgbouncer:
+	@command -v pgbouncer >/dev/null 2>&1 || [ -x /usr/sbin/pgbouncer ] || { \
+	  echo "Installing Debian's pgbouncer for the replica soak test..."; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer >/dev/null; }
+
 # One shell, so that the database, the task worker and the trap last as long as runserver: when runserver
 # exits (Ctrl-C) the worker is stopped (it finishes the email it is sending), then an embedded PostgreSQL
 # that this `make run` started; one that was already running is left running. The worker does not reload
@@ -82,7 +89,7 @@ run: install
 	STRIPE_STANDIN_API_BASE=http://$(HOST):$(PORT)/stripe-standin DEBUG=$${DEBUG:-true} $(PY) manage.py runserver $(HOST):$(PORT)
 
 # The embedded PostgreSQL (when used) is left running for the next `make test`/`make run`: `make db-stop` stops it.
-test: $(TEST_STAMP) chromium
+test: $(TEST_STAMP) chromium pgbouncer
 	@$(USE_DB) echo "DEBUG=false STRIPE_STANDIN=true $(PY) -m pytest $(PYTEST_ARGS)"; \
 	DEBUG=false STRIPE_STANDIN=true $(PY) -m pytest $(PYTEST_ARGS)
 

@@ -3,14 +3,19 @@ every acknowledged operation was applied exactly once and the books balance.
 
 - Starts two gunicorn instances on 127.0.0.1 (SOAK_PORT and SOAK_PORT+1, 2 workers each, gthread) on a
   database of their own (credits_soak), seeded by this script.
-- 16 client threads (SOAK_CLIENTS) for SOAK_SECONDS (60): single transfers, bulk transfers to selected
-  members, credit requests with approve/reject races between two admins, signed Stripe webhooks for
-  paid checkout sessions (20% sent twice), and replays of already-acknowledged POSTs.
+- 16 client threads (SOAK_CLIENTS) for SOAK_SECONDS (60), counted from when all have signed in (sessions
+  made like the test client's force_login, not by hashing a password 48 times): single transfers, bulk
+  transfers to selected members, credit requests with approve/reject races between two admins, signed
+  Stripe webhooks for paid checkout sessions (20% sent twice), and replays of already-acknowledged POSTs.
 - Midway it kill -9s one gunicorn worker and terminates PostgreSQL backends; clients retry failed
   requests with the same idempotency key.
 - At the end: verify_ledger, every acknowledged operation exactly once, nothing unacknowledged applied
   twice, no partial bulk transfer; operations/s, p50/p99 latency and errors by kind.
 Only loopback addresses; bounded in time; stops everything it started.
+
+`run()` is the soak itself, for other set-ups: bench/soak_replica.py runs it through PgBouncer and a
+streaming replica, with report reads (SOAK_READS: the Transactions page, the balance chart, the CSV
+export) and a replica killed midway instead of this chaos.
 """
 
 import contextlib
@@ -77,19 +82,41 @@ class Http:
             self.last_headers = list(exc.headers.items())
             return exc.code, exc.read().decode("utf-8", "replace")
 
-    def login(self, email: str, password: str = "soak-password-123"):
-        self.request("GET", "/accounts/login/")
-        status, _ = self.request("POST", "/accounts/login/", {"username": email, "password": password})
-        assert status == 302, f"login failed for {email}: {status}"
+    def sign_in(self, user):
+        """Signed in without the password: a session made like the test client's force_login (password
+        hashing is slow by design, and every client signing in at once used to take most of a short soak)."""
+        from django.conf import settings
+        from django.test import Client
+
+        self.request("GET", "/accounts/login/", timeout=60)  # the CSRF cookie
+        client = Client()
+        client.force_login(user)
+        session = client.cookies[settings.SESSION_COOKIE_NAME].value
+        host = urllib.parse.urlparse(self.base).hostname
+        cookie = http.cookiejar.Cookie(
+            version=0, name=settings.SESSION_COOKIE_NAME, value=session, port=None, port_specified=False,
+            domain=host, domain_specified=False, domain_initial_dot=False, path="/", path_specified=True,
+            secure=False, expires=None, discard=False, comment=None, comment_url=None, rest={},
+        )  # fmt: skip
+        self.jar.set_cookie(cookie)
+
+    def same_session(self, keep: tuple[str, ...]) -> "Http":
+        """A second client on the same signed-in session, with only the `keep` cookies (no new sign-in)."""
+        other = Http(self.base)
+        for cookie in self.jar:
+            if cookie.name in keep:
+                other.jar.set_cookie(cookie)
+        return other
 
 
-SERVER_LOG = Path(tempfile.gettempdir()) / "credits-soak-servers.log"
+def server_log(port: int = PORT) -> Path:
+    return Path(tempfile.gettempdir()) / f"credits-soak-servers-{port}.log"
 
 
-def start_servers(env: dict) -> list[subprocess.Popen]:
+def start_servers(env: dict, port0: int = PORT) -> list[subprocess.Popen]:
     procs = []
-    log = SERVER_LOG.open("w")  # both servers' stderr: the 500s' causes are read back at the end
-    for port in (PORT, PORT + 1):
+    log = server_log(port0).open("w")  # both servers' stderr: the 500s' causes are read back at the end
+    for port in (port0, port0 + 1):
         procs.append(
             subprocess.Popen(
                 [
@@ -116,7 +143,7 @@ def start_servers(env: dict) -> list[subprocess.Popen]:
             )
         )
     deadline = time.time() + 30
-    for port in (PORT, PORT + 1):
+    for port in (port0, port0 + 1):
         while time.time() < deadline:
             try:
                 urllib.request.urlopen(f"http://{HOST}:{port}/healthz", timeout=2).read()
@@ -139,10 +166,11 @@ def stop_servers(procs):
             os.killpg(p.pid, signal.SIGKILL)
 
 
-def server_errors() -> Counter:
+def server_errors(port0: int = PORT) -> Counter:
     """Causes of the servers' 500s: the exception line that ends each 'Internal Server Error' traceback."""
     causes: Counter = Counter()
-    lines = SERVER_LOG.read_text(errors="replace").splitlines() if SERVER_LOG.exists() else []
+    log = server_log(port0)
+    lines = log.read_text(errors="replace").splitlines() if log.exists() else []
     for i, line in enumerate(lines):
         if "Internal Server Error" not in line:
             continue
@@ -184,6 +212,8 @@ class Recorder:
         self.latencies: list[float] = []
         self.errors: Counter = Counter()
         self.acked: Counter = Counter()
+        self.pages: list[dict] = []  # report reads: page, status, when
+        self.marks: dict[str, float] = {}  # chaos events: name -> time.time()
 
     def timed(self, http: Http, method: str, path: str, data=None, headers=None, retries: int = 8):
         """One logical request: retried with the same body (same idempotency key) on a dropped connection,
@@ -202,8 +232,25 @@ class Recorder:
                 self.error(f"http {status}")
                 time.sleep(0.05 * (attempt + 1))
                 continue
+            location = next((v for k, v in http.last_headers if k.lower() == "location"), "")
+            if status == 302 and "/accounts/login/" in location:
+                self.error("signed out: redirected to the sign-in page")  # not an acknowledgement
+                return 0, ""
             return status, body
         return 0, ""
+
+    def read(self, http: Http, page: str, path: str):
+        """A report page, fetched once (no retry): a 5xx or a dropped connection is a failed page."""
+        start = time.perf_counter()
+        try:
+            status, body = http.request("GET", path, timeout=30)
+        except (urllib.error.URLError, ConnectionError, TimeoutError, OSError) as exc:
+            status, body = 0, ""
+            self.error(f"read {page}: connection: {type(exc).__name__}")
+        with self.lock:
+            if status:
+                self.latencies.append(time.perf_counter() - start)
+            self.pages.append({"page": page, "status": status, "ok": status == 200 and bool(body), "t": time.time()})
 
     def error(self, kind: str):
         with self.lock:
@@ -217,39 +264,66 @@ class Recorder:
 
 
 def seed():
+    from django.contrib.auth.hashers import make_password
+
+    from orgs.models import User
     from orgs.services import membership_add, org_create, user_create
     from wallets.services import org_credit_from_stripe
 
     password = "soak-password-123"
-    owner = user_create(email="soak-owner@example.com", password=password)
+    owner = user_create(email="soak-owner@example.com", password=None)
     org = org_create(name="Soak Org", owner=owner)
-    admins = [user_create(email=f"soak-admin{i}@example.com", password=password) for i in range(3)]
+    admins = [user_create(email=f"soak-admin{i}@example.com", password=None) for i in range(3)]
     for a in admins:
         membership_add(org=org, user=a, role="admin")
     members = []
     for i in range(30):
-        u = user_create(email=f"soak-member{i}@example.com", password=password)
+        u = user_create(email=f"soak-member{i}@example.com", password=None)
         members.append(membership_add(org=org, user=u, role="member"))
+    hashed = make_password(password)  # hashed once, not 34 times
+    User.objects.filter(email__startswith="soak-").update(password=hashed)
+    for user in [owner, *admins, *(m.user for m in members)]:
+        user.password = hashed  # the session hash (sign_in) is derived from it
     org_credit_from_stripe(org=org, amount=10**9, memo="soak funding", idempotency_key="soak:funding")
     return org, owner, admins, members
 
 
-def run_client(n: int, rec: Recorder, ctx: dict, deadline: float):
+# Report reads (SOAK_READS of the operations): page, weight, path after /orgs/<slug>/.
+READ_PAGES = [
+    ("transactions", 5, "transactions/"),
+    ("chart", 3, "billing/balance-chart/"),
+    ("csv", 2, "transactions/export.csv"),
+]
+
+
+def run_client(n: int, rec: Recorder, ctx: dict):
     import random
     import uuid
 
     rnd = random.Random(n)
     org, members = ctx["org"], ctx["members"]
-    base = f"http://{HOST}:{PORT + n % 2}"
+    port0, reads = ctx.get("port", PORT), ctx.get("reads", 0.0)
+    base = f"http://{HOST}:{port0 + n % 2}"
     admin = Http(base)
-    admin.login(ctx["admins"][n % len(ctx["admins"])].email)
-    second_admin = Http(f"http://{HOST}:{PORT + (n + 1) % 2}")
-    second_admin.login(ctx["admins"][(n + 1) % len(ctx["admins"])].email)
+    admin.sign_in(ctx["admins"][n % len(ctx["admins"])])
+    reader = None
+    if reads:  # the admin's session in a tab that only reads: never pinned to the primary by a write
+        from django.conf import settings
+
+        reader = admin.same_session((settings.SESSION_COOKIE_NAME, settings.CSRF_COOKIE_NAME))
+    second_admin = Http(f"http://{HOST}:{port0 + (n + 1) % 2}")
+    second_admin.sign_in(ctx["admins"][(n + 1) % len(ctx["admins"])])
     member_ms = members[n % len(members)]
     member = Http(base)
-    member.login(member_ms.user.email)
+    member.sign_in(member_ms.user)
     slug = org.slug
+    ctx["start"].wait(timeout=300)  # every client signed in: the clock starts (see run)
+    deadline = ctx["deadline"]
     while time.time() < deadline:
+        if reader is not None and rnd.random() < reads:
+            page, _weight, path = rnd.choices(READ_PAGES, weights=[w for _p, w, _ in READ_PAGES])[0]
+            rec.read(reader, page, f"/orgs/{slug}/{path}")
+            continue
         roll = rnd.random()
         if roll < 0.35:  # single transfer, sometimes replayed after it was acknowledged
             target = rnd.choice(members)
@@ -345,7 +419,7 @@ def run_client(n: int, rec: Recorder, ctx: dict, deadline: float):
                 payload = json.dumps(event)
                 copies = 2 if rnd.random() < 0.2 else 1
                 for c in range(copies):
-                    target = Http(f"http://{HOST}:{PORT + (n + c) % 2}")
+                    target = Http(f"http://{HOST}:{port0 + (n + c) % 2}")
                     st, _ = rec.timed(
                         target,
                         "POST",
@@ -361,9 +435,22 @@ def run_client(n: int, rec: Recorder, ctx: dict, deadline: float):
             rec.add({"kind": "purchase", "acked": delivered, "session": session_id})
 
 
+def run_client_logged(n: int, rec: Recorder, ctx: dict):
+    """run_client; a client that crashes is reported, not lost in a thread's traceback."""
+    try:
+        run_client(n, rec, ctx)
+    except Exception as exc:
+        ctx["start"].abort()
+        rec.error(f"client crashed: {type(exc).__name__}: {str(exc)[:80]}")
+        with rec.lock:
+            rec.marks[f"client {n} crashed"] = time.time()
+        raise
+
+
 def chaos(procs, url: str, at: float, rec: Recorder):
     """Midway: kill -9 one gunicorn worker, and terminate PostgreSQL backends of the app."""
     time.sleep(max(0.0, at - time.time()))
+    rec.marks["chaos"] = time.time()
     pids = worker_pids(procs[0].pid)
     if pids:
         os.kill(pids[0], signal.SIGKILL)
@@ -429,14 +516,30 @@ def check(ctx: dict, rec: Recorder) -> list[str]:
     return problems
 
 
-def main():
-    os.environ["PGAPPNAME"] = "soak-checker"  # the chaos step terminates only the app servers' backends
-    url = setup("credits_soak")
+def run(
+    url: str,
+    *,
+    app_env: dict | None = None,
+    chaos_fn=None,
+    reads: float = 0.0,
+    port: int = PORT,
+    seconds: float = SECONDS,
+    clients: int = CLIENTS,
+    chaos_causes: tuple[str, ...] = CHAOS_CAUSES,
+    pages_must_answer: bool = False,
+) -> dict:
+    """The soak against a database Django is already set up on (`url`, as the checks read it): seed, two
+    gunicorns (their database settings from `app_env`, else `url`), `clients` clients for `seconds`,
+    `chaos_fn(procs, rec)` in a thread of its own (default: `chaos` midway), then the checks. Returns the
+    figures and the problems found; a 500 whose cause is not in `chaos_causes` is a problem, and so is a report
+    page that did not answer when `pages_must_answer` (reads are not retried: this soak's chaos may fail one)."""
     reset_ledger()
     org, _owner, admins, members = seed()
     from django.db import connection
 
     connection.close()
+    from django.conf import settings
+
     env = {
         **os.environ,
         "DATABASE_URL": url,
@@ -447,53 +550,119 @@ def main():
         "RATE_LIMIT_MONEY_COUNT": "1000000",
         "RATE_LIMIT_REQUESTS_COUNT": "1000000",
         "STRIPE_STANDIN": "true",
-        "STRIPE_API_BASE": f"http://{HOST}:{PORT}/stripe-standin",
+        "STRIPE_API_BASE": f"http://{HOST}:{port}/stripe-standin",
         "STRIPE_STANDIN_AUTODELIVER": "false",
-        "SECRET_KEY": "soak-" + "k" * 50,
+        "SECRET_KEY": settings.SECRET_KEY,  # this process's: sign_in makes the sessions here
         "PGAPPNAME": "credits-app",
+        **(app_env or {}),
     }
     env.pop("STRIPE_SECRET_KEY", None)
     rec = Recorder()
-    ctx = {"org": org, "admins": admins, "members": members}
-    procs = start_servers(env)
-    started = time.time()
-    deadline = started + SECONDS
+    ctx = {"org": org, "admins": admins, "members": members, "port": port, "reads": reads}
+
+    def clock():  # run by the last thread to reach the barrier, before any is released
+        ctx["started"] = time.time()
+        ctx["deadline"] = ctx["started"] + seconds
+
+    # Signing in (password hashing) is slow and not what the soak measures: the clock starts once every
+    # client has signed in, and the chaos thread waits for it too.
+    ctx["start"] = threading.Barrier(clients + 1, action=clock)
+    procs = start_servers(env, port)
+    if chaos_fn is None:
+
+        def chaos_fn(procs, rec):
+            chaos(procs, url, ctx["started"] + seconds / 2, rec)
+
+    def run_chaos():
+        ctx["start"].wait(timeout=300)
+        chaos_fn(procs, rec)
+
     try:
-        threads = [threading.Thread(target=run_client, args=(i, rec, ctx, deadline)) for i in range(CLIENTS)]
-        chaos_thread = threading.Thread(target=chaos, args=(procs, url, started + SECONDS / 2, rec))
+        threads = [threading.Thread(target=run_client_logged, args=(i, rec, ctx)) for i in range(clients)]
+        chaos_thread = threading.Thread(target=run_chaos)
         for t in [*threads, chaos_thread]:
             t.start()
         for t in [*threads, chaos_thread]:
-            t.join(timeout=SECONDS + 120)
+            t.join(timeout=seconds + 300)
     finally:
         stop_servers(procs)
+    started = ctx.get("started", time.time())
     elapsed = time.time() - started
     from django.core.management import call_command
 
-    out = []
+    problems = []
     try:
         call_command("verify_ledger", stdout=sys.stdout)
+        ledger_verified = True
     except Exception as exc:  # report, do not hide
-        out.append(f"verify_ledger FAILED: {exc}")
-    out += check(ctx, rec)
-    causes = server_errors()
-    out += [
-        f"server 500 not caused by the chaos: {c} x{n}" for c, n in causes.items() if not c.startswith(CHAOS_CAUSES)
+        ledger_verified = False
+        problems.append(f"verify_ledger FAILED: {exc}")
+    problems += check(ctx, rec)
+    problems += [f"{k} ({v - started:.1f} s in)" for k, v in rec.marks.items() if k.startswith("client")]
+    causes = server_errors(port)
+    problems += [
+        f"server 500 not caused by the chaos: {c} x{n}" for c, n in causes.items() if not c.startswith(chaos_causes)
     ]
+    failed_pages = [p for p in rec.pages if not p["ok"]]
+    if pages_must_answer:
+        problems += [f"page {p['page']} failed: status {p['status']}" for p in failed_pages[:10]]
     total = len(rec.latencies)
-    print(f"soak: {CLIENTS} clients x {SECONDS:.0f}s against 2 gunicorn instances (2 workers each), one PostgreSQL")
+    return {
+        "clients": clients,
+        "seconds": seconds,
+        "elapsed": elapsed,
+        "requests": total,
+        "req_per_s": total / elapsed,
+        "p50_ms": percentile(rec.latencies, 50) * 1000,
+        "p99_ms": percentile(rec.latencies, 99) * 1000,
+        "acked": dict(rec.acked),
+        "operations": dict(Counter(o["kind"] for o in rec.ops)),
+        "errors": dict(rec.errors),
+        "server_500s": dict(causes),
+        "pages": dict(Counter(p["page"] for p in rec.pages)),
+        "pages_failed": len(failed_pages),
+        "page_times": [(p["t"], p["ok"]) for p in rec.pages],
+        "marks": dict(rec.marks),
+        "ledger_verified": ledger_verified,
+        "problems": problems,
+    }
+
+
+def report(result: dict, title: str) -> None:
+    """Print the figures; exit 1 with the problems if there are any."""
+    print(title)
     print(
-        f"requests: {total:,} in {elapsed:.1f}s = {total / elapsed:,.1f} req/s; "
-        f"p50 {percentile(rec.latencies, 50) * 1000:.1f} ms, p99 {percentile(rec.latencies, 99) * 1000:.1f} ms"
+        f"requests: {result['requests']:,} in {result['elapsed']:.1f}s = {result['req_per_s']:,.1f} req/s; "
+        f"p50 {result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms"
     )
-    print("acknowledged operations: " + ", ".join(f"{k} {v}" for k, v in sorted(rec.acked.items())))
-    print("operations: " + ", ".join(f"{k} {v}" for k, v in sorted(Counter(o["kind"] for o in rec.ops).items())))
-    print("errors and retries by kind: " + (", ".join(f"{k}: {v}" for k, v in sorted(rec.errors.items())) or "none"))
+    print("acknowledged operations: " + ", ".join(f"{k} {v}" for k, v in sorted(result["acked"].items())))
+    print("operations: " + ", ".join(f"{k} {v}" for k, v in sorted(result["operations"].items())))
+    if result["pages"]:
+        print(
+            "report pages: "
+            + ", ".join(f"{k} {v}" for k, v in sorted(result["pages"].items()))
+            + f"; failed {result['pages_failed']}"
+        )
+    errors = result["errors"]
+    print("errors and retries by kind: " + (", ".join(f"{k}: {v}" for k, v in sorted(errors.items())) or "none"))
+    causes = Counter(result["server_500s"])
     print("server 500s by cause: " + (", ".join(f"{c} x{n}" for c, n in causes.most_common()) or "none"))
-    if out:
-        print("PROBLEMS:\n  " + "\n  ".join(out))
+    if result["problems"]:
+        print("PROBLEMS:\n  " + "\n  ".join(result["problems"]))
         raise SystemExit(1)
     print("exactly once: every acknowledged operation applied once, nothing applied twice, no partial bulk transfer")
+
+
+def main():
+    os.environ["PGAPPNAME"] = "soak-checker"  # the chaos step terminates only the app servers' backends
+    url = setup("credits_soak")
+    reads = float(os.environ.get("SOAK_READS", 0))
+    result = run(url, reads=reads)
+    report(
+        result,
+        f"soak: {CLIENTS} clients x {SECONDS:.0f}s against 2 gunicorn instances (2 workers each), one PostgreSQL"
+        + (f", {reads:.0%} report reads" if reads else ""),
+    )
 
 
 if __name__ == "__main__":
