@@ -5,9 +5,11 @@ from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpRequest
 
+from core.replica import read_alias, run_read
 from credit_requests.selectors import pending_request_count, pending_requests_page
 from orgs.selectors import billing_viewer_membership
 from purchases.services import org_purchases
+from reporting.usage import BurnRate, org_burn_rate
 from wallets.models import Wallet
 from wallets.outstanding import org_outstanding_credits
 from wallets.selectors import recent_entries, wallet_balance
@@ -38,6 +40,13 @@ def billing_context(request, org_slug: str, tab: str) -> dict:
     return context
 
 
+def burn_for(request: HttpRequest, context: dict) -> BurnRate:
+    """The Balance card's burn rate and runway (reporting.usage: one query on the org's Usage pockets), on the
+    replica when read_alias allows it; the runway uses the org wallet's total balance, read on the primary."""
+    org_id, total = context["org"].pk, context["balance"].total
+    return run_read(read_alias(request), lambda using: org_burn_rate(org_id, total, using=using))
+
+
 def _purchase_context(context: dict, org, tab: str) -> None:
     """Buy Credits: the outstanding balance on the Balance card, the Purchases list on the Credits tab."""
     context["outstanding"] = org_outstanding_credits(org)
@@ -57,6 +66,7 @@ def billing_page(request: HttpRequest, org_slug: str, tab: str = "credits") -> H
     else:  # the balance-over-time card (billing/transactions.py): one aggregate query
         balance = context["balance"]
         context["chart"] = chart_for(request, balance)  # on the replica when core.replica.read_alias allows
+        context["burn"] = burn_for(request, context)
     return render(request, template, context)
 
 
@@ -65,4 +75,5 @@ def billing_page(request: HttpRequest, org_slug: str, tab: str = "credits") -> H
 def balance_card(request: HttpRequest, org_slug: str) -> HttpResponse:
     """The Balance card alone, re-fetched when something on the page moved credits."""
     context = billing_context(request, org_slug, tab="")
+    context["burn"] = burn_for(request, context)
     return render(request, "billing/billing.html#balance-card", context)

@@ -18,6 +18,7 @@ from apikeys.models import ApiKey
 from core.errors import DomainError
 from core.money import credits_and_dollars
 from core.ratelimit import rate_limited
+from core.replica import read_alias, run_read
 from core.siteurl import site_base
 from core.tasks import send_email
 from members import services as svc
@@ -35,6 +36,7 @@ from members.selectors import members_with_returnable
 from orgs.middleware import SESSION_KEY
 from orgs.models import Invitation, InvitationStatus, MemberDefaults, Membership, MembershipStatus, Role, User
 from orgs.selectors import org_admin_membership
+from reporting.usage import usage_this_month
 from web.toast import add_toast
 from web.views.accounts import SignupLinkInvalid, _email_throttle, link_lifetime, signup_from_token, signup_token
 
@@ -45,6 +47,15 @@ PENDING_SHOWN = 10
 def _base_url(request) -> str:
     """Invitation links start like every email's link (core.siteurl: SITE_URL, else this request's host)."""
     return site_base()
+
+
+def _add_usage_this_month(request, org, members: list[Membership]) -> None:
+    """Each member's usage this calendar month paid by the org, as `used_this_month`: ONE query for the whole
+    page (reporting.usage), on the replica when core.replica.read_alias allows it."""
+    user_ids = [m.user_id for m in members]
+    used = run_read(read_alias(request), lambda using: usage_this_month(org.pk, user_ids, using=using))
+    for m in members:
+        m.used_this_month = used.get(m.user_id, 0)
 
 
 def _members_context(request, admin: Membership) -> dict:
@@ -76,10 +87,10 @@ def _members_context(request, admin: Membership) -> dict:
     # Pending invitations stay in view under People (the first few; all of them behind ?status=pending), each
     # with the credits joining gives (members.services.welcome_for: the same sums as joining).
     pending_rows = []
-    if showing_invites:
-        page.object_list = list(page.object_list)
-    else:
+    page.object_list = list(page.object_list)
+    if not showing_invites:
         pending_rows = list(pending.select_related("invited_by").order_by("-created_at", "-id")[:PENDING_SHOWN])
+        _add_usage_this_month(request, org, page.object_list)
     seat_free = svc.seats_used(org) < org.seats
     for inv in [*pending_rows, *(page.object_list if showing_invites else [])]:
         inv.welcome = svc.welcome_for(inv, defaults, seat_free=seat_free)

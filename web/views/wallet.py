@@ -6,7 +6,9 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
+from core.replica import read_alias, run_read
 from reporting.filters import WALLET_KINDS
+from reporting.usage import member_usage
 from wallets.models import TransferKind, Wallet
 from wallets.selectors import wallet_balance, wallet_entries_page, wallet_pockets
 
@@ -52,4 +54,20 @@ def wallet_page(request: HttpRequest) -> HttpResponse:
         return render(request, "wallets/_movements.html", context)
     context["balance"] = wallet_balance(wallet)
     context["pockets"] = wallet_pockets(wallet)
+    _usage_context(request, context)
     return render(request, "wallets/wallet.html", context)
+
+
+def _usage_context(request: HttpRequest, context: dict) -> None:
+    """Burn rate and the 7-day usage chart (reporting.usage: one query), for the current workspace's org: what
+    that org paid for; in the Personal workspace, what every org paid for. The runway is the credits those
+    orgs funded that are left (from the pockets the page already has). On the replica when read_alias allows."""
+    org = request.workspace.org
+    funded = [p for p in context["pockets"] if p.funding_org_id and (org is None or p.funding_org_id == org.pk)]
+    left = sum(p.balance for p in funded)
+    user_id, org_id = request.user.pk, org.pk if org else None
+    usage = run_read(read_alias(request), lambda using: member_usage(user_id, org_id, left, using=using))
+    context["usage_org"] = org
+    context["burn"] = usage.burn
+    context["usage_chart"] = usage.chart
+    context["runway_of"] = f"credits from {org.name}" if org else "credits from your organizations"
