@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from core.money import dollars
 from core.sql import load_sql
+from reporting.chart import _nice_max  # one axis rule for every chart
 
 _ORG_TOTAL = load_sql(__file__, "usage_org_total.sql")
 _BY_MEMBER = load_sql(__file__, "usage_by_member.sql")
@@ -151,17 +152,6 @@ def member_usage(
         burn=BurnRate(used=sum(by_day.values()), balance=balance),
         chart=usage_chart([(d, by_day.get(d, 0)) for d in week]),
     )
-
-
-def _nice_max(value: int) -> int:
-    """The axis top: four equal whole-number steps of 1, 2, 2.5 or 5 x 10^k reaching at least `value`."""
-    magnitude = 1
-    while True:
-        for step in (1, 2, 25, 5) if magnitude >= 10 else (1, 2, 5):
-            tick = step * magnitude // (10 if step == 25 else 1)
-            if 4 * tick >= max(value, 1):
-                return 4 * tick
-        magnitude *= 10
 
 
 def usage_chart(values: list[tuple[date, int]], width: int = 360, height: int = 150) -> UsageChart:
