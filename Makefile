@@ -72,8 +72,9 @@ pgbouncer:
 # that this `make run` started; one that was already running is left running. The worker does not reload
 # on code changes (a reload would kill it mid-task): restart `make run` after changing core/tasks.py.
 run: install
-	@stop_db=; worker=; \
-	trap 'if [ -n "$$worker" ]; then kill $$worker 2>/dev/null; wait $$worker 2>/dev/null; fi; \
+	@stop_db=; worker=; clock=; \
+	trap 'if [ -n "$$clock" ]; then kill $$clock 2>/dev/null; fi; \
+	  if [ -n "$$worker" ]; then kill $$worker 2>/dev/null; wait $$worker 2>/dev/null; fi; \
 	  if [ -n "$$stop_db" ]; then $(EMBEDDED_PG) stop; fi' EXIT; \
 	if [ -z "$$DATABASE_URL" ] && ! grep -qs '^DATABASE_URL=.' .env; then \
 	  $(EMBEDDED_PG) status >/dev/null || stop_db=1; \
@@ -82,6 +83,7 @@ run: install
 	DEBUG=$${DEBUG:-true} $(PY) manage.py migrate --noinput -v 0; \
 	DEBUG=$${DEBUG:-true} $(PY) manage.py seed_demo; \
 	DEBUG=$${DEBUG:-true} $(PY) manage.py db_worker --no-reload & worker=$$!; \
+	DEBUG=$${DEBUG:-true} $(PY) manage.py clock & clock=$$!; \
 	echo ""; \
 	echo "Credits is running at http://$(HOST):$(PORT)/  (Ctrl-C stops it)"; \
 	if [ -z "$$STRIPE_SECRET_KEY" ] && ! grep -qs '^STRIPE_SECRET_KEY=.' .env; then \

@@ -58,6 +58,9 @@ INSTALLED_APPS = [
     "credit_requests",
     "members",
     "apikeys",
+    "alerts",
+    "schedules",
+    "holds",
     "web",
     "devtools",
     "ninja",  # the API docs page serves its vendored Swagger UI from static files, never a CDN

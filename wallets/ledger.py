@@ -42,6 +42,7 @@ from core.sql import load_sql
 from wallets.errors import IdempotencyConflict, InsufficientCredits, InvalidAmount, LedgerBusy, WalletError
 from wallets.models import MAX_AMOUNT, CreditType, Transfer, Wallet
 from wallets.results import Posted
+from wallets.signals import transfer_posted
 
 log = logging.getLogger("credits.ledger")
 
@@ -169,6 +170,10 @@ def post_transfer(
         raise
     if error is not None:
         raise error
+    if transfer_posted.receivers:
+        # Still inside the caller's transaction when nested (its own has committed otherwise): receivers defer
+        # their side effects to on_commit (wallets/signals.py).
+        transfer_posted.send(sender=Transfer, transfer=posted.transfer, kind=kind, org_id=org_id, legs=merged)
     log.info(
         "money_movement transfer=%s kind=%s amount=%s org_id=%s actor_id=%s legs=%s",
         posted.transfer.pk,

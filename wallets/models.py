@@ -40,6 +40,8 @@ class ExternalCode(models.TextChoices):
     STRIPE = "stripe", "Stripe"
     PROMOTIONS = "promotions", "Promotions"
     USAGE = "usage", "Usage"
+    HOLDS = "holds", "Holds"  # credits reserved by open holds (issue 19: two-phase usage charges)
+    EXPIRED = "expired", "Expired"  # credits that reached their expiry date
 
 
 class WalletManager(models.Manager["Wallet"]):
@@ -167,6 +169,14 @@ class TransferKind(models.TextChoices):
     USAGE = "usage", "Usage"
     DISPUTE_HOLD = "dispute_hold", "Dispute hold"
     DISPUTE_RELEASE = "dispute_release", "Dispute release"
+    # Holds for running jobs: reserve, then capture (usage) and/or release what was not used.
+    HOLD = "hold", "Hold"
+    HOLD_CAPTURE = "hold_capture", "Hold capture"
+    HOLD_RELEASE = "hold_release", "Hold release"
+    EXPIRY = "expiry", "Expiry"
+    AUTO_TOP_UP = "auto_top_up", "Auto top-up"
+    SCHEDULED_ALLOCATION = "scheduled_allocation", "Scheduled allocation"
+    SCHEDULED_RETURN = "scheduled_return", "Scheduled return"
 
 
 class Transfer(models.Model):
