@@ -260,6 +260,36 @@ class Entry(models.Model):
         return f"{self.amount:+,} on {self.pocket_id} (transfer {self.transfer_id})"
 
 
+class BalanceWatch(models.Model):
+    """A threshold on a wallet's balance that a feature wants to hear about when a movement crosses it
+    (low-balance alerts, auto top-up): `wallets.watches` detects the crossing on the movement's path in one
+    query and sends `balance_crossed` on commit. `purpose` + `ref_id` name the feature's own row."""
+
+    wallet = models.ForeignKey(Wallet, models.CASCADE, related_name="+", db_index=False)
+    # Null: the wallet's total over all its pockets (every credit type and funding org).
+    credit_type = models.ForeignKey(CreditType, models.CASCADE, null=True, blank=True, related_name="+")
+    threshold = models.BigIntegerField()
+    purpose = models.CharField(max_length=32)
+    ref_id = models.BigIntegerField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["purpose", "ref_id", "wallet", "credit_type"],
+                nulls_distinct=False,
+                name="wallets_balancewatch_unique",
+            ),
+            models.CheckConstraint(
+                condition=Q(threshold__gte=0, threshold__lte=MAX_AMOUNT), name="wallets_balancewatch_threshold"
+            ),
+        ]
+        indexes = [models.Index(fields=["wallet"], name="wallets_balancewatch_wallet")]
+
+    def __str__(self) -> str:
+        return f"{self.purpose}#{self.ref_id}: {self.wallet_id} below {self.threshold:,}"
+
+
 REFERENCE_CREDIT_TYPES = [
     # slug, name, sort_order, draw_order (Promo is spent before Org-allocated)
     ("org-allocated", "Org-allocated", 1, 20),

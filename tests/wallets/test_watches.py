@@ -1,0 +1,125 @@
+"""Balance watches: one query per movement finds the watches whose threshold the movement crossed, and
+balance_crossed is sent after commit, never for a movement that rolled back."""
+
+import pytest
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+
+from tests.factories import MembershipFactory, bulk_members
+from wallets.models import BalanceWatch, CreditType, Wallet
+from wallets.services import org_bulk_transfer, org_transfer_to_member
+from wallets.signals import transfer_posted
+from wallets.watches import _on_transfer_posted, balance_crossed, unwatch, wallet_balance, watch_balance
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def ct():
+    return CreditType.objects.get(slug="org-allocated")
+
+
+@pytest.fixture
+def heard():
+    got = []
+
+    def receiver(sender, **kwargs):
+        got.append(kwargs)
+
+    balance_crossed.connect(receiver, dispatch_uid="test-watches")
+    yield got
+    balance_crossed.disconnect(dispatch_uid="test-watches")
+
+
+class CaptureOnCommit:
+    def __enter__(self):
+        self.start = len(connection.run_on_commit)
+        return self
+
+    def __exit__(self, exc_type, *exc):
+        if exc_type is None:
+            for _sids, func, _robust in connection.run_on_commit[self.start :]:
+                func()
+            del connection.run_on_commit[self.start :]
+        return False
+
+
+def _give(org, membership, ct, amount):
+    return org_transfer_to_member(org=org, membership_id=membership.pk, credit_type=ct, amount=amount)
+
+
+def test_crossing_below_is_heard_once_with_the_balances(funded_org, ct, heard):
+    member = MembershipFactory(org=funded_org)
+    org_wallet = Wallet.objects.for_org(funded_org)
+    watch = watch_balance(wallet=org_wallet, threshold=5_000, purpose="alert", ref_id=1)
+    with CaptureOnCommit():
+        _give(funded_org, member, ct, 4_000)  # 10,000 -> 6,000: still above
+    assert heard == []
+    with CaptureOnCommit():
+        _give(funded_org, member, ct, 2_000)  # 6,000 -> 4,000: crosses
+    assert len(heard) == 1
+    got = heard[0]
+    assert got["watch_id"] == watch.pk
+    assert (got["purpose"], got["ref_id"], got["direction"]) == ("alert", 1, "below")
+    assert (got["balance_before"], got["balance_after"], got["threshold"]) == (6_000, 4_000, 5_000)
+    assert got["org_id"] == funded_org.pk
+    with CaptureOnCommit():
+        _give(funded_org, member, ct, 1_000)  # already below: no second crossing
+    assert len(heard) == 1
+
+
+def test_crossing_above_and_credit_type_filter(funded_org, ct, heard):
+    member = MembershipFactory(org=funded_org)
+    member_wallet = Wallet.objects.for_user(member.user)
+    promo = CreditType.objects.get(slug="promo")
+    watch_balance(wallet=member_wallet, threshold=100, purpose="alert", ref_id=7)  # total
+    watch_balance(wallet=member_wallet, threshold=50, purpose="alert", ref_id=8, credit_type=promo)
+    with CaptureOnCommit():
+        _give(funded_org, member, ct, 150)  # 0 -> 150 Org-allocated: total crosses above 100; promo untouched
+    assert [(h["ref_id"], h["direction"]) for h in heard] == [(7, "above")]
+    assert wallet_balance(member_wallet.pk) == 150
+    assert wallet_balance(member_wallet.pk, promo.pk) == 0
+
+
+def test_a_rolled_back_movement_sends_nothing(funded_org, ct, heard):
+    member = MembershipFactory(org=funded_org)
+    watch_balance(wallet=Wallet.objects.for_org(funded_org), threshold=9_999, purpose="alert", ref_id=1)
+    with CaptureOnCommit():
+        try:
+            with transaction.atomic():
+                _give(funded_org, member, ct, 10)
+                raise RuntimeError("roll back")
+        except RuntimeError:
+            pass
+    assert heard == []
+    assert wallet_balance(Wallet.objects.for_org(funded_org).pk) == 10_000
+
+
+def test_the_check_costs_one_query_whatever_the_number_of_wallets(funded_org, ct):
+    bulk_members(funded_org, 40)
+    org_wallet = Wallet.objects.for_org(funded_org)
+    for ref in range(5):
+        watch_balance(wallet=org_wallet, threshold=1_000 * ref, purpose="alert", ref_id=ref)
+
+    def queries():
+        with CaptureQueriesContext(connection) as ctx:
+            org_bulk_transfer(org=funded_org, credit_type=ct, amount_per_member=1)
+        return len(ctx.captured_queries)
+
+    queries()  # the first one creates the members' pockets
+    with_watch = queries()
+    transfer_posted.disconnect(dispatch_uid="wallets.watches")
+    try:
+        without = queries()
+    finally:
+        transfer_posted.connect(_on_transfer_posted, dispatch_uid="wallets.watches")
+    assert with_watch - without == 1
+
+
+def test_watch_upsert_and_unwatch(funded_org):
+    org_wallet = Wallet.objects.for_org(funded_org)
+    watch_balance(wallet=org_wallet, threshold=10, purpose="auto_top_up", ref_id=3)
+    watch_balance(wallet=org_wallet, threshold=20, purpose="auto_top_up", ref_id=3)
+    assert list(BalanceWatch.objects.values_list("threshold", flat=True)) == [20]
+    assert unwatch(purpose="auto_top_up", ref_id=3) == 1
+    assert not BalanceWatch.objects.exists()
