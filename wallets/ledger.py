@@ -135,6 +135,7 @@ def post_transfer(
     # of the block and raised after it, so the caller's transaction stays usable.
     nested = transaction.get_connection().in_atomic_block
     error: Exception | None = None
+    watched: Sequence = ()
     gross = sum(lg.amount for lg in merged if lg.amount > 0)
     try:
         with transaction.atomic(savepoint=not nested):
@@ -149,10 +150,12 @@ def post_transfer(
                 merged,
                 timezone.now(),
             )
-            if isinstance(outcome, Posted):
+            if isinstance(outcome, tuple):
+                posted, watched = outcome
+            elif isinstance(outcome, Posted):
                 if outcome.replayed:
                     return outcome
-                posted = outcome
+                posted, watched = outcome, ()
             else:
                 error = outcome
     except IntegrityError:
@@ -173,7 +176,9 @@ def post_transfer(
     if transfer_posted.receivers:
         # Still inside the caller's transaction when nested (its own has committed otherwise): receivers defer
         # their side effects to on_commit (wallets/signals.py).
-        transfer_posted.send(sender=Transfer, transfer=posted.transfer, kind=kind, org_id=org_id, legs=merged)
+        transfer_posted.send(
+            sender=Transfer, transfer=posted.transfer, kind=kind, org_id=org_id, legs=merged, watched=watched
+        )
     log.info(
         "money_movement transfer=%s kind=%s amount=%s org_id=%s actor_id=%s legs=%s",
         posted.transfer.pk,
@@ -231,8 +236,11 @@ def execute_prepared(sql: str, params: list) -> list[tuple]:
 _PG_POST = load_sql(__file__, "post_transfer.sql")  # lock, check and write in one statement
 
 
-def _post(kind, org_id, actor_id, memo, key, fingerprint, gross, merged, now) -> Posted | WalletError:
-    """The new transfer, the first one for a replayed key, or the WalletError to raise."""
+def _post(
+    kind, org_id, actor_id, memo, key, fingerprint, gross, merged, now
+) -> tuple[Posted, Sequence] | Posted | WalletError:
+    """The new transfer with the balance watches on its wallets (rows of `watches`), the first transfer for a
+    replayed key, or the WalletError to raise."""
     params = [
         [lg.wallet_id for lg in merged],
         [lg.credit_type_id for lg in merged],
@@ -250,7 +258,7 @@ def _post(kind, org_id, actor_id, memo, key, fingerprint, gross, merged, now) ->
     ]
     internal = sum(1 for lg in merged if not lg.is_external)
     for attempt in (1, 2):
-        ((_ok, transfer_id, updated, inserted, locked),) = execute_prepared(_PG_POST, params)
+        ((_ok, transfer_id, updated, inserted, locked, watched),) = execute_prepared(_PG_POST, params)
         if transfer_id is not None:
             if updated != internal or inserted != len(merged):
                 raise RuntimeError(f"ledger write touched {updated}/{inserted} of {internal}/{len(merged)} pockets")
@@ -265,7 +273,7 @@ def _post(kind, org_id, actor_id, memo, key, fingerprint, gross, merged, now) ->
                 amount=gross,
                 created_at=now,
             )
-            return Posted(transfer)
+            return Posted(transfer), watched or ()
         # Nothing was written. A used key (committed before, or by a racer we just waited for) replays.
         if key and (previous := _previous_transfer(org_id, key)) is not None:
             return _replay(previous, fingerprint)

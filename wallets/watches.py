@@ -1,15 +1,15 @@
 """Balance watches: tell a feature when a movement takes a wallet's balance across a threshold.
 
 Low-balance alerts and auto top-up both need "this movement took wallet W below T". Each connecting its own
-receiver to `transfer_posted` would cost a query per feature on every movement; here one receiver reads every
-watch on the movement's wallets with the balances after it, in ONE query, and sends `balance_crossed` on
-commit for each watch whose threshold lies between the balance before and after. A movement that rolls back
-sends nothing.
+receiver to `transfer_posted` would cost a query per feature on every movement; instead the ledger statement
+itself returns every watch on the transfer's wallets with the balance after it (post_transfer.sql, no extra
+round trip), and this module's one receiver sends `balance_crossed` on commit for each watch whose threshold
+lies between the balance before and after. A movement that rolls back sends nothing.
 
-"below": before >= threshold > after; "above": before < threshold <= after. `before` is the balance read after
-the movement minus the movement's own legs on that wallet. When the movement ran in its own transaction (not
-inside a caller's), that read comes after its commit and may include a racer's movement: the signal can then
-be missed for a crossing a racer undid at once, or sent twice (by both). Receivers therefore treat it as a
+"below": before >= threshold > after; "above": before < threshold <= after. `after` is exact for the pockets the
+transfer wrote (locked) and the statement's snapshot for the wallet's other pockets; `before` is `after` minus
+the transfer's own legs on that wallet. Racers on those other pockets can make a crossing look doubled or
+missed, and signals of concurrent movements arrive in any order. Receivers therefore treat the signal as a
 hint: their task re-reads the balance under a lock on their own state row and decides (hysteresis,
 exactly-once), which converges on the real balance whatever the order or number of signals.
 """
@@ -20,11 +20,10 @@ import logging
 from collections import defaultdict
 from collections.abc import Sequence
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Sum
 from django.dispatch import Signal
 
-from core.sql import load_sql
 from wallets.ledger import Leg
 from wallets.models import BalanceWatch, CreditType, Pocket, Transfer, Wallet
 from wallets.signals import transfer_posted
@@ -34,8 +33,6 @@ log = logging.getLogger("credits.watches")
 # kwargs: watch_id, purpose, ref_id, wallet_id, credit_type_id, threshold, direction ("below" | "above"),
 # balance_before, balance_after, transfer_id, org_id. Sent after the movement committed.
 balance_crossed = Signal()
-
-_WATCHES_FOR_WALLETS = load_sql(__file__, "watches_for_wallets.sql")
 
 
 def watch_balance(
@@ -67,7 +64,7 @@ def wallet_balance(wallet_id: int, credit_type_id: int | None = None) -> int:
 
 
 def crossings(watches: Sequence[tuple], legs: Sequence[Leg]) -> list[dict]:
-    """The watches (rows of watches_for_wallets.sql) whose threshold the legs crossed, as signal kwargs."""
+    """The watches (rows of post_transfer.sql's last column) whose threshold the legs crossed, as signal kwargs."""
     per_wallet: dict[int, int] = defaultdict(int)
     per_type: dict[tuple[int, int], int] = defaultdict(int)
     for lg in legs:
@@ -109,14 +106,12 @@ def _send(crossed: list[dict], transfer_id: int, org_id: int | None) -> None:
             log.exception("balance_crossed receiver failed for watch %s", kwargs["watch_id"])
 
 
-def _on_transfer_posted(sender, transfer: Transfer, kind: str, org_id: int | None, legs: Sequence[Leg], **kw) -> None:
-    wallet_ids = sorted({lg.wallet_id for lg in legs if not lg.is_external})
-    if not wallet_ids:
-        return
-    with connection.cursor() as cursor:
-        cursor.execute(_WATCHES_FOR_WALLETS, [wallet_ids])
-        watches = cursor.fetchall()
-    crossed = crossings(watches, legs) if watches else []
+def _on_transfer_posted(
+    sender, transfer: Transfer, kind: str, org_id: int | None, legs: Sequence[Leg], watched: Sequence = (), **kw
+) -> None:
+    """`watched`: the watches on the transfer's wallets with their balances after it, read by the ledger
+    statement itself (wallets/sql/post_transfer.sql), so the check costs no query of its own."""
+    crossed = crossings(watched, legs) if watched else []
     if crossed:
         transfer_id = transfer.pk
         transaction.on_commit(lambda: _send(crossed, transfer_id, org_id))

@@ -65,5 +65,19 @@ SELECT ok.ok, (SELECT id FROM t), (SELECT count(*) FROM upd), (SELECT count(*) F
        CASE WHEN NOT ok.ok THEN
            (SELECT json_agg(json_build_array(f.wallet_id, f.credit_type_id, f.funding_org_id, l.balance))
             FROM found f LEFT JOIN locked l ON l.id = f.id)
+       END,
+       -- the balance watches on the wallets this transfer wrote (wallets/watches.py), each with the watched
+       -- balance after it: the new balance of a pocket written here (exact: it is locked), the snapshot's of
+       -- any other pocket of the wallet. Null when there is no watch (one index probe per wallet).
+       CASE WHEN ok.ok THEN
+           (SELECT json_agg(json_build_array(w.id, w.purpose, w.ref_id, w.wallet_id, w.credit_type_id,
+                                             w.threshold, (SELECT coalesce(sum(coalesce(u.balance, p.balance)), 0)
+                                                           FROM wallets_pocket p LEFT JOIN upd u ON u.id = p.id
+                                                           WHERE p.wallet_id = w.wallet_id AND NOT p.is_external
+                                                             AND (w.credit_type_id IS NULL
+                                                                  OR p.credit_type_id = w.credit_type_id))))
+            FROM wallets_balancewatch w
+            WHERE w.wallet_id IN (SELECT f.wallet_id FROM found f WHERE NOT f.is_external)
+              AND EXISTS (SELECT 1 FROM t))
        END
 FROM ok
