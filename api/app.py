@@ -24,7 +24,7 @@ from ninja.openapi.docs import Swagger
 
 from api.auth import ApiKeyAuth
 from api.errors import PROBLEM_CONTENT_TYPE, ApiProblem, problem_from_domain_error, problem_instance, problem_response
-from api.routers import balances, me, members, transactions, transfers, usage
+from api.routers import balances, holds, me, members, transactions, transfers, usage
 from core.db_unavailable import INTERFACE_ERRORS, OPERATIONAL_ERRORS, RETRY_AFTER_SECONDS, is_connection_lost
 from core.errors import DomainError
 
@@ -76,6 +76,7 @@ api.add_router("", members.router)
 api.add_router("", transactions.router)
 api.add_router("", transfers.router)
 api.add_router("", usage.router)
+api.add_router("", holds.router)
 
 
 # ---------------------------------------------------------------------------- error handling

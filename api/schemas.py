@@ -311,6 +311,52 @@ class UsageOut(Schema):
     created_at: datetime
 
 
+# ---------------------------------------------------------------------------- holds (docs/holds.md)
+
+HOLD_DEFAULT_EXPIRES_IN = 3600  # one hour (holds.models.DEFAULT_EXPIRES_IN)
+HOLD_MAX_EXPIRES_IN = 7 * 24 * 3600  # seven days (holds.models.MAX_EXPIRES_IN)
+
+
+class HoldIn(Schema):
+    member_id: Id = Field(description="The membership id of the member whose credits to reserve.")
+    amount: Amount
+    description: PlainText = Field("", max_length=500, json_schema_extra=PLAIN_TEXT_SCHEMA)
+    expires_in: Annotated[
+        int,
+        Field(
+            ge=1,
+            le=HOLD_MAX_EXPIRES_IN,
+            description="Seconds until the hold releases itself (default 1 hour, at most 7 days).",
+        ),
+        BeforeValidator(_whole_number),
+    ] = HOLD_DEFAULT_EXPIRES_IN
+
+    model_config = {"extra": "forbid"}
+
+
+class CaptureIn(Schema):
+    amount: Amount = Field(description="Credits to charge as usage: at most the held amount; the rest is released.")
+
+    model_config = {"extra": "forbid"}
+
+
+class HoldOut(Schema):
+    id: int
+    member_id: int
+    amount: int = Field(description="Credits held.")
+    captured: int = Field(description="Credits charged as usage (0 until captured).")
+    status: Literal["open", "captured", "voided", "expired"]
+    description: str
+    held: list[DrawOut] = Field(description="What was held of each credit type, in draw order.")
+    expires_at: datetime
+    created_at: datetime
+    closed_at: datetime | None
+    hold_transfer_id: int
+    capture_transfer_id: int | None
+    release_transfer_id: int | None
+    usage_charge_id: int | None = Field(None, description="The usage charge a capture recorded.")
+
+
 # ---------------------------------------------------------------------------- query strings
 
 

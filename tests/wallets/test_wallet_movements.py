@@ -78,4 +78,5 @@ def test_wallet_page_query_count_is_flat(client, paid_member, funded_org):
     older = html[html.index("?before=") : html.index('"', html.index("?before="))]
     with CaptureQueriesContext(connection) as deep:
         client.get(reverse("wallet") + older)
-    assert len(small) == len(large) == len(deep) <= 10
+    # 10, plus one for the credits held by open holds (templates/wallets/_held.html, holds.selectors: one sum)
+    assert len(small) == len(large) == len(deep) <= 11

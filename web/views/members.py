@@ -21,6 +21,7 @@ from core.ratelimit import rate_limited
 from core.replica import read_alias, run_read
 from core.siteurl import site_base
 from core.tasks import send_email
+from holds.selectors import held_subquery
 from members import services as svc
 from members.forms import (
     AcceptForm,
@@ -75,7 +76,8 @@ def _members_context(request, admin: Membership) -> dict:
         # Links are never shown here, only emailed: the link is how the invitee proves the address is theirs.
         page = Paginator(rows.order_by("-created_at", "-id"), PER_PAGE).get_page(request.GET.get("page"))
     else:
-        rows = members_with_returnable(org)
+        # Plus each member's credits held by open holds: a correlated sum in the same query (holds.selectors).
+        rows = members_with_returnable(org).annotate(held=held_subquery())
         if f["q"]:
             rows = rows.filter(Q(user__email__icontains=f["q"]) | Q(user__name__icontains=f["q"]))
         if f["role"]:

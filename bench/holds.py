@@ -1,0 +1,125 @@
+"""Hold + capture pairs against plain usage charges, in the same run.
+
+    BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/credits_bench python bench/holds.py
+
+8 worker processes (BENCH_WORKERS), each on ITS OWN member of one org, for BENCH_SECONDS (default 8) per run;
+BENCH_ROUNDS (default 3) rounds, the two runs of a round in alternation so that the machine's load swings hit
+both alike; medians are reported.
+
+Runs, in each round:
+- usage (baseline): `wallets.services.member_charge_usage`, 1 credit, a fresh idempotency key each time;
+- hold + capture: `holds.services.create_hold` (5 credits) then `holds.services.capture_hold` (3 of them: the
+  rest goes back), each in its own transaction, as the API calls them: two ledger transfers per pair.
+Target (issue 19): hold + capture pairs/s >= 50% of usage charges/s. The ledger is verified after, and the
+Holds wallet is checked against the open holds.
+"""
+
+import multiprocessing as mp
+import os
+import statistics
+import time
+import uuid
+
+from _common import before_fork, reset_ledger, setup
+
+SECONDS = float(os.environ.get("BENCH_SECONDS", 8))
+WORKERS = int(os.environ.get("BENCH_WORKERS", 8))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", 3))
+
+
+def usage_worker(args):
+    org_id, membership_id, deadline = args
+    from django.db import connection
+
+    from orgs.models import Organization
+    from wallets.services import member_charge_usage
+
+    connection.close()
+    org = Organization.objects.get(pk=org_id)
+    n = 0
+    while time.time() < deadline:
+        member_charge_usage(org=org, membership_id=membership_id, amount=1, idempotency_key=uuid.uuid4().hex)
+        n += 1
+    connection.close()
+    return n
+
+
+def hold_worker(args):
+    org_id, membership_id, deadline = args
+    from django.db import connection
+
+    from holds.services import capture_hold, create_hold
+    from orgs.models import Organization
+
+    connection.close()
+    org = Organization.objects.get(pk=org_id)
+    n = 0
+    while time.time() < deadline:
+        held = create_hold(org=org, membership_id=membership_id, amount=5, idempotency_key=uuid.uuid4().hex)
+        capture_hold(org=org, hold_id=held.hold.pk, amount=3)
+        n += 1
+    connection.close()
+    return n
+
+
+def run(worker, make_args):
+    before_fork()
+    deadline = time.time() + SECONDS
+    ctx = mp.get_context("fork")
+    with ctx.Pool(WORKERS) as pool:
+        counts = pool.map(worker, [make_args(i, deadline) for i in range(WORKERS)])
+    return sum(counts) / SECONDS
+
+
+def main():
+    setup()
+    reset_ledger()
+    from django.db import connection
+
+    from orgs.services import org_create, user_create
+    from tests.factories import bulk_members
+    from wallets.models import CreditType
+    from wallets.services import org_bulk_transfer, org_credit_from_stripe
+
+    with connection.cursor() as cur:
+        cur.execute("TRUNCATE holds_hold")
+    org = org_create(name="Bench Holds", owner=user_create(email="bench-owner@example.com", password=None))
+    members = bulk_members(org, WORKERS)
+    per_member = 10**9
+    org_credit_from_stripe(org=org, amount=per_member * WORKERS, memo="bench funding")
+    org_bulk_transfer(
+        org=org,
+        credit_type=CreditType.objects.get(slug="org-allocated"),
+        amount_per_member=per_member,
+        membership_ids=[m.pk for m in members],
+    )
+    ids = [m.pk for m in members]
+    runs = {"usage charge": usage_worker, "hold + capture": hold_worker}
+    rates: dict[str, list[float]] = {name: [] for name in runs}
+    print(f"holds: {WORKERS} workers on {WORKERS} members of one org, {SECONDS:.0f}s x {ROUNDS} rounds")
+    for r in range(ROUNDS):
+        for name, worker in runs.items():
+            rate = run(worker, lambda i, d: (org.pk, ids[i], d))
+            rates[name].append(rate)
+            print(f"  round {r + 1}: {name}: {rate:,.0f}/s", flush=True)
+    med = {name: statistics.median(v) for name, v in rates.items()}
+    ratio = med["hold + capture"] / med["usage charge"]
+    print("medians:")
+    print(f"  usage charges: {med['usage charge']:,.0f}/s")
+    print(f"  hold + capture pairs: {med['hold + capture']:,.0f}/s ({ratio:.0%} of usage charges)")
+    # The same ratio round by round (each round's two runs side by side): less swayed by load swings between rounds.
+    per_round = [h / u for h, u in zip(rates["hold + capture"], rates["usage charge"], strict=True)]
+    print("  per round: " + ", ".join(f"{r:.0%}" for r in per_round) + f" (median {statistics.median(per_round):.0%})")
+    print(f"hold + capture / usage: {ratio:.0%} (target >= 50%) -> {'OK' if ratio >= 0.5 else 'MISSED'}")
+
+    from django.core.management import call_command
+
+    from holds.selectors import holds_problems
+
+    call_command("verify_ledger")
+    problems = holds_problems()
+    print("holds vs Holds wallet:", problems if problems else "OK")
+
+
+if __name__ == "__main__":
+    main()
