@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "alerts",
     "schedules",
     "holds",
+    "reporting",  # the daily usage rollup (docs/usage.md)
     "web",
     "devtools",
     "ninja",  # the API docs page serves its vendored Swagger UI from static files, never a CDN

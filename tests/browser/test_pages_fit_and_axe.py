@@ -50,6 +50,7 @@ PAGES = [
     ("billing", "admin", f"/orgs/{ORG}/billing/", False),
     ("billing-requests", "admin", f"/orgs/{ORG}/billing/requests/", False),
     ("transactions", "admin", f"/orgs/{ORG}/transactions/", False),
+    ("usage", "admin", f"/orgs/{ORG}/billing/usage/", False),
     ("transfer-detail", "admin", _transfer_detail, False),
     ("transfer-page", "admin", f"/orgs/{ORG}/billing/transfer/", False),
     ("members", "admin", f"/orgs/{ORG}/members/", False),
