@@ -6,3 +6,9 @@ class SchedulesConfig(AppConfig):
 
     name = "schedules"
     verbose_name = "Scheduled allocations"
+
+    def ready(self) -> None:
+        from core import periodic
+        from schedules.tasks import run_due_schedules
+
+        periodic.every(60, run_due_schedules)
