@@ -6,3 +6,12 @@ class AlertsConfig(AppConfig):
 
     name = "alerts"
     verbose_name = "Low-balance alerts"
+
+    def ready(self) -> None:
+        # Imported here: they import the models, which are loaded only now.
+        from alerts import receivers
+        from alerts.tasks import sweep_alerts
+        from core import periodic
+
+        receivers.connect()
+        periodic.every(5 * 60, sweep_alerts)
