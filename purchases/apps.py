@@ -8,3 +8,12 @@ class PurchasesConfig(AppConfig):
     # The label this app had as `billing`: its tables (billing_purchase…) and migration history keep it.
     label = "billing"
     verbose_name = "Purchases (Stripe)"
+
+    def ready(self) -> None:
+        # AppConfig.ready: models (and so these modules) can be imported only now.
+        from core import periodic
+        from purchases.auto_top_up import on_balance_crossed, sweep_auto_top_ups
+        from wallets.watches import balance_crossed
+
+        balance_crossed.connect(on_balance_crossed, dispatch_uid="purchases.auto_top_up")
+        periodic.every(5 * 60, sweep_auto_top_ups)

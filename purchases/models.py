@@ -144,3 +144,145 @@ class StripeEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_id} {self.type}"
+
+
+# ---------------------------------------------------------------- auto top-up (docs/auto-top-up.md)
+
+
+class AutoTopUp(models.Model):
+    """An org's auto top-up: its saved card (a Stripe customer + payment method) and "when the org wallet is
+    below `threshold_credits`, buy enough to reach `target_credits`", at most `monthly_cap_cents` a month.
+
+    The row is also the lock every top-up decision takes (docs/auto-top-up.md): `generation` numbers the
+    crossings below the threshold; each crossing gets at most one in-flight attempt and its retries."""
+
+    org = models.OneToOneField(Organization, models.PROTECT, related_name="auto_top_up")
+    enabled = models.BooleanField(default=False)
+    threshold_credits = models.BigIntegerField(null=True, blank=True)
+    target_credits = models.BigIntegerField(null=True, blank=True)
+    monthly_cap_cents = models.BigIntegerField(null=True, blank=True)
+    stripe_customer_id = models.CharField(max_length=255, blank=True)
+    # The setup-mode Checkout Session last started to save a card (the return page and webhook finish it).
+    setup_session_id = models.CharField(max_length=255, blank=True, db_index=True)
+    payment_method_id = models.CharField(max_length=255, blank=True)
+    card_brand = models.CharField(max_length=32, blank=True)
+    card_last4 = models.CharField(max_length=4, blank=True)
+    card_exp_month = models.PositiveSmallIntegerField(null=True, blank=True)
+    card_exp_year = models.PositiveSmallIntegerField(null=True, blank=True)
+    generation = models.PositiveIntegerField(default=1)
+    # "YYYY-MM" of the last "monthly cap reached" email (sent once a month).
+    cap_notified_month = models.CharField(max_length=7, blank=True)
+    updated_by = models.ForeignKey(User, models.SET_NULL, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "billing_autotopup"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(threshold_credits__isnull=True)
+                | (
+                    Q(threshold_credits__gte=0)
+                    & Q(target_credits__gt=models.F("threshold_credits"))
+                    & Q(monthly_cap_cents__gt=0)
+                ),
+                name="billing_autotopup_settings_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(enabled=False) | (Q(threshold_credits__isnull=False) & ~Q(payment_method_id="")),
+                name="billing_autotopup_enabled_needs_settings_and_card",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Auto top-up of {self.org_id}"
+
+    @property
+    def has_card(self) -> bool:
+        return bool(self.payment_method_id)
+
+    @property
+    def has_settings(self) -> bool:
+        return self.threshold_credits is not None
+
+
+class TopUpStatus(models.TextChoices):
+    PENDING = "pending", "Processing"
+    SUCCEEDED = "succeeded", "Paid"
+    DECLINED = "declined", "Declined"
+    NEEDS_AUTHENTICATION = "needs_authentication", "Needs authentication"
+    SKIPPED_CAP = "skipped_cap", "Skipped: monthly cap"
+
+
+_TOP_UP_BADGES: dict[str, str] = {
+    TopUpStatus.PENDING.value: "badge-warn",
+    TopUpStatus.SUCCEEDED.value: "badge-ok",
+    TopUpStatus.DECLINED.value: "badge-bad",
+    TopUpStatus.NEEDS_AUTHENTICATION.value: "badge-bad",
+    TopUpStatus.SKIPPED_CAP.value: "badge-neutral",
+}
+
+
+class TopUpAttempt(models.Model):
+    """One try at an automatic top-up: (org, crossing generation, try number) is unique, so one crossing can
+    never start two charges, and its key names the Stripe idempotency key."""
+
+    org = models.ForeignKey(Organization, models.PROTECT, related_name="top_up_attempts")
+    auto_top_up = models.ForeignKey(AutoTopUp, models.PROTECT, related_name="attempts")
+    generation = models.PositiveIntegerField()
+    try_number = models.PositiveSmallIntegerField()
+    credits = models.BigIntegerField()
+    amount_cents = models.BigIntegerField()
+    balance_before = models.BigIntegerField()
+    status = models.CharField(max_length=24, choices=TopUpStatus.choices, default=TopUpStatus.PENDING)
+    payment_intent_id = models.CharField(max_length=255, blank=True, db_index=True)
+    failure_code = models.CharField(max_length=64, blank=True)
+    failure_message = models.CharField(max_length=500, blank=True)
+    next_retry_at = models.DateTimeField(null=True, blank=True)
+    transfer = models.OneToOneField("wallets.Transfer", models.PROTECT, null=True, blank=True, related_name="+")
+    # Refunds (Stripe's cumulative amount_refunded on the charge) and the credits taken back for them.
+    refunded_cents = models.BigIntegerField(default=0)
+    refunded_credits = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "billing_topupattempt"
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["org", "generation", "try_number"], name="billing_topup_one_per_try"),
+            models.CheckConstraint(condition=Q(credits__gt=0) & Q(amount_cents__gt=0), name="billing_topup_positive"),
+            models.CheckConstraint(
+                condition=~Q(status="succeeded") | Q(transfer__isnull=False), name="billing_topup_paid_has_transfer"
+            ),
+            models.CheckConstraint(
+                condition=Q(refunded_cents__gte=0)
+                & Q(refunded_cents__lte=models.F("amount_cents"))
+                & Q(refunded_credits__gte=0)
+                & Q(refunded_credits__lte=models.F("credits")),
+                name="billing_topup_refund_within_amount",
+            ),
+        ]
+        indexes = [models.Index(fields=["org", "-created_at"], name="billing_topup_org_recent")]
+
+    def __str__(self) -> str:
+        return f"Top-up #{self.pk} {self.credits:,} credits ({self.get_status_display()})"
+
+    @property
+    def dollars(self) -> str:
+        return f"${self.amount_cents // 100:,}.{self.amount_cents % 100:02d}"
+
+    @property
+    def refunded_dollars(self) -> str:
+        return f"${self.refunded_cents // 100:,}.{self.refunded_cents % 100:02d}"
+
+    @property
+    def badge(self) -> str:
+        return _TOP_UP_BADGES.get(str(self.status), "badge-neutral")
+
+    @property
+    def idempotency_key(self) -> str:
+        """Stripe's idempotency key for this try: derived from the org and the crossing (and the settings row's
+        creation time, so a fresh database reusing ids never replays another database's charge)."""
+        stamp = int(self.auto_top_up.created_at.timestamp() * 1_000_000)
+        return f"auto-top-up:{self.org_id}:{self.generation}:{self.try_number}:{stamp}"

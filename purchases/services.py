@@ -237,19 +237,23 @@ _LEDGER_IDS = (
 )
 
 
-def _credit_org_wallet(*, org: Organization, amount: int, actor, memo: str, idempotency_key: str) -> Transfer:
+def _credit_org_wallet(
+    *, org: Organization, amount: int, actor, memo: str, idempotency_key: str, kind: str = TransferKind.PURCHASE
+) -> Transfer:
     """`org_credit_from_stripe` with its three look-ups done in one round trip (the webhook's hot path);
     the same legs, so the same fingerprint. Falls back to the service when a wallet does not exist yet."""
     with connection.cursor() as cursor:
         cursor.execute(_LEDGER_IDS, [ExternalCode.STRIPE, org.pk])
         row = cursor.fetchone()
     if row is None or None in row:
-        posted = org_credit_from_stripe(org=org, amount=amount, actor=actor, memo=memo, idempotency_key=idempotency_key)
+        posted = org_credit_from_stripe(
+            org=org, amount=amount, actor=actor, memo=memo, idempotency_key=idempotency_key, kind=kind
+        )
         return posted.transfer
     ct_id, stripe_wallet_id, org_wallet_id = row
     check_amount(amount)
     return post_transfer(
-        kind=TransferKind.PURCHASE,
+        kind=kind,
         org=org,
         actor=actor,
         memo=memo,
@@ -261,15 +265,40 @@ def _credit_org_wallet(*, org: Organization, amount: int, actor, memo: str, idem
     ).transfer
 
 
+def credit_paid(
+    *, org: Organization, credits: int, actor, memo: str, key: str, label: str, kind: str = TransferKind.PURCHASE
+) -> Transfer:
+    """The fulfilment every Stripe payment shares (Buy Credits, auto top-up): lock the org's outstanding balance,
+    credit the org wallet under idempotency key `key` (a replay credits nothing new), then pay any outstanding
+    balance first (key `<key>:outstanding`). The caller holds its own row lock (Purchase or TopUpAttempt)."""
+    ob = lock_outstanding(org.pk)
+    transfer = _credit_org_wallet(org=org, amount=credits, actor=actor, memo=memo, idempotency_key=key, kind=kind)
+    if ob.credits:
+        settle = min(ob.credits, credits)
+        post_transfer(
+            kind=TransferKind.REFUND,
+            org=org,
+            memo=f"Outstanding balance paid from {label}",
+            idempotency_key=f"{key}:outstanding",
+            legs=[
+                leg(Wallet.objects.for_org(org), _org_allocated(), -settle),
+                leg(Wallet.objects.external(ExternalCode.STRIPE), _org_allocated(), settle, funding_org=org),
+            ],
+        )
+        ob.credits -= settle
+        ob.save(update_fields=["credits", "updated_at"])
+    return transfer
+
+
 def _fulfil(purchase: Purchase, session) -> None:
     org = purchase.org
-    ob = lock_outstanding(org.pk)
-    transfer = _credit_org_wallet(
+    transfer = credit_paid(
         org=org,
-        amount=purchase.credits,
+        credits=purchase.credits,
         actor=purchase.created_by,
         memo=f"Bought {purchase.credits:,} credits for {purchase.dollars} (purchase #{purchase.pk})",
-        idempotency_key=f"stripe:{session['id']}",
+        key=f"stripe:{session['id']}",
+        label=f"purchase #{purchase.pk}",
     )
     pi = session.get("payment_intent")
     purchase.payment_intent_id = _id_of(pi)
@@ -279,20 +308,6 @@ def _fulfil(purchase: Purchase, session) -> None:
     purchase.status = PurchaseStatus.PAID
     purchase.paid_at = timezone.now()
     purchase.save()
-    if ob.credits:
-        settle = min(ob.credits, purchase.credits)
-        post_transfer(
-            kind=TransferKind.REFUND,
-            org=org,
-            memo=f"Outstanding balance paid from purchase #{purchase.pk}",
-            idempotency_key=f"stripe:{session['id']}:outstanding",
-            legs=[
-                leg(Wallet.objects.for_org(org), _org_allocated(), -settle),
-                leg(Wallet.objects.external(ExternalCode.STRIPE), _org_allocated(), settle, funding_org=org),
-            ],
-        )
-        ob.credits -= settle
-        ob.save(update_fields=["credits", "updated_at"])
     log.info(
         "purchase_paid purchase=%s org=%s credits=%s transfer=%s", purchase.pk, org.pk, purchase.credits, transfer.pk
     )

@@ -29,6 +29,12 @@ def use_http_client(http_client: stripe.HTTPClient | None) -> None:
     _client_for.cache_clear()
 
 
+def is_refused(exc: Exception) -> bool:
+    """Stripe answered and refused the request itself (400/404: no such card or customer, a reused idempotency
+    key with other parameters): asking again with the same request cannot succeed."""
+    return isinstance(exc, stripe.InvalidRequestError) and exc.http_status in (400, 404)
+
+
 def is_not_found(exc: Exception) -> bool:
     """Stripe answered 404: it has no such object (retrying will not make one)."""
     return isinstance(exc, stripe.InvalidRequestError) and exc.http_status == 404
@@ -119,6 +125,82 @@ def create_refund(*, payment_intent: str, amount_cents: int | None = None, idemp
         params["amount"] = amount_cents
     options = {"idempotency_key": idempotency_key} if idempotency_key else None
     return _plain(client().v1.refunds.create(params=params, options=options))
+
+
+# ---------------------------------------------------------------- saved cards (auto top-up)
+
+
+def create_customer(*, org_id: int, org_name: str, email: str, idempotency_key: str) -> dict:
+    params = {"name": org_name, "metadata": {"org_id": str(org_id)}}
+    if email:
+        params["email"] = email
+    return _plain(client().v1.customers.create(params=params, options={"idempotency_key": idempotency_key}))
+
+
+def create_setup_session(
+    *, customer: str, org_id: int, success_url: str, cancel_url: str, idempotency_key: str
+) -> dict:
+    """Checkout in `setup` mode: Stripe's page saves a card on the customer for off-session payments."""
+    session = client().v1.checkout.sessions.create(
+        params={
+            "mode": "setup",
+            "currency": "usd",
+            "customer": customer,
+            "payment_method_types": ["card"],
+            "client_reference_id": str(org_id),
+            "metadata": {"org_id": str(org_id), "purpose": "auto_top_up"},
+            "setup_intent_data": {"metadata": {"org_id": str(org_id), "purpose": "auto_top_up"}},
+            "success_url": success_url,
+            "cancel_url": cancel_url,
+        },
+        options={"idempotency_key": idempotency_key},
+    )
+    return _plain(session)
+
+
+def retrieve_setup_session(session_id: str) -> dict:
+    """A setup-mode session with its SetupIntent and that intent's PaymentMethod (the saved card)."""
+    params = {"expand": ["setup_intent", "setup_intent.payment_method"]}
+    return _plain(client().v1.checkout.sessions.retrieve(session_id, params=params))
+
+
+def retrieve_payment_method(payment_method_id: str) -> dict:
+    return _plain(client().v1.payment_methods.retrieve(payment_method_id))
+
+
+def retrieve_payment_intent(payment_intent_id: str) -> dict:
+    return _plain(client().v1.payment_intents.retrieve(payment_intent_id))
+
+
+def charge_saved_card(
+    *, customer: str, payment_method: str, amount_cents: int, currency: str, metadata: dict, idempotency_key: str
+) -> dict:
+    """An off-session PaymentIntent on the saved card, confirmed at once. Returns the PaymentIntent: `succeeded`,
+    or (a card error, Stripe's 402) the failed intent with `last_payment_error` (`card_declined`,
+    `authentication_required`, ...). Other Stripe errors (unreachable, 5xx) raise StripeError."""
+    try:
+        pi = client().v1.payment_intents.create(
+            params={
+                "amount": amount_cents,
+                "currency": currency,
+                "customer": customer,
+                "payment_method": payment_method,
+                "confirm": True,
+                "off_session": True,
+                "metadata": metadata,
+                "description": f"Auto top-up: {metadata.get('credits', '?')} credits",
+            },
+            options={"idempotency_key": idempotency_key},
+        )
+    except stripe.CardError as exc:
+        err = exc.error
+        failed = getattr(err, "payment_intent", None) if err is not None else None
+        out = _plain(failed) if failed is not None else {"id": "", "status": "requires_payment_method"}
+        out.setdefault("last_payment_error", None)
+        if not out["last_payment_error"]:
+            out["last_payment_error"] = {"code": exc.code or "card_error", "message": exc.user_message or str(exc)}
+        return out
+    return _plain(pi)
 
 
 def construct_event(payload: bytes, sig_header: str | None) -> dict:

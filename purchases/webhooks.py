@@ -7,7 +7,7 @@ import logging
 from django.db import connection, transaction
 from django.utils import timezone
 
-from purchases import stripe_client
+from purchases import auto_top_up, stripe_client
 from purchases.models import Purchase, StripeEvent
 from purchases.services import (
     _purchase_for_charge,
@@ -33,7 +33,10 @@ DISPUTE_EVENTS = {
     "charge.dispute.funds_withdrawn",
     "charge.dispute.funds_reinstated",
 }
-HANDLED_EVENTS = CHECKOUT_EVENTS | REFUND_EVENTS | DISPUTE_EVENTS
+# Auto top-up's off-session charges (docs/auto-top-up.md); other payment intents (Buy Credits' own) are
+# acknowledged: their checkout events fulfil them.
+PAYMENT_INTENT_EVENTS = {"payment_intent.succeeded", "payment_intent.payment_failed", "payment_intent.canceled"}
+HANDLED_EVENTS = CHECKOUT_EVENTS | REFUND_EVENTS | DISPUTE_EVENTS | PAYMENT_INTENT_EVENTS
 
 
 _INSERT_EVENT = (
@@ -114,6 +117,27 @@ def _handle(event) -> str:
     seen, purchase_id = _seen_and_purchase_id(event["id"], session_id)
     if seen:
         return "duplicate"
+    if etype in CHECKOUT_EVENTS and obj.get("mode") == "setup":
+        # Saving a card for auto top-up (the body only routes; the session is re-fetched).
+        session = stripe_client.retrieve_setup_session(obj["id"])
+        with transaction.atomic():
+            if not _record(event):
+                return "duplicate"
+            saved = auto_top_up.finish_card_setup(session)
+        return "processed" if saved is not None else "ignored: unknown session"
+    if etype in PAYMENT_INTENT_EVENTS and (obj.get("metadata") or {}).get("purpose") == auto_top_up.PURPOSE:
+        pi = stripe_client.retrieve_payment_intent(obj["id"])
+        if auto_top_up.attempt_for_payment_intent(pi) is None:
+            log.warning("stripe event %s: payment intent %s is not an auto top-up", event["id"], obj["id"])
+            return "ignored: unknown payment intent"
+        with transaction.atomic():
+            if not _record(event):
+                return "duplicate"
+            auto_top_up.settle_payment_intent(pi)
+        return "processed"
+    if etype in PAYMENT_INTENT_EVENTS:
+        _record(event)
+        return "ignored: unhandled type"
     if etype in CHECKOUT_EVENTS:
         session = stripe_client.retrieve_checkout_session(obj["id"])
         purchase = Purchase(pk=purchase_id) if purchase_id else purchase_for_session(session)
@@ -131,6 +155,12 @@ def _handle(event) -> str:
             return "ignored: no charge"
         charge = stripe_client.retrieve_charge(charge_id)
         purchase = _purchase_for_charge(charge)
+        if purchase is None and auto_top_up.attempt_for_charge(charge) is not None:
+            with transaction.atomic():
+                if not _record(event):
+                    return "duplicate"
+                auto_top_up.sync_refunds(charge)
+            return "processed"
         if purchase is None:
             log.warning("stripe event %s: charge %s is not a purchase", event["id"], charge_id)
             return "ignored: unknown charge"

@@ -436,3 +436,239 @@ def settle_later(session_id: str, delay: float, url: str, options: set[str]) -> 
         _deliver_now(url, events, options)
 
     threading.Thread(target=run, daemon=True).start()
+
+
+# ---------------------------------------------------------------- saved cards: Customers, Checkout in setup mode,
+# SetupIntents, PaymentMethods, off-session PaymentIntents (auto top-up)
+
+# Stripe's test card numbers the stand-in knows, and what an off-session charge on them does.
+TEST_CARDS = {
+    "4242424242424242": {"brand": "visa", "outcome": "succeeds"},
+    "4000000000000002": {"brand": "visa", "outcome": "card_declined"},
+    "4000002500003155": {"brand": "visa", "outcome": "authentication_required"},
+}
+
+
+def create_customer(params: dict, *, idempotency_key: str | None) -> dict:
+    replay = _replay(idempotency_key, params)
+    if replay is not None:
+        return replay
+    customer = {
+        "id": new_id("cus"),
+        "object": "customer",
+        "created": now(),
+        "email": params.get("email"),
+        "name": params.get("name"),
+        "metadata": params.get("metadata") or {},
+        "invoice_settings": {"default_payment_method": None},
+        "livemode": False,
+        "_params": json.loads(json.dumps(params)),
+    }
+    try:
+        with transaction.atomic():
+            return put(customer, idempotency_key)
+    except IntegrityError:
+        return StandinObject.objects.get(idempotency_key=idempotency_key).data
+
+
+def create_setup_session(params: dict, *, idempotency_key: str | None, base_url: str, webhook_url: str) -> dict:
+    """Checkout in `setup` mode: the hosted page saves a card on the customer (no charge)."""
+    replay = _replay(idempotency_key, params)
+    if replay is not None:
+        return replay
+    customer_id = params.get("customer") or ""
+    if not customer_id:
+        raise StandinError("A setup-mode Checkout Session needs a customer.", param="customer")
+    get(customer_id, "customer")
+    for url in ("success_url", "cancel_url"):
+        if not params.get(url):
+            raise StandinError(f"Missing required param: {url}.", param=url)
+    sid = new_id("cs")
+    session = {
+        "id": sid,
+        "object": "checkout.session",
+        "amount_subtotal": None,
+        "amount_total": None,
+        "client_reference_id": params.get("client_reference_id"),
+        "created": now(),
+        "currency": params.get("currency"),
+        "customer": customer_id,
+        "expires_at": now() + 24 * 3600,
+        "livemode": False,
+        "metadata": params.get("metadata") or {},
+        "mode": "setup",
+        "payment_intent": None,
+        "payment_status": "no_payment_required",
+        "setup_intent": None,
+        "status": "open",
+        "success_url": params["success_url"],
+        "cancel_url": params["cancel_url"],
+        "url": f"{base_url.rstrip('/')}/checkout/{sid}/",
+        "_webhook_url": webhook_url,
+        "_params": json.loads(json.dumps(params)),
+    }
+    try:
+        with transaction.atomic():
+            return put(session, idempotency_key)
+    except IntegrityError:
+        return StandinObject.objects.get(idempotency_key=idempotency_key).data
+
+
+def save_card(session_id: str, number: str) -> tuple[dict, list[dict]]:
+    """The customer saves a test card on a setup-mode session: a PaymentMethod attached to the customer and a
+    succeeded SetupIntent; the session completes."""
+    card = TEST_CARDS.get(number.replace(" ", ""))
+    if card is None:
+        raise StandinError("Use one of the test cards listed on the page.", param="card", code="card_declined")
+    with transaction.atomic():
+        session = _lock(session_id, "checkout.session")
+        if session.get("mode") != "setup":
+            raise StandinError("This checkout session is not in setup mode.")
+        if session["status"] != "open":
+            raise StandinError(f"This checkout session is {session['status']}.", code="checkout_session_not_open")
+        number = number.replace(" ", "")
+        pm = {
+            "id": new_id("pm"),
+            "object": "payment_method",
+            "type": "card",
+            "created": now(),
+            "customer": session["customer"],
+            "card": {"brand": card["brand"], "last4": number[-4:], "exp_month": 12, "exp_year": 2034},
+            "livemode": False,
+            "_number": number,
+        }
+        si = {
+            "id": new_id("seti"),
+            "object": "setup_intent",
+            "created": now(),
+            "customer": session["customer"],
+            "payment_method": pm["id"],
+            "status": "succeeded",
+            "usage": "off_session",
+            "metadata": session.get("metadata") or {},
+            "livemode": False,
+        }
+        session.update(status="complete", setup_intent=si["id"])
+        put(pm)
+        put(si)
+        put(session)
+    return session, [event("checkout.session.completed", session), event("setup_intent.succeeded", si)]
+
+
+def expand_setup_session(session: dict, expand: list[str]) -> dict:
+    out = public(session)
+    if "setup_intent" in expand and out.get("setup_intent"):
+        si = public(get(out["setup_intent"], "setup_intent"))
+        if si.get("payment_method"):
+            si["payment_method"] = public(get(si["payment_method"], "payment_method"))
+        out["setup_intent"] = si
+    return out
+
+
+class CardError(StandinError):
+    """Stripe's 402 card_error; the failed PaymentIntent comes back inside the error, like Stripe's."""
+
+    def __init__(self, message: str, *, code: str, decline_code: str, payment_intent: dict):
+        super().__init__(message, status=402, code=code)
+        self.decline_code, self.payment_intent = decline_code, payment_intent
+
+    def body(self) -> dict:
+        return {
+            "error": {
+                "type": "card_error",
+                "code": self.code,
+                "decline_code": self.decline_code,
+                "message": self.message,
+                "payment_intent": public(self.payment_intent),
+            }
+        }
+
+
+def create_payment_intent(params: dict, *, idempotency_key: str | None, webhook_url: str) -> tuple[dict, list[dict]]:
+    """A PaymentIntent confirmed at once off-session on a saved card (what auto top-up uses). The same
+    Idempotency-Key returns the first result (the same PaymentIntent, or the same card error) and charges once."""
+    replay = _replay(idempotency_key, params)
+    if replay is not None:
+        if replay.get("_card_error"):
+            err = replay["_card_error"]
+            raise CardError(err["message"], code=err["code"], decline_code=err["decline_code"], payment_intent=replay)
+        return replay, []
+    amount = _int(params.get("amount"), "amount")
+    if amount < 50:
+        raise StandinError("Amount must be at least 50 cents.", param="amount")
+    if str(params.get("confirm")).lower() != "true" or str(params.get("off_session")).lower() != "true":
+        raise StandinError("The stand-in supports confirm=true off_session=true PaymentIntents only.", param="confirm")
+    customer = get(params.get("customer") or "", "customer")
+    pm = get(params.get("payment_method") or "", "payment_method")
+    if pm.get("customer") != customer["id"]:
+        raise StandinError("The PaymentMethod is not attached to this customer.", param="payment_method")
+    outcome = TEST_CARDS.get(pm.get("_number", ""), {}).get("outcome", "succeeds")
+    pi_id, ch_id = new_id("pi"), new_id("ch")
+    meta = params.get("metadata") or {}
+    pi = {
+        "id": pi_id,
+        "object": "payment_intent",
+        "amount": amount,
+        "amount_received": amount if outcome == "succeeds" else 0,
+        "currency": params.get("currency") or "usd",
+        "created": now(),
+        "customer": customer["id"],
+        "payment_method": pm["id"],
+        "latest_charge": ch_id,
+        "metadata": meta,
+        "off_session": True,
+        "status": "succeeded" if outcome == "succeeds" else "requires_payment_method",
+        "last_payment_error": None,
+        "livemode": False,
+        "_webhook_url": webhook_url,
+        "_params": json.loads(json.dumps(params)),
+    }
+    charge = {
+        "id": ch_id,
+        "object": "charge",
+        "amount": amount,
+        "amount_captured": amount if outcome == "succeeds" else 0,
+        "amount_refunded": 0,
+        "currency": pi["currency"],
+        "created": now(),
+        "customer": customer["id"],
+        "disputed": False,
+        "metadata": meta,
+        "paid": outcome == "succeeds",
+        "payment_intent": pi_id,
+        "payment_method": pm["id"],
+        "refunded": False,
+        "status": "succeeded" if outcome == "succeeds" else "failed",
+        "livemode": False,
+        "_webhook_url": webhook_url,
+    }
+    if outcome != "succeeds":
+        message = (
+            "Your card was declined."
+            if outcome == "card_declined"
+            else "This payment requires authentication by the cardholder (3-D Secure); it cannot be made off-session."
+        )
+        pi["last_payment_error"] = {"code": outcome, "decline_code": outcome, "message": message, "type": "card_error"}
+        pi["_card_error"] = {"message": message, "code": outcome, "decline_code": outcome}
+    try:
+        with transaction.atomic():
+            put(charge)
+            put(pi, idempotency_key)
+    except IntegrityError:  # a concurrent request with the same key won: answer what it answered
+        return create_payment_intent(params, idempotency_key=idempotency_key, webhook_url=webhook_url)
+    if outcome == "succeeds":
+        return pi, [event("payment_intent.succeeded", pi), event("charge.succeeded", charge)]
+    events = [event("payment_intent.payment_failed", pi), event("charge.failed", charge)]
+    raise CardErrorWithEvents(pi, events)
+
+
+class CardErrorWithEvents(Exception):
+    """Raised inside the stand-in so the view can deliver the failure events, then answer the 402."""
+
+    def __init__(self, pi: dict, events: list[dict]):
+        super().__init__(pi["_card_error"]["message"])
+        self.pi, self.events = pi, events
+
+    def card_error(self) -> CardError:
+        err = self.pi["_card_error"]
+        return CardError(err["message"], code=err["code"], decline_code=err["decline_code"], payment_intent=self.pi)

@@ -16,5 +16,11 @@ urlpatterns = [
     path("v1/charges/<str:obj_id>", views.charge_detail, name="api_charge"),
     path("v1/payment_intents/<str:obj_id>", views.payment_intent_detail, name="api_payment_intent"),
     path("v1/disputes/<str:obj_id>", views.dispute_detail, name="api_dispute"),
+    # Saved cards (auto top-up): customers, setup intents, payment methods, off-session payment intents.
+    path("v1/customers", views.customers, name="api_customers"),
+    path("v1/customers/<str:obj_id>", views.customer_detail, name="api_customer"),
+    path("v1/setup_intents/<str:obj_id>", views.setup_intent_detail, name="api_setup_intent"),
+    path("v1/payment_methods/<str:obj_id>", views.payment_method_detail, name="api_payment_method"),
+    path("v1/payment_intents", views.payment_intents, name="api_payment_intents"),
     re_path(r"^(?P<rest>v1/.*)$", views.not_found, name="api_not_found"),
 ]

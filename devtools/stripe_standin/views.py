@@ -96,7 +96,8 @@ def _webhook_url(request) -> str:
 def sessions(request):
     if request.method == "POST":
         params = parse_params(request.POST)
-        session = core.create_session(
+        create = core.create_setup_session if params.get("mode") == "setup" else core.create_session
+        session = create(
             params,
             idempotency_key=request.headers.get("Idempotency-Key"),
             base_url=_base_url(request),
@@ -114,7 +115,10 @@ def sessions(request):
 def session_detail(request, session_id: str):
     expand = parse_params(request.GET).get("expand") or []
     expand = [expand] if isinstance(expand, str) else expand
-    return JsonResponse(core.expand_session(core.get(session_id, "checkout.session"), expand))
+    session = core.get(session_id, "checkout.session")
+    if session.get("mode") == "setup":
+        return JsonResponse(core.expand_setup_session(session, expand))
+    return JsonResponse(core.expand_session(session, expand))
 
 
 @_api
@@ -145,7 +149,35 @@ def _getter(type_):
     return view
 
 
+@_api
+def customers(request):
+    if request.method != "POST":
+        raise core.StandinError("Use POST.", status=405)
+    customer = core.create_customer(parse_params(request.POST), idempotency_key=request.headers.get("Idempotency-Key"))
+    return JsonResponse(core.public(customer))
+
+
+@_api
+def payment_intents(request):
+    """Create (and confirm, off-session) a PaymentIntent on a saved card; a decline is Stripe's 402 card_error."""
+    if request.method != "POST":
+        raise core.StandinError("Use POST.", status=405)
+    url = _webhook_url(request)
+    try:
+        pi, events = core.create_payment_intent(
+            parse_params(request.POST), idempotency_key=request.headers.get("Idempotency-Key"), webhook_url=url
+        )
+    except core.CardErrorWithEvents as exc:
+        core.deliver(core.webhook_url_for(exc.pi), exc.events)
+        raise exc.card_error() from None
+    core.deliver(core.webhook_url_for(pi), events)
+    return JsonResponse(core.public(pi))
+
+
 refund_detail = _getter("refund")
+setup_intent_detail = _getter("setup_intent")
+payment_method_detail = _getter("payment_method")
+customer_detail = _getter("customer")
 charge_detail = _getter("charge")
 payment_intent_detail = _getter("payment_intent")
 dispute_detail = _getter("dispute")
@@ -158,6 +190,8 @@ def checkout_page(request, session_id: str):
         session = core.get(session_id, "checkout.session")
     except core.StandinError:
         raise Http404("No such checkout session") from None
+    if session.get("mode") == "setup":
+        return _setup_page(request, session)
     error = ""
     if request.method == "POST":
         options = {o for o in request.POST.getlist("delivery") if o in {"twice", "late", "reverse"}}
@@ -188,6 +222,31 @@ def checkout_page(request, session_id: str):
             "dollars": f"{session['amount_total'] / 100:,.2f}",
             "error": error,
         },
+        status=400 if error else 200,
+    )
+
+
+def _setup_page(request, session: dict):
+    """The hosted page of a setup-mode session: pick a test card and Save card (no charge), or Cancel."""
+    error = ""
+    if request.method == "POST":
+        if request.POST.get("action") == "cancel":
+            return redirect(session["cancel_url"])
+        try:
+            session, events = core.save_card(session["id"], request.POST.get("card", ""))
+        except core.StandinError as exc:
+            error = exc.message
+        else:
+            core.deliver(core.webhook_url_for(session), events)
+            return redirect(session["success_url"].replace("{CHECKOUT_SESSION_ID}", session["id"]))
+    cards = [
+        {"number": n, "spaced": " ".join(n[i : i + 4] for i in range(0, 16, 4)), **c}
+        for n, c in core.TEST_CARDS.items()
+    ]
+    return render(
+        request,
+        "stripe_standin/setup.html",
+        {"session": session, "cards": cards, "error": error},
         status=400 if error else 200,
     )
 
