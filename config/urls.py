@@ -12,7 +12,11 @@ urlpatterns = [
     path("", include("web.urls.accounts")),
     path("", include("web.urls.wallet")),
     path("", include("web.urls.billing")),
+    path("", include("web.urls.auto_top_up")),
     path("", include("web.urls.members")),
+    path("", include("web.urls.schedules")),
+    path("", include("web.urls.usage")),
+    path("", include("web.urls.alerts")),
     path("api/v1/", api.urls),
     # After the API, so it gets only the /api/ paths that no endpoint matched.
     re_path(r"^api/(?P<rest>.*)$", unknown_endpoint, name="api_unknown"),

@@ -14,6 +14,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.urls.resolvers import RegexPattern
 
 from tests.factories import MembershipFactory, OrgFactory, UserFactory, fund
+from tests.schedules.helpers import make_schedule
 
 ROLES = ["anonymous", "member", "manager", "admin", "owner", "other_admin", "staff"]
 
@@ -43,6 +44,10 @@ def _purchase(c):
 
 def _target(c):
     return {"org_slug": c["org"].slug, "membership_id": c["target"].pk}
+
+
+def _schedule(c):
+    return {"org_slug": c["org"].slug, "schedule_id": c["schedule"].pk}
 
 
 # url name -> {"kwargs": callable(ctx) -> dict, "GET": {role: status}, "POST": {role: status}}
@@ -133,6 +138,9 @@ MATRIX = {
         "POST": READ_ONLY,
     },
     "billing:balance_chart": {"kwargs": lambda c: {"org_slug": c["org"].slug}, "GET": BILLING_VIEW, "POST": READ_ONLY},
+    # Usage page (issue 19) and its CSV export: read-only, like Transactions.
+    "usage:page": {"kwargs": lambda c: {"org_slug": c["org"].slug}, "GET": BILLING_VIEW, "POST": READ_ONLY},
+    "usage:export": {"kwargs": lambda c: {"org_slug": c["org"].slug}, "GET": BILLING_VIEW, "POST": READ_ONLY},
     # Buy Credits: owner/admins buy; managers see purchases; Stripe signs the webhook.
     "billing:buy": {"kwargs": lambda c: {"org_slug": c["org"].slug}, "GET": DECIDE, "POST": BAD_INPUT},
     "billing:buy_preview": {"kwargs": lambda c: {"org_slug": c["org"].slug}, "GET": DECIDE, "POST": READ_ONLY},
@@ -144,6 +152,17 @@ MATRIX = {
     # Receipts: whoever may view Billing (the matrix's purchase is unpaid: a page saying it has no receipt).
     "billing:purchase_receipt": {"kwargs": _purchase, "GET": BILLING_VIEW, "POST": READ_ONLY},
     "billing:stripe_webhook": {"GET": _all(405), "POST": _all(400)},  # unsigned: refused, nothing written
+    # Auto top-up: owner/admins only, managers and members 403, other orgs 404. The settings form's empty POST is
+    # bad input (400); "Save a card" sends them to Stripe's setup page (302); the return page without a session of
+    # theirs is a 404.
+    "auto_top_up:page": {"kwargs": lambda c: {"org_slug": c["org"].slug}, "GET": DECIDE, "POST": BAD_INPUT},
+    "auto_top_up:summary": {"kwargs": lambda c: {"org_slug": c["org"].slug}, "GET": DECIDE, "POST": READ_ONLY},
+    "auto_top_up:card_setup": {"kwargs": lambda c: {"org_slug": c["org"].slug}, "GET": READ_ONLY, "POST": ACT},
+    "auto_top_up:card_done": {
+        "kwargs": lambda c: {"org_slug": c["org"].slug},
+        "GET": {**DECIDE, "admin": 404, "owner": 404},
+        "POST": READ_ONLY,
+    },
     # The offline Stripe stand-in: a dev tool, mounted only when STRIPE_STANDIN is on (never with real keys).
     # Its dashboard is open to anyone (the demo's Stripe; an empty POST re-shows it with "Unknown action."). Its
     # forms need the CSRF token, which the matrix's Client does not enforce (no cell here does): see
@@ -175,6 +194,20 @@ MATRIX = {
         "GET": _all(401),
         "POST": _all(401),
     },
+    # Saved cards (auto top-up): the same Stripe 401 for a browser session.
+    "stripe_standin:api_customers": {"GET": _all(401), "POST": _all(401)},
+    "stripe_standin:api_customer": {"kwargs": lambda c: {"obj_id": "cus_matrix"}, "GET": _all(401), "POST": _all(401)},
+    "stripe_standin:api_setup_intent": {
+        "kwargs": lambda c: {"obj_id": "seti_matrix"},
+        "GET": _all(401),
+        "POST": _all(401),
+    },
+    "stripe_standin:api_payment_method": {
+        "kwargs": lambda c: {"obj_id": "pm_matrix"},
+        "GET": _all(401),
+        "POST": _all(401),
+    },
+    "stripe_standin:api_payment_intents": {"GET": _all(401), "POST": _all(401)},
     "stripe_standin:api_dispute": {"kwargs": lambda c: {"obj_id": "dp_matrix"}, "GET": _all(401), "POST": _all(401)},
     # Any other /v1/ path: Stripe's "Unrecognized request URL" (404), key or not.
     "stripe_standin:api_not_found": {"kwargs": lambda c: {"rest": "v1/matrix"}, "GET": _all(404), "POST": _all(404)},
@@ -206,6 +239,10 @@ MATRIX = {
     "api-v1:transaction_list": {"GET": _all(401), "POST": _all(405)},
     "api-v1:transfer_create": {"GET": _all(405), "POST": _all(401)},
     "api-v1:usage_charge": {"GET": _all(405), "POST": _all(401)},
+    "api-v1:hold_create": {"GET": _all(405), "POST": _all(401)},
+    "api-v1:hold_detail": {"kwargs": lambda c: {"hold_id": 1}, "GET": _all(401), "POST": _all(405)},
+    "api-v1:hold_capture": {"kwargs": lambda c: {"hold_id": 1}, "GET": _all(405), "POST": _all(401)},
+    "api-v1:hold_void": {"kwargs": lambda c: {"hold_id": 1}, "GET": _all(405), "POST": _all(401)},
     # Members, invitations, seats, member defaults: owner/admins; the invite link is public.
     "members:page": {"kwargs": lambda c: {"org_slug": c["org"].slug}, "GET": DECIDE, "POST": _all(405)},
     "members:seats": {"kwargs": lambda c: {"org_slug": c["org"].slug}, "GET": DECIDE, "POST": _all(405)},
@@ -222,6 +259,19 @@ MATRIX = {
     "members:seat_assign": {"kwargs": _target, "GET": _all(405), "POST": ACT},
     "members:seat_revoke": {"kwargs": _target, "GET": _all(405), "POST": ACT},
     "members:remove": {"kwargs": _target, "GET": DECIDE, "POST": ACT},
+    # Low-balance alerts: the org's thresholds are owner/admins' (an empty POST removes every alert: 302); a
+    # person's own threshold on their Default wallet is theirs (there is no id to reach anyone else's).
+    "alerts:org_settings": {"kwargs": lambda c: {"org_slug": c["org"].slug}, "GET": DECIDE, "POST": ACT},
+    "alerts:member": {"GET": _signed_in(405), "POST": _signed_in(302)},
+    # Scheduled allocations: owner/admins only (managers too are 403); another org's schedule is a 404.
+    # Empty POSTs of the forms are bad input (400); the admin's delete goes first, so the owner finds none.
+    "schedules:list": {"kwargs": lambda c: {"org_slug": c["org"].slug}, "GET": DECIDE, "POST": READ_ONLY},
+    "schedules:new": {"kwargs": lambda c: {"org_slug": c["org"].slug}, "GET": DECIDE, "POST": BAD_INPUT},
+    "schedules:detail": {"kwargs": _schedule, "GET": DECIDE, "POST": READ_ONLY},
+    "schedules:edit": {"kwargs": _schedule, "GET": DECIDE, "POST": BAD_INPUT},
+    "schedules:pause": {"kwargs": _schedule, "GET": READ_ONLY, "POST": ACT},
+    "schedules:resume": {"kwargs": _schedule, "GET": READ_ONLY, "POST": ACT},
+    "schedules:delete": {"kwargs": _schedule, "GET": READ_ONLY, "POST": {**ACT, "owner": 404}},
     "invite_accept": {
         "kwargs": lambda c: {"token": c["invite_token"]},
         "GET": _all(200),
@@ -315,6 +365,7 @@ def ctx(db):
             invitation_create(org=org, email="matrix-accept@example.com", role="member", actor=owner)
         ),
         "signup_token": signup_token(email="matrix-signup@example.com"),
+        "schedule": make_schedule(org),
     }
 
 
