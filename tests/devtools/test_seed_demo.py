@@ -2,6 +2,7 @@
 
 import re
 from collections import Counter
+from datetime import timedelta
 from io import StringIO
 
 import pytest
@@ -9,12 +10,15 @@ from django.core import mail
 from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
+from alerts.models import AlertRule
 from credit_requests.models import CreditRequest
 from members.services import returnable_credits
 from orgs.models import Invitation, MemberDefaults, Membership, Organization, User
 from purchases.models import Purchase, PurchaseStatus
 from reporting.chart import balance_chart
+from schedules.models import Schedule, ScheduleRun
 from tests.factories import ledger_snapshot
 from wallets.models import Entry, Transfer, TransferKind, Wallet
 from wallets.selectors import ledger_problems, wallet_balance
@@ -64,6 +68,8 @@ def _domain():
             )
         ),
         sorted(Membership.objects.values_list("pk", "seat_assignments", "removals", "removed_at", "notice")),
+        sorted(AlertRule.objects.values_list("pk", "org_id", "credit_type_id", "threshold", "state")),
+        sorted(Schedule.objects.values_list("pk", "name", "amount", "next_period_start", "status")),
     )
 
 
@@ -240,10 +246,6 @@ def test_seeded_purchases_are_listed_as_paid_and_linked_to_their_transfers(clien
 def test_seeded_history_is_spread_over_the_past_90_days_oldest_first():
     """Issue 17: the Billing chart tells a story: purchases, transfers and usage on many days of the last 90,
     ids in time order, nothing in the future; the Credit Requests badge's request is recent."""
-    from datetime import timedelta
-
-    from django.utils import timezone
-
     _seed()
     org = Organization.objects.get(name="Quantum Lab")
     now = timezone.now()
@@ -263,3 +265,19 @@ def test_seeded_history_is_spread_over_the_past_90_days_oldest_first():
     assert len(set(chart.totals)) >= 6  # the balance changes on many days of the range
     assert chart.totals[-1] == 55_000
     assert ledger_problems() == []
+
+
+def test_seed_sets_up_an_alert_and_a_schedule_that_move_nothing_yet():
+    """`make run` shows what keeps the pool full: a low-balance alert (armed: 55,000 is above 10,000, nobody is
+    emailed) and the Monthly allocation as a schedule whose first run is the 1st of next month."""
+    _seed()
+    org = Organization.objects.get(name="Quantum Lab")
+    rule = AlertRule.objects.get(org=org)
+    assert (rule.credit_type_id, rule.threshold, rule.state) == (None, 10_000, "armed")
+    schedule = Schedule.objects.get(org=org)
+    today = timezone.localdate()
+    assert (schedule.name, schedule.amount, schedule.day_of_month) == ("Monthly allocation", 100, 1)
+    assert schedule.next_period_start == (today.replace(day=1) + timedelta(days=32)).replace(day=1)
+    assert not ScheduleRun.objects.exists()
+    assert not Transfer.objects.filter(kind=TransferKind.SCHEDULED_ALLOCATION).exists()
+    assert mail.outbox == []

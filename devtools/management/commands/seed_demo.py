@@ -13,12 +13,16 @@ from django.db import transaction
 from django.test.utils import override_settings
 from django.utils import timezone
 
+from alerts.models import AlertRule
+from alerts.services import save_org_rules
 from credit_requests.models import CreditRequest
 from credit_requests.services import credit_request_approve, credit_request_create, credit_request_reject
 from members.services import invitation_accept, invitation_create, member_defaults_update, member_remove, seat_assign
 from orgs.models import Invitation, MemberDefaults, Membership, Organization, Role, User
 from orgs.services import membership_add, org_create, user_create
 from purchases.models import Purchase, PurchaseStatus
+from schedules.models import Cadence, Mode, Recipients, Schedule
+from schedules.services import schedule_save
 from wallets.models import CreditType, Transfer
 from wallets.services import (
     member_charge_usage,
@@ -94,6 +98,7 @@ class Command(BaseCommand):
         with override_settings(MAILERS=_NO_MAIL, TASKS=_RUN_NOW), transaction.atomic():
             org, owner = self._people()
             self._history(org, owner)
+            self._keep_it_full(org, owner)
         memberships = {m.user.email: m for m in Membership.objects.filter(org=org).select_related("user")}
         self.stdout.write(self.style.SUCCESS(f"Demo org '{ORG_NAME}' is ready."))
         self.stdout.write("Sign in at http://127.0.0.1:8000/ with (password 'demo' for all):")
@@ -240,6 +245,30 @@ class Command(BaseCommand):
                 Membership.objects.filter(pk=joined.membership.pk).update(joined_at=at.when(4))
             with at(2):
                 member_remove(org=org, membership_id=joined.membership.pk, actor=owner)
+
+    def _keep_it_full(self, org: Organization, owner: User) -> None:
+        """What keeps the pool full, set up but not yet due, so nothing moves: a low-balance alert at 10,000
+        credits on the org wallet's total (it holds 55,000), and the "Monthly allocation" as a schedule of 100
+        Org-allocated credits to every member on the 1st, from next month."""
+        if not AlertRule.objects.filter(org=org).exists():
+            save_org_rules(org=org, thresholds={None: 10_000}, actor=owner)
+        if not Schedule.objects.filter(org=org, name="Monthly allocation").exists():
+            today = timezone.localdate()
+            first_of_next_month = (today.replace(day=1) + timedelta(days=32)).replace(day=1)
+            schedule_save(
+                Schedule(
+                    org=org,
+                    name="Monthly allocation",
+                    recipients=Recipients.ALL,
+                    credit_type=CreditType.objects.get(slug="org-allocated"),
+                    amount=100,
+                    mode=Mode.ADD,
+                    cadence=Cadence.MONTHLY,
+                    day_of_month=1,
+                    start_date=first_of_next_month,
+                    created_by=owner,
+                )
+            )
 
 
 class _Clock:
