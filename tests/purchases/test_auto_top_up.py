@@ -184,6 +184,8 @@ def test_owner_saves_a_card_and_settings_and_the_page_shows_them(org, owner, own
     assert "Below <strong>1,000 credits</strong>" in summary
     billing = owner_client.get(reverse("billing:page", kwargs={"org_slug": org.slug})).content.decode()
     assert 'data-testid="auto-top-up-card"' in billing
+    # Rendered with the page, so it is there without JavaScript (htmx only refreshes it).
+    assert "Below <strong>1,000 credits</strong>" in billing and "card ending 4242" in billing
 
 
 def test_the_setup_webhook_saves_the_card_too_and_a_replay_changes_nothing(org, owner, owner_client):
@@ -269,6 +271,8 @@ def test_a_crossing_tops_up_once_and_the_credits_land_through_the_purchase_fulfi
     assert not mailoutbox  # a successful top-up sends nothing
     page = owner_client.get(_page(org)).content.decode()
     assert "4,500 credits" in page and "$45.00" in page and ">Paid<" in page
+    billing = owner_client.get(reverse("billing:page", kwargs={"org_slug": org.slug})).content.decode()
+    assert "4,500 credits" in billing and ">Paid<" in billing  # every attempt is listed on the Billing page too
 
 
 def test_when_the_charge_answer_is_lost_the_webhook_credits_once_and_asking_again_charges_once(

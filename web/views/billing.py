@@ -8,6 +8,7 @@ from django_htmx.http import HttpRequest
 from core.replica import read_alias, run_read
 from credit_requests.selectors import pending_request_count, pending_requests_page
 from orgs.selectors import billing_viewer_membership
+from purchases.auto_top_up import auto_top_up_for, recent_attempts
 from purchases.services import org_purchases
 from reporting.usage import BurnRate, org_burn_rate
 from wallets.models import Wallet
@@ -67,6 +68,10 @@ def billing_page(request: HttpRequest, org_slug: str, tab: str = "credits") -> H
         balance = context["balance"]
         context["chart"] = chart_for(request, balance)  # on the replica when core.replica.read_alias allows
         context["burn"] = burn_for(request, context)
+        if context["can_manage"]:  # the Auto top-up section, rendered here so it shows without JavaScript
+            row = auto_top_up_for(context["org"])
+            context["auto_top_up"] = row
+            context["auto_top_up_attempts"] = recent_attempts(context["org"], limit=3) if row else []
     return render(request, template, context)
 
 
