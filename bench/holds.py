@@ -9,7 +9,9 @@ both alike; medians are reported.
 Runs, in each round:
 - usage (baseline): `wallets.services.member_charge_usage`, 1 credit, a fresh idempotency key each time;
 - hold + capture: `holds.services.create_hold` (5 credits) then `holds.services.capture_hold` (3 of them: the
-  rest goes back), each in its own transaction, as the API calls them: two ledger transfers per pair.
+  rest goes back), each in its own transaction, as the API calls them: three ledger transfers per pair (the
+  HOLD; then, in the capture's transaction, a HOLD_RELEASE of all 5 and a HOLD_CAPTURE of 3);
+- with BENCH_SPLIT=1, also holds alone (`create_hold`, never captured), to show what the capture costs.
 Target (issue 19): hold + capture pairs/s >= 50% of usage charges/s. The ledger is verified after, and the
 Holds wallet is checked against the open holds.
 """
@@ -25,6 +27,7 @@ from _common import before_fork, reset_ledger, setup
 SECONDS = float(os.environ.get("BENCH_SECONDS", 8))
 WORKERS = int(os.environ.get("BENCH_WORKERS", 8))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", 3))
+SPLIT = os.environ.get("BENCH_SPLIT", "") not in ("", "0")
 
 
 def usage_worker(args):
@@ -57,6 +60,23 @@ def hold_worker(args):
     while time.time() < deadline:
         held = create_hold(org=org, membership_id=membership_id, amount=5, idempotency_key=uuid.uuid4().hex)
         capture_hold(org=org, hold_id=held.hold.pk, amount=3)
+        n += 1
+    connection.close()
+    return n
+
+
+def hold_only_worker(args):
+    org_id, membership_id, deadline = args
+    from django.db import connection
+
+    from holds.services import create_hold
+    from orgs.models import Organization
+
+    connection.close()
+    org = Organization.objects.get(pk=org_id)
+    n = 0
+    while time.time() < deadline:
+        create_hold(org=org, membership_id=membership_id, amount=5, idempotency_key=uuid.uuid4().hex)
         n += 1
     connection.close()
     return n
@@ -95,6 +115,8 @@ def main():
     )
     ids = [m.pk for m in members]
     runs = {"usage charge": usage_worker, "hold + capture": hold_worker}
+    if SPLIT:
+        runs["hold alone"] = hold_only_worker
     rates: dict[str, list[float]] = {name: [] for name in runs}
     print(f"holds: {WORKERS} workers on {WORKERS} members of one org, {SECONDS:.0f}s x {ROUNDS} rounds")
     for r in range(ROUNDS):
@@ -110,6 +132,12 @@ def main():
     # The same ratio round by round (each round's two runs side by side): less swayed by load swings between rounds.
     per_round = [h / u for h, u in zip(rates["hold + capture"], rates["usage charge"], strict=True)]
     print("  per round: " + ", ".join(f"{r:.0%}" for r in per_round) + f" (median {statistics.median(per_round):.0%})")
+    if SPLIT:
+        # Time per operation on the whole machine: what one capture costs next to one usage charge.
+        capture = 1 / med["hold + capture"] - 1 / med["hold alone"]
+        alone = med["hold alone"]
+        print(f"  holds alone: {alone:,.0f}/s ({alone / med['usage charge']:.0%} of usage charges)")
+        print(f"  one capture costs {capture * med['usage charge']:.1f} usage charges' time")
     print(f"hold + capture / usage: {ratio:.0%} (target >= 50%) -> {'OK' if ratio >= 0.5 else 'MISSED'}")
 
     from django.core.management import call_command

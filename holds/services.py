@@ -264,8 +264,9 @@ def _back_leg(hold: Hold, org: Organization, back_to: int, ct_id: int, amount: i
 
 
 def capture_hold(*, org: Organization, hold_id, amount: int, actor=None) -> HoldResult:
-    """Charge `amount` (1 to the held amount) of an open, unexpired hold as usage and release the rest: one
-    HOLD_CAPTURE transfer. A second capture of the same amount replays the first; anything else on a hold
+    """Charge `amount` (1 to the held amount) of an open, unexpired hold as usage and release the rest: a
+    HOLD_RELEASE of all of it, then a HOLD_CAPTURE of `amount`, in one transaction (the result's transfer is the
+    HOLD_CAPTURE). A second capture of the same amount replays the first; anything else on a hold
     that is no longer open is HoldNotOpen, on an expired one HoldExpired."""
     if isinstance(amount, bool) or not isinstance(amount, int):
         raise InvalidAmount(amount, "Credits are whole numbers: enter an amount like 100.")

@@ -1,0 +1,97 @@
+"""Statements per hold, capture and void (docs/holds.md#bench): the hot path's round trips, pinned.
+
+Each verb runs in its own transaction here (transaction=True), as the bench and a caller outside a transaction
+run it, so BEGIN and COMMIT are in the count: every line below is one round trip to PostgreSQL.
+"""
+
+import re
+
+import pytest
+from django.core.cache import cache
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from apikeys.models import UsageCharge
+from holds.models import Hold, HoldStatus
+from holds.selectors import holds_problems
+from holds.services import capture_hold, create_hold, void_hold
+from tests.api.helpers import Api, give, issue_key
+from tests.factories import MembershipFactory, fund
+from wallets.models import Transfer, TransferKind
+from wallets.selectors import ledger_problems
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def setup(org, settings):
+    settings.API_RATE_LIMIT_PER_MINUTE = 0
+    cache.clear()
+    fund(org, 1_000)
+    fund(org, 100, "promo")
+    member = MembershipFactory(org=org)
+    give(org, member, 300)
+    give(org, member, 80, "promo")
+    return org, member
+
+
+def _statements(ctx) -> list[str]:
+    """Each captured statement as a short label: BEGIN, COMMIT, or the table / ledger statement it writes or reads."""
+    labels = []
+    for q in ctx.captured_queries:
+        sql = re.sub(r"^/\* prepared \*/\s*", "", q["sql"].strip())
+        if sql in ("BEGIN", "COMMIT"):
+            labels.append(sql)
+        elif sql.startswith("WITH legs AS"):
+            labels.append("ledger")  # wallets/sql/post_transfer.sql: one ledger transfer
+        elif sql.startswith("WITH m AS MATERIALIZED"):
+            labels.append("member_for_hold")
+        elif sql.startswith("SELECT h.id"):
+            labels.append("lock_hold")
+        else:
+            labels.append(sql.split()[0] + " " + (re.search(r"holds_hold|\w+_\w+", sql) or [""])[0])
+    return labels
+
+
+def test_a_hold_is_5_statements_a_capture_6_a_void_5(setup):
+    org, member = setup
+    # The org's first hold and capture create its pockets in the Holds and Usage wallets (the ledger's one-off
+    # retry: a key look-up, an INSERT of the pockets and the ledger statement again); count the steady state.
+    first = create_hold(org=org, membership_id=member.pk, amount=90, idempotency_key="q-0")  # 80 promo + 10
+    capture_hold(org=org, hold_id=first.hold.pk, amount=85)
+    with CaptureQueriesContext(connection) as made:
+        held = create_hold(org=org, membership_id=member.pk, amount=70, description="qjob", idempotency_key="q-1")
+    # One read that locks the membership and the pockets and looks the key up; the HOLD transfer; the hold row.
+    assert _statements(made) == ["BEGIN", "member_for_hold", "ledger", "INSERT holds_hold", "COMMIT"]
+
+    with CaptureQueriesContext(connection) as captured:
+        result = capture_hold(org=org, hold_id=held.hold.pk, amount=50)
+    # The hold and its membership locked (with the wallets' ids); HOLD_RELEASE; HOLD_CAPTURE; the status.
+    assert _statements(captured) == ["BEGIN", "lock_hold", "ledger", "ledger", "UPDATE holds_hold", "COMMIT"]
+    assert result.transfer.kind == TransferKind.HOLD_CAPTURE and not result.replayed
+    assert Hold.objects.get(pk=held.hold.pk).status == HoldStatus.CAPTURED
+
+    other = create_hold(org=org, membership_id=member.pk, amount=10, idempotency_key="q-2")
+    with CaptureQueriesContext(connection) as voided:
+        void_hold(org=org, hold_id=other.hold.pk)
+    assert _statements(voided) == ["BEGIN", "lock_hold", "ledger", "UPDATE holds_hold", "COMMIT"]
+    assert Transfer.objects.filter(kind=TransferKind.HOLD_RELEASE).count() == 3  # two captures' and the void's
+    assert ledger_problems() == [] and holds_problems() == []
+
+
+def test_an_api_capture_does_not_look_up_a_usage_charge_it_is_about_to_create(setup):
+    org, member = setup
+    api = Api(issue_key(org, "charge")[1])
+    hold = api.post("/holds", {"member_id": member.pk, "amount": 70}, key="h1").json()
+    with CaptureQueriesContext(connection) as first:
+        r = api.post(f"/holds/{hold['id']}/capture", {"amount": 50}, key="c1")
+    assert r.status_code == 200, r.content
+    table = UsageCharge._meta.db_table
+    touched = [q["sql"].split()[0] for q in first.captured_queries if f'"{table}"' in q["sql"]]
+    assert touched == ["INSERT"]  # the new charge, and no SELECT for it first
+    assert UsageCharge.objects.filter(pk=r.json()["usage_charge_id"], metadata={"hold_id": hold["id"]}).exists()
+    # A second capture of the same amount under a new key replays the hold's outcome and finds the same charge.
+    again = api.post(f"/holds/{hold['id']}/capture", {"amount": 50}, key="c2")
+    assert again.status_code == 200 and again.json()["usage_charge_id"] == r.json()["usage_charge_id"]
+    assert UsageCharge.objects.count() == 1
+    assert ledger_problems() == [] and holds_problems() == []
