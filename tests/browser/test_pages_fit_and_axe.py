@@ -13,6 +13,7 @@ from django.urls import NoReverseMatch, reverse
 
 from orgs.models import Organization
 from purchases.models import Purchase, PurchaseStatus
+from schedules.models import Schedule
 from tests.browser.conftest import sign_in, switch_workspace
 from wallets.models import Transfer, TransferKind
 
@@ -31,6 +32,17 @@ def _transfer_detail() -> str:
         or Transfer.objects.filter(org=org).order_by("-pk").first()
     )
     return reverse("billing:transfer_detail", args=[ORG, transfer.pk])
+
+
+def _schedule() -> str:
+    """The demo's "Monthly allocation" schedule (seed_demo sets it up, not yet due)."""
+    schedule = Schedule.objects.get(org__slug=ORG, name="Monthly allocation")
+    return reverse("schedules:detail", args=[ORG, schedule.pk])
+
+
+def _schedule_edit() -> str:
+    schedule = Schedule.objects.get(org__slug=ORG, name="Monthly allocation")
+    return reverse("schedules:edit", args=[ORG, schedule.pk])
 
 
 def _purchase() -> str:
@@ -53,6 +65,12 @@ PAGES = [
     ("usage", "admin", f"/orgs/{ORG}/billing/usage/", False),
     ("transfer-detail", "admin", _transfer_detail, False),
     ("transfer-page", "admin", f"/orgs/{ORG}/billing/transfer/", False),
+    ("schedules", "admin", f"/orgs/{ORG}/billing/schedules/", False),
+    ("schedule-new", "admin", f"/orgs/{ORG}/billing/schedules/new/", False),
+    ("schedule-detail", "admin", _schedule, False),
+    ("schedule-edit", "admin", _schedule_edit, False),
+    ("alerts-settings", "admin", f"/orgs/{ORG}/billing/alerts/", False),
+    ("auto-top-up", "admin", f"/orgs/{ORG}/billing/auto-top-up/", False),
     ("members", "admin", f"/orgs/{ORG}/members/", False),
     ("seats", "admin", f"/orgs/{ORG}/seats/", False),
     ("member-defaults", "admin", f"/orgs/{ORG}/settings/member-defaults/", False),
