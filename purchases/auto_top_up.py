@@ -31,7 +31,15 @@ from core.tasks import send_email
 from orgs.models import Membership, MembershipStatus, Organization, Role
 from purchases import stripe_client
 from purchases.models import AutoTopUp, TopUpAttempt, TopUpStatus
-from purchases.services import _take_back, credit_paid, fmt_dollars
+from purchases.services import (
+    LOST_DISPUTE,
+    OPEN_DISPUTE,
+    credit_paid,
+    fmt_dollars,
+    refund_is_new,
+    sync_claims_dispute,
+    sync_claims_refunds,
+)
 from wallets.models import Pocket, TransferKind, Wallet
 from wallets.outstanding import lock_outstanding
 from wallets.watches import unwatch, watch_balance
@@ -352,7 +360,7 @@ def settle_payment_intent(pi: dict, *, attempt_id: int | None = None) -> TopUpAt
     if found is None:
         return None
     with transaction.atomic():
-        row = AutoTopUp.objects.select_for_update().select_related("org").get(pk=found.auto_top_up_id)
+        row = AutoTopUp.objects.select_for_update(of=("self",)).select_related("org").get(pk=found.auto_top_up_id)
         attempt = TopUpAttempt.objects.select_for_update().get(pk=found.pk)
         if attempt.status != TopUpStatus.PENDING:
             return attempt
@@ -360,6 +368,7 @@ def settle_payment_intent(pi: dict, *, attempt_id: int | None = None) -> TopUpAt
             log.error("payment intent %s amount %s != top-up %s", pi.get("id"), pi.get("amount"), attempt.pk)
             return attempt
         status = pi.get("status")
+        known_pi = attempt.payment_intent_id
         attempt.payment_intent_id = pi.get("id") or attempt.payment_intent_id
         if status == "succeeded":
             transfer = credit_paid(
@@ -372,6 +381,7 @@ def settle_payment_intent(pi: dict, *, attempt_id: int | None = None) -> TopUpAt
                 kind=TransferKind.AUTO_TOP_UP,
             )
             attempt.transfer = transfer
+            attempt.charge_id = _id_of(pi.get("latest_charge")) or attempt.charge_id
             attempt.status = TopUpStatus.SUCCEEDED
             if attempt.generation == row.generation:
                 row.generation += 1  # this crossing is closed: the credits landed
@@ -396,44 +406,80 @@ def settle_payment_intent(pi: dict, *, attempt_id: int | None = None) -> TopUpAt
                 "auto_top_up_failed attempt=%s status=%s code=%s", attempt.pk, attempt.status, attempt.failure_code
             )
         else:
-            return attempt  # processing: the webhook settles it
+            # Processing: the webhook settles it. Remember which PaymentIntent it is (reconcile_stripe asks Stripe).
+            if attempt.payment_intent_id != known_pi:
+                attempt.save(update_fields=["payment_intent_id", "updated_at"])
+            return attempt
         attempt.save()
         return attempt
 
 
 def attempt_for_charge(charge: dict) -> TopUpAttempt | None:
-    """The paid try a (re-fetched) charge belongs to, by its PaymentIntent."""
-    pi_id = _id_of(charge.get("payment_intent"))
-    return TopUpAttempt.objects.filter(payment_intent_id=pi_id).first() if pi_id else None
+    """The try a (re-fetched) charge belongs to: by the charge id, else by its PaymentIntent. Like a purchase
+    (`services._purchase_for_charge`), a refund or dispute that overtook the payment's own answer and webhook
+    settles the try first, from the re-fetched PaymentIntent (found by its metadata when the try never learnt its
+    id), so the credits it claims have landed."""
+    charge_id, pi_id = _id_of(charge), _id_of(charge.get("payment_intent"))
+    found = TopUpAttempt.objects.filter(charge_id=charge_id).first() if charge_id else None
+    if found is None and pi_id:
+        found = TopUpAttempt.objects.filter(payment_intent_id=pi_id).first()
+    if pi_id and (found is None or found.status == TopUpStatus.PENDING):
+        pi = stripe_client.retrieve_payment_intent(pi_id)
+        if (pi.get("metadata") or {}).get("purpose") == PURPOSE:
+            found = settle_payment_intent(pi) or found
+    return found
+
+
+def _lock_paid_attempt(found: TopUpAttempt) -> tuple[AutoTopUp, TopUpAttempt]:
+    """Inside a transaction: the lock order of every auto top-up path (AutoTopUp row, then the attempt row); the
+    caller then locks the org's outstanding balance."""
+    row = AutoTopUp.objects.select_for_update(of=("self",)).select_related("org").get(pk=found.auto_top_up_id)
+    attempt = TopUpAttempt.objects.select_for_update().get(pk=found.pk)
+    attempt.org = row.org
+    return row, attempt
 
 
 def sync_refunds(charge: dict) -> TopUpAttempt | None:
-    """Take back the credits for Stripe's cumulative `amount_refunded` on an auto top-up's charge, like a Buy
-    Credits refund (what the wallet no longer has becomes the outstanding balance). Never twice: the total only
+    """Take back the credits for Stripe's cumulative `amount_refunded` on an auto top-up's charge: the Buy
+    Credits code (`services.sync_claims_refunds`) on the attempt row, so a refund and a dispute never claim the
+    same credits, and what the wallet no longer has becomes the outstanding balance. Never twice: the total only
     grows, and each step's ledger key names the refunded total."""
     found = attempt_for_charge(charge)
     if found is None or found.transfer_id is None:
         return found
     with transaction.atomic():
-        row = AutoTopUp.objects.select_for_update().select_related("org").get(pk=found.auto_top_up_id)
-        attempt = TopUpAttempt.objects.select_for_update().get(pk=found.pk)
-        refunded = min(int(charge.get("amount_refunded") or 0), attempt.amount_cents)
-        if refunded <= attempt.refunded_cents:
+        _, attempt = _lock_paid_attempt(found)
+        if not refund_is_new(attempt, charge):
             return attempt  # a duplicate or stale event
-        target = attempt.credits * refunded // attempt.amount_cents
-        delta = target - attempt.refunded_credits
-        if delta > 0:
-            _take_back(
-                org=row.org,
-                credits=delta,
-                kind=TransferKind.REFUND,
-                key=f"stripe:{attempt.payment_intent_id}:refund:{refunded}",
-                memo=f"Refund of {fmt_dollars(refunded - attempt.refunded_cents)} on auto top-up #{attempt.pk}",
-                ob=lock_outstanding(row.org_id),
-            )
-        attempt.refunded_cents, attempt.refunded_credits = refunded, target
-        attempt.save(update_fields=["refunded_cents", "refunded_credits", "updated_at"])
-        log.info("auto_top_up_refund attempt=%s refunded_cents=%s credits=%s", attempt.pk, refunded, delta)
+        sync_claims_refunds(attempt, charge, lock_outstanding(attempt.org_id))
+        attempt.save()
+        return attempt
+
+
+def sync_dispute(dispute: dict, charge: dict) -> TopUpAttempt | None:
+    """A dispute on an auto top-up's charge, exactly as on a purchase (`services.sync_claims_dispute`): open ->
+    the disputed credits are held (Dispute hold; what the wallet no longer has becomes the outstanding balance),
+    lost -> they stay taken, won -> released (Dispute release). The dispute and charge are re-fetched by the
+    caller; the row locks, the claims recorded on the attempt and the ledger keys
+    `stripe:<pi>:dispute:<id>:hold|release` make replays and concurrent deliveries move credits once.
+
+    One thing more than a purchase: the card is not charged again by itself while its holder disputes a charge.
+    When a dispute is first recorded on the attempt, auto top-up is turned off (the watch goes; the hold itself
+    would otherwise cross the threshold and charge the disputed card at once). Turning it back on is the owner's
+    choice on the settings page."""
+    found = attempt_for_charge(charge)
+    if found is None or found.transfer_id is None:
+        return found
+    with transaction.atomic():
+        row, attempt = _lock_paid_attempt(found)
+        known = attempt.dispute_id
+        sync_claims_dispute(attempt, dispute, charge, lock_outstanding(attempt.org_id))
+        attempt.save()
+        if attempt.dispute_id != known and attempt.dispute_status in OPEN_DISPUTE | LOST_DISPUTE and row.enabled:
+            row.enabled = False
+            row.save(update_fields=["enabled", "updated_at"])
+            unwatch(purpose=PURPOSE, ref_id=row.pk)
+            log.warning("auto_top_up_off org=%s: dispute %s on top-up #%s", row.org_id, attempt.dispute_id, attempt.pk)
         return attempt
 
 

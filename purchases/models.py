@@ -105,6 +105,16 @@ class Purchase(models.Model):
     def net_cents(self) -> int:
         return self.amount_cents - self.refunded_cents
 
+    # What was paid, as the shared refund/dispute code (services.sync_claims_*) sees it: the ledger key of the
+    # credits it bought (refund and dispute keys extend it) and how memos name it.
+    @property
+    def ledger_key(self) -> str:
+        return f"stripe:{self.stripe_session_id}"
+
+    @property
+    def claim_label(self) -> str:
+        return f"purchase #{self.pk}"
+
     @property
     def net_credits(self) -> int:
         return self.credits - self.refunded_credits
@@ -243,6 +253,13 @@ class TopUpAttempt(models.Model):
     # Refunds (Stripe's cumulative amount_refunded on the charge) and the credits taken back for them.
     refunded_cents = models.BigIntegerField(default=0)
     refunded_credits = models.BigIntegerField(default=0)
+    # The paid charge, and its open or lost dispute with the credits held for it (wallet part + outstanding part),
+    # exactly as on a Purchase: the same code (services.sync_claims_dispute) moves both.
+    charge_id = models.CharField(max_length=255, blank=True, db_index=True)
+    dispute_id = models.CharField(max_length=255, blank=True)
+    dispute_status = models.CharField(max_length=40, blank=True)
+    dispute_held_credits = models.BigIntegerField(default=0)
+    dispute_outstanding_credits = models.BigIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -262,6 +279,16 @@ class TopUpAttempt(models.Model):
                 & Q(refunded_credits__lte=models.F("credits")),
                 name="billing_topup_refund_within_amount",
             ),
+            models.CheckConstraint(
+                condition=Q(dispute_held_credits__gte=0)
+                & Q(dispute_outstanding_credits__gte=0)
+                & Q(
+                    refunded_credits__lte=models.F("credits")
+                    - models.F("dispute_held_credits")
+                    - models.F("dispute_outstanding_credits")
+                ),
+                name="billing_topup_claims_within_credits",
+            ),
         ]
         indexes = [models.Index(fields=["org", "-created_at"], name="billing_topup_org_recent")]
 
@@ -279,6 +306,15 @@ class TopUpAttempt(models.Model):
     @property
     def badge(self) -> str:
         return _TOP_UP_BADGES.get(str(self.status), "badge-neutral")
+
+    # What was paid, as the shared refund/dispute code (services.sync_claims_*) sees it, like Purchase.
+    @property
+    def ledger_key(self) -> str:
+        return f"stripe:{self.payment_intent_id}"
+
+    @property
+    def claim_label(self) -> str:
+        return f"auto top-up #{self.pk}"
 
     @property
     def idempotency_key(self) -> str:

@@ -17,7 +17,7 @@ from django.utils import timezone
 from core.errors import DomainError
 from orgs.models import Organization
 from purchases import stripe_client
-from purchases.models import Purchase, PurchaseStatus
+from purchases.models import Purchase, PurchaseStatus, TopUpAttempt
 from wallets.ledger import Leg, check_amount, leg, post_transfer
 from wallets.models import CreditType, ExternalCode, OutstandingBalance, Pocket, Transfer, TransferKind, Wallet
 from wallets.outstanding import lock_outstanding
@@ -355,16 +355,23 @@ def _status_after_claims(p: Purchase) -> str:
 # claim the same credit twice, whatever order the events arrive in: the refund's claim is
 # credits x amount_refunded / amount, and an open or lost dispute claims at most what the refunds left,
 #     dispute claim = min(credits x dispute amount / amount, credits - refund claim),
-# so refunds + dispute <= credits. Every handler moves the purchase to exactly these claims for the Stripe facts
+# so refunds + dispute <= credits. Every handler moves the paid thing to exactly these claims for the Stripe facts
 # it has (the re-fetched charge, the re-fetched dispute, and what earlier events recorded), taking back or giving
 # back only the difference; the same final facts give the same claims, and so the same wallet and outstanding
 # balance, in any order.
+#
+# "What was paid" is a Purchase (Buy Credits) or a TopUpAttempt (auto top-up): both carry org, credits,
+# amount_cents, charge_id, refunded_cents/credits and dispute_id/status/held/outstanding, plus `ledger_key` (the
+# key of the credits it bought; the refund and dispute keys extend it) and `claim_label` (how memos name it).
+# The functions below take such a row already locked by the caller, with the org's OutstandingBalance locked
+# after it (the caller's lock order: its own row(s), then the outstanding balance, then the pockets).
 
 
-def _apply_refunds(p: Purchase, charge, ob: OutstandingBalance) -> int:
-    """Bring the refund claim up to the charge's amount_refunded (which never goes down at Stripe). Credits the
-    dispute already holds and the refund now claims change claim, not wallet: the dispute's claim shrinks to
-    what the refunds leave, and only the rest is taken back. Returns the credits taken back now."""
+def sync_claims_refunds(p: Purchase | TopUpAttempt, charge, ob: OutstandingBalance) -> int:
+    """Refunds of what was paid (a locked Purchase or TopUpAttempt): bring the refund claim up to the charge's
+    amount_refunded (which never goes down at Stripe). Credits the dispute already holds and the refund now
+    claims change claim, not wallet: the dispute's claim shrinks to what the refunds leave, and only the rest is
+    taken back. Returns the credits taken back now. The caller saves the row."""
     refunded = min(int(charge.get("amount_refunded") or 0), p.amount_cents)
     if refunded <= p.refunded_cents:
         return 0  # a duplicate or stale event
@@ -380,14 +387,19 @@ def _apply_refunds(p: Purchase, charge, ob: OutstandingBalance) -> int:
             org=p.org,
             credits=delta,
             kind=TransferKind.REFUND,
-            key=f"stripe:{p.stripe_session_id}:refund:{refunded}",
-            memo=f"Refund of {fmt_dollars(refunded - p.refunded_cents)} on purchase #{p.pk}",
+            key=f"{p.ledger_key}:refund:{refunded}",
+            memo=f"Refund of {fmt_dollars(refunded - p.refunded_cents)} on {p.claim_label}",
             ob=ob,
         )
     p.refunded_cents, p.refunded_credits = refunded, target
     p.charge_id = p.charge_id or _id_of(charge)
-    log.info("purchase_refund purchase=%s refunded_cents=%s credits=%s", p.pk, refunded, max(delta, 0))
+    log.info("refund %s refunded_cents=%s credits=%s", p.claim_label, refunded, max(delta, 0))
     return max(delta, 0)
+
+
+def refund_is_new(p: Purchase | TopUpAttempt, charge) -> bool:
+    """False for a duplicate or stale refund event: Stripe's cumulative total never goes down."""
+    return min(int(charge.get("amount_refunded") or 0), p.amount_cents) > p.refunded_cents
 
 
 def purchase_sync_refunds(charge) -> Purchase | None:
@@ -397,17 +409,17 @@ def purchase_sync_refunds(charge) -> Purchase | None:
     if found is None or found.transfer_id is None:
         return found
     with transaction.atomic():
-        p = Purchase.objects.select_for_update().select_related("org").get(pk=found.pk)
-        if min(int(charge.get("amount_refunded") or 0), p.amount_cents) <= p.refunded_cents:
+        p = Purchase.objects.select_for_update(of=("self",)).select_related("org").get(pk=found.pk)
+        if not refund_is_new(p, charge):
             return p  # a duplicate or stale event: Stripe's total never goes down
         ob = lock_outstanding(p.org_id)
-        _apply_refunds(p, charge, ob)
+        sync_claims_refunds(p, charge, ob)
         p.status = _status_after_claims(p)
         p.save()
         return p
 
 
-def _release_dispute(p: Purchase, dispute_id: str, ob: OutstandingBalance) -> None:
+def _release_dispute(p: Purchase | TopUpAttempt, dispute_id: str, ob: OutstandingBalance) -> None:
     """A dispute closed without a loss: give its claim back. Like a purchase, the credits pay the org's
     outstanding balance first (that part is simply no longer owed); the rest goes back to the org wallet."""
     claim = p.dispute_held_credits + p.dispute_outstanding_credits
@@ -419,62 +431,64 @@ def _release_dispute(p: Purchase, dispute_id: str, ob: OutstandingBalance) -> No
         org=p.org,
         credits=claim - cancel,
         kind=TransferKind.DISPUTE_RELEASE,
-        key=f"stripe:{p.stripe_session_id}:dispute:{dispute_id}:release",
-        memo=f"Dispute won: credits released on purchase #{p.pk}",
+        key=f"{p.ledger_key}:dispute:{dispute_id}:release",
+        memo=f"Dispute won: credits released on {p.claim_label}",
     )
     p.dispute_held_credits = p.dispute_outstanding_credits = 0
 
 
+def sync_claims_dispute(p: Purchase | TopUpAttempt, dispute, charge, ob: OutstandingBalance) -> None:
+    """Move what was paid (a locked Purchase or TopUpAttempt, the org's outstanding balance locked after it) to
+    the claims of the (re-fetched) dispute and charge. Open dispute: hold the disputed credits the refunds have
+    not taken back (what the wallet no longer has becomes the outstanding balance). Lost: they stay taken. Won:
+    release them. The charge's refunds are applied first, so the hold never claims them again. The caller saves
+    the row. Exactly once: the claim recorded on the row only grows to the target (and the ledger keys
+    `<ledger_key>:dispute:<id>:hold` / `:release` are unique per org); a closed dispute is final."""
+    status = dispute.get("status", "")
+    sync_claims_refunds(p, charge, ob)
+    if p.dispute_id and p.dispute_id != dispute["id"] and p.dispute_status not in CLOSED_NO_LOSS:
+        log.warning("second dispute %s on %s ignored while %s is open", dispute["id"], p.claim_label, p.dispute_id)
+        return
+    if p.dispute_id == dispute["id"] and (p.dispute_status in LOST_DISPUTE or p.dispute_status in CLOSED_NO_LOSS):
+        return  # closed disputes are final; a late "created" or "updated" changes nothing
+    if p.dispute_id != dispute["id"]:
+        p.dispute_id, p.dispute_status, p.dispute_held_credits, p.dispute_outstanding_credits = dispute["id"], "", 0, 0
+    claim = p.dispute_held_credits + p.dispute_outstanding_credits
+    if status in OPEN_DISPUTE or status in LOST_DISPUTE:
+        want = min(p.credits * int(dispute.get("amount") or 0) // p.amount_cents, p.credits - p.refunded_credits)
+        if want > claim:
+            owed = _take_back(
+                org=p.org,
+                credits=want - claim,
+                kind=TransferKind.DISPUTE_HOLD,
+                key=f"{p.ledger_key}:dispute:{dispute['id']}:hold",
+                memo=f"Credits held for a payment dispute on {p.claim_label}",
+                ob=ob,
+            )
+            p.dispute_outstanding_credits += owed
+            p.dispute_held_credits += want - claim - owed
+        p.dispute_status = status
+    elif status in CLOSED_NO_LOSS:
+        if claim:
+            _release_dispute(p, dispute["id"], ob)
+        p.dispute_status = status
+    else:
+        p.dispute_status = p.dispute_status or status
+    log.info("dispute %s dispute=%s status=%s", p.claim_label, dispute["id"], status)
+
+
 def purchase_sync_dispute(dispute, charge=None) -> Purchase | None:
-    """Open dispute: hold the disputed credits the refunds have not taken back. Lost: they stay taken. Won:
-    release them. The re-fetched charge's refunds are applied first, so the hold never claims them again."""
+    """A dispute on a Buy Credits purchase: sync_claims_dispute under the purchase's row lock."""
     charge_id = _id_of(dispute.get("charge"))
     if charge is None and charge_id:
         charge = stripe_client.retrieve_charge(charge_id)
     found = _purchase_for_charge(charge) if charge is not None else None
     if found is None or found.transfer_id is None:
         return found
-    status = dispute.get("status", "")
     with transaction.atomic():
-        p = Purchase.objects.select_for_update().select_related("org").get(pk=found.pk)
+        p = Purchase.objects.select_for_update(of=("self",)).select_related("org").get(pk=found.pk)
         ob = lock_outstanding(p.org_id)
-        _apply_refunds(p, charge, ob)
-        if p.dispute_id and p.dispute_id != dispute["id"] and p.dispute_status not in CLOSED_NO_LOSS:
-            log.warning("second dispute %s on purchase %s ignored while %s is open", dispute["id"], p.pk, p.dispute_id)
-        elif p.dispute_id == dispute["id"] and (p.dispute_status in LOST_DISPUTE or p.dispute_status in CLOSED_NO_LOSS):
-            pass  # closed disputes are final; a late "created" or "updated" changes nothing
-        else:
-            if p.dispute_id != dispute["id"]:
-                p.dispute_id, p.dispute_status, p.dispute_held_credits, p.dispute_outstanding_credits = (
-                    dispute["id"],
-                    "",
-                    0,
-                    0,
-                )
-            claim = p.dispute_held_credits + p.dispute_outstanding_credits
-            if status in OPEN_DISPUTE or status in LOST_DISPUTE:
-                want = min(
-                    p.credits * int(dispute.get("amount") or 0) // p.amount_cents, p.credits - p.refunded_credits
-                )
-                if want > claim:
-                    owed = _take_back(
-                        org=p.org,
-                        credits=want - claim,
-                        kind=TransferKind.DISPUTE_HOLD,
-                        key=f"stripe:{p.stripe_session_id}:dispute:{dispute['id']}:hold",
-                        memo=f"Credits held for a payment dispute on purchase #{p.pk}",
-                        ob=ob,
-                    )
-                    p.dispute_outstanding_credits += owed
-                    p.dispute_held_credits += want - claim - owed
-                p.dispute_status = status
-            elif status in CLOSED_NO_LOSS:
-                if claim:
-                    _release_dispute(p, dispute["id"], ob)
-                p.dispute_status = status
-            else:
-                p.dispute_status = p.dispute_status or status
-            log.info("purchase_dispute purchase=%s dispute=%s status=%s", p.pk, dispute["id"], status)
+        sync_claims_dispute(p, dispute, charge, ob)
         p.status = _status_after_claims(p)
         p.save()
         return p

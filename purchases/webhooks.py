@@ -174,8 +174,15 @@ def _handle(event) -> str:
         charge_id = stripe_client_id(dispute.get("charge"))
         charge = stripe_client.retrieve_charge(charge_id) if charge_id else None
         purchase = _purchase_for_charge(charge) if charge is not None else None
+        if purchase is None and charge is not None and auto_top_up.attempt_for_charge(charge) is not None:
+            # An auto top-up's off-session charge: the same dispute code, on the TopUpAttempt row.
+            with transaction.atomic():
+                if not _record(event):
+                    return "duplicate"
+                auto_top_up.sync_dispute(dispute, charge)
+            return "processed"
         if purchase is None:
-            log.warning("stripe event %s: dispute %s is not on a purchase", event["id"], obj["id"])
+            log.warning("stripe event %s: dispute %s is not on a purchase or auto top-up", event["id"], obj["id"])
             return "ignored: unknown charge"
         with transaction.atomic():
             if not _record(event, purchase.pk):
