@@ -86,7 +86,7 @@ def test_a_member_sets_their_own_alert_on_the_wallet_page(page, live_server, dem
     card = page.get_by_role("region", name="Low-balance alert")
     card.get_by_label("Tell me when my balance goes below").fill("100000")
     card.get_by_role("button", name="Save alert").click()
-    expect(page.locator(".flash")).to_contain_text("Low-balance alert set: below 100,000 credits.")
+    expect(page.locator(".flash")).to_contain_text("Low-balance alert set: below 100,000 credits ($1,000.00).")
     # Set above her balance: it fires once, at once (docs/alerts.md).
     expect(page.get_by_test_id("member-alert-fired")).to_contain_text("below your alert threshold of 100,000")
     assert [m.to for m in mail.outbox] == [["erin@example.com"]]

@@ -59,4 +59,4 @@ def test_members_list_shows_held_per_member_at_the_same_query_count(client, org,
         html = client.get(page).content.decode()
     assert len(after) == len(before)
     assert html.count('data-testid="member-held"') == 2
-    assert ">100 held<" in html and ">7 held<" in html
+    assert ">100 held ($1.00)<" in html and ">7 held ($0.07)<" in html

@@ -11,6 +11,7 @@ from django_htmx.http import HttpRequest
 from alerts.forms import MemberAlertForm, OrgAlertsForm
 from alerts.models import AlertRule
 from alerts.services import save_member_rule, save_org_rules
+from core.money import credits_and_dollars
 from orgs.selectors import billing_admin_membership
 from wallets.models import CreditType, Wallet
 from wallets.selectors import wallet_balance
@@ -53,7 +54,9 @@ def member_alert(request: HttpRequest) -> HttpResponse:
         save_member_rule(user=request.user, threshold=threshold)
         messages.success(
             request,
-            f"Low-balance alert set: below {threshold:,} credits." if threshold else "Low-balance alert removed.",
+            f"Low-balance alert set: below {credits_and_dollars(threshold)}."
+            if threshold
+            else "Low-balance alert removed.",
         )
         return redirect("wallet")
     wallet = Wallet.objects.for_user(request.user)
