@@ -30,7 +30,7 @@ class AutoTopUpForm(forms.Form):
         label="Monthly cap (dollars)",
         help_text="Auto top-up never charges more than this in a calendar month (UTC).",
         error_messages={"required": "Enter the most auto top-up may charge in a calendar month, in dollars."},
-        widget=forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off", "placeholder": "100.00"}),
+        widget=forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off", "placeholder": "e.g. 100.00"}),
     )
 
     def __init__(self, *args, has_card: bool = False, **kwargs):

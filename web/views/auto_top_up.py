@@ -33,7 +33,7 @@ log = logging.getLogger("credits.billing")
 
 def _initial(row) -> dict:
     if row is None or not row.has_settings:
-        return {"enabled": True}
+        return {"enabled": bool(row and row.has_card)}  # not ticked while there is no card to charge
     cap = row.monthly_cap_cents
     return {
         "enabled": row.enabled,
