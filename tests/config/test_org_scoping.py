@@ -39,6 +39,14 @@ ORG_TABLES = {
     "billing_apikey": "the org's API keys",
     "billing_idempotencyrecord": "the API's stored responses, per org",
     "billing_usagecharge": "usage charged to a member's credits from the org",
+    "billing_autotopup": "the org's auto top-up rule and saved card (one per org)",
+    "billing_topupattempt": "the org's auto top-up attempts",
+    "alerts_alertrule": "a low-balance alert on the org wallet, or a member's own on their wallet",
+    "holds_hold": "credits held for a member's running job",
+    "schedules_schedule": "the org's scheduled allocations",
+    "reporting_usageday": "the org's usage rollup per member wallet and day",
+    "reporting_usageweek": "the org's usage rollup per member wallet and ISO week",
+    "reporting_usageorgday": "the org's usage total per day",
 }
 
 # The org itself: distributed by its own id, the value every org_id above holds.
@@ -49,6 +57,7 @@ ORG_ID_NULLABLE = {
     "wallets_pocket": "a person's own credits in their Default wallet",
     "wallets_transfer": "a movement of a person's own credits",
     "wallets_entry": "a leg of a person's own movement",
+    "alerts_alertrule": "a member's own alert on their Default wallet, which belongs to no org",
 }
 
 # org_id that leads no index, on purpose.
@@ -74,6 +83,12 @@ REFERENCE_WITH_ORG_ID = {"wallets_wallet": "org_id names an org wallet's org (nu
 OTHER_TABLES = {
     "billing_stripeevent": "Stripe's webhook receipts, unique by Stripe's event id, recorded before the org is known",
     "stripe_standin_standinobject": "the Stripe stand-in's own objects (devtools, never in production)",
+    "reporting_usagerollup": "one row: how far the usage rollup has gone (global, tiny)",
+    "schedules_schedulerun": "a run of a schedule, reached through its schedule: gains org_id before the move",
+    "schedules_schedule_members": "the members a schedule picked (Django's many-to-many table): gains org_id "
+    "before the move",
+    "wallets_balancewatch": "a threshold on a wallet (alerts, auto top-up), read by the ledger statement by "
+    "wallet: a member's watch is on their personal wallet, so it lives with the wallet rows",
 }
 
 # Tables no model describes, made by migrations in SQL (or by Django itself).
