@@ -32,6 +32,6 @@ def test_held_credits_on_the_wallet_and_the_members_page(page, live_server, size
     switch_workspace(page, "Quantum Lab")
     page.goto(f"{live_server.url}/orgs/{org.slug}/members/")
     row = page.locator("[data-member]", has_text="carol@example.com")
-    expect(row.get_by_test_id("member-held")).to_have_text("25 held")
+    expect(row.get_by_test_id("member-held")).to_have_text("25 held ($0.25)")
     row.scroll_into_view_if_needed()
     page.screenshot(path=tmp_path / f"holds-members-{size}.png", full_page=False)
