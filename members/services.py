@@ -172,16 +172,17 @@ def _return_credits(*, org: Organization, membership: Membership, actor) -> tupl
     for _attempt in range(5):
         rows = list(
             Pocket.objects.filter(wallet=member_wallet, funding_org=org, balance__gt=0).values_list(
-                "credit_type_id", "balance"
+                "credit_type_id", "expires_on", "balance"
             )
         )
         if not rows:
             return None, 0
-        legs = [Leg(member_wallet.pk, ct_id, -balance, org.pk) for ct_id, balance in rows]
-        per_type: dict[int, int] = defaultdict(int)
-        for ct_id, balance in rows:
-            per_type[ct_id] += balance
-        legs += [Leg(org_wallet.pk, ct_id, amount, None) for ct_id, amount in per_type.items()]
+        # Expiry travels with the credits: each pocket goes back to the org wallet's pocket with the same day.
+        legs = [Leg(member_wallet.pk, ct_id, -balance, org.pk, False, day) for ct_id, day, balance in rows]
+        per_pocket: dict[tuple, int] = defaultdict(int)
+        for ct_id, day, balance in rows:
+            per_pocket[(ct_id, day)] += balance
+        legs += [Leg(org_wallet.pk, ct_id, amount, None, False, day) for (ct_id, day), amount in per_pocket.items()]
         try:
             posted = post_transfer(
                 kind=TransferKind.RETURN,
@@ -193,7 +194,7 @@ def _return_credits(*, org: Organization, membership: Membership, actor) -> tupl
             )
         except InsufficientCredits:
             continue  # the member spent some of it since the read: read the balances again
-        return posted, sum(per_type.values())
+        return posted, sum(per_pocket.values())
     raise LedgerBusy()
 
 

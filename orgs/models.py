@@ -64,6 +64,13 @@ class Organization(models.Model):
     slug = models.SlugField(max_length=140, unique=True)
     created_at = models.DateTimeField(default=timezone.now)
     seats = models.PositiveIntegerField(default=0, help_text="How many seats the org has (set by staff).")
+    # Purchased credits (Buy credits, auto top-up) expire this many months after the purchase; null: never
+    # (issue 19, docs/expiry.md). A purchase keeps the day it was given when the setting changes later.
+    purchased_credits_expire_months = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        help_text="Purchased credits expire this many months after the purchase. Empty: they never expire.",
+    )
 
     class Meta:
         ordering = ["name"]

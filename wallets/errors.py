@@ -37,3 +37,8 @@ class MemberNotActive(WalletError):
 class LedgerBusy(WalletError):
     def __init__(self):
         super().__init__("The wallet is busy right now. Nothing was moved; please try again.")
+
+
+class InvalidExpiry(WalletError):
+    def __init__(self, message: str | None = None):
+        super().__init__(message or "Enter an expiry date after today.")

@@ -31,6 +31,7 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+import datetime
 from dataclasses import dataclass
 
 import psycopg
@@ -40,7 +41,7 @@ from django.utils import timezone
 
 from core.sql import load_sql
 from wallets.errors import IdempotencyConflict, InsufficientCredits, InvalidAmount, LedgerBusy, WalletError
-from wallets.models import MAX_AMOUNT, CreditType, Transfer, Wallet
+from wallets.models import MAX_AMOUNT, NEVER, CreditType, Transfer, Wallet
 from wallets.results import Posted
 from wallets.signals import transfer_posted
 
@@ -49,23 +50,26 @@ log = logging.getLogger("credits.ledger")
 
 @dataclass(frozen=True, slots=True)
 class Leg:
-    """A signed amount on the pocket (wallet, credit type, funding org)."""
+    """A signed amount on the pocket (wallet, credit type, funding org, expiry day)."""
 
     wallet_id: int
     credit_type_id: int
     amount: int
     funding_org_id: int | None = None
     is_external: bool = False
+    expires_on: datetime.date = NEVER
 
     @property
-    def pocket_key(self) -> tuple[int, int, int | None]:
-        return (self.wallet_id, self.credit_type_id, self.funding_org_id)
+    def pocket_key(self) -> tuple[int, int, int | None, datetime.date]:
+        return (self.wallet_id, self.credit_type_id, self.funding_org_id, self.expires_on)
 
 
-def leg(wallet: Wallet, credit_type: CreditType | int, amount: int, funding_org=None) -> Leg:
+def leg(
+    wallet: Wallet, credit_type: CreditType | int, amount: int, funding_org=None, expires_on: datetime.date = NEVER
+) -> Leg:
     ct_id = credit_type if isinstance(credit_type, int) else credit_type.pk
     fo_id = funding_org if (funding_org is None or isinstance(funding_org, int)) else funding_org.pk
-    return Leg(wallet.pk, ct_id, amount, fo_id, wallet.is_external)
+    return Leg(wallet.pk, ct_id, amount, fo_id, wallet.is_external, expires_on)
 
 
 def check_amount(amount) -> int:
@@ -88,9 +92,11 @@ def _merge_legs(legs: Iterable[Leg]) -> list[Leg]:
             raise InvalidAmount(lg.amount)
         if abs(lg.amount) > MAX_AMOUNT:
             raise InvalidAmount(lg.amount, f"That amount is too large (at most {MAX_AMOUNT:,} credits).")
+        if lg.is_external and lg.expires_on != NEVER:
+            raise ValueError("External pockets never expire: an external leg has no expiry day")
         totals[lg.pocket_key] += lg.amount
         external[lg.pocket_key] = lg.is_external
-    merged = [Leg(key[0], key[1], amt, key[2], external[key]) for key, amt in totals.items() if amt != 0]
+    merged = [Leg(key[0], key[1], amt, key[2], external[key], key[3]) for key, amt in totals.items() if amt != 0]
     per_type: dict[int, int] = defaultdict(int)
     for lg in merged:
         per_type[lg.credit_type_id] += lg.amount
@@ -100,8 +106,19 @@ def _merge_legs(legs: Iterable[Leg]) -> list[Leg]:
 
 
 def fingerprint_of(kind: str, legs: Sequence[Leg], memo: str, org_id: int | None) -> str:
+    # A leg's expiry day is part of it only when it has one, so fingerprints of never-expiring legs are the ones
+    # recorded before pockets had expiry days (an old key replayed after the upgrade still matches).
     body = json.dumps(
-        [kind, org_id, memo, sorted((lg.wallet_id, lg.credit_type_id, lg.funding_org_id, lg.amount) for lg in legs)],
+        [
+            kind,
+            org_id,
+            memo,
+            sorted(
+                (lg.wallet_id, lg.credit_type_id, lg.funding_org_id, lg.amount)
+                + (() if lg.expires_on == NEVER else (lg.expires_on.isoformat(),))
+                for lg in legs
+            ),
+        ],
         separators=(",", ":"),
     )
     return hashlib.sha256(body.encode()).hexdigest()
@@ -246,6 +263,7 @@ def _post(
         [lg.credit_type_id for lg in merged],
         [lg.funding_org_id for lg in merged],
         [lg.amount for lg in merged],
+        [lg.expires_on for lg in merged],
         len(merged),
         org_id,
         kind,
@@ -277,7 +295,7 @@ def _post(
         # Nothing was written. A used key (committed before, or by a racer we just waited for) replays.
         if key and (previous := _previous_transfer(org_id, key)) is not None:
             return _replay(previous, fingerprint)
-        balances = {(w, c, f): bal for w, c, f, bal in locked or []}
+        balances = {(w, c, f, datetime.date.fromisoformat(e)): bal for w, c, f, e, bal in locked or []}
         missing = [lg for lg in merged if lg.pocket_key not in balances]
         if missing and attempt == 1:
             _create_pockets(missing, now)  # new ids, above every lock already held: the order stays ascending
@@ -307,5 +325,6 @@ def _create_pockets(legs: Sequence[Leg], now) -> None:
                 [lg.credit_type_id for lg in legs],
                 [lg.funding_org_id for lg in legs],
                 [lg.is_external for lg in legs],
+                [lg.expires_on for lg in legs],
             ],
         )

@@ -5,6 +5,8 @@ zero; every pocket's cached `balance` equals the sum of its entries; non-externa
 below zero. `wallets.ledger.post_transfer` is the only code that writes entries or changes a balance.
 """
 
+import datetime
+
 import pgtrigger
 from django.db import models
 from django.db.models import F, Q
@@ -14,6 +16,9 @@ from django.utils import timezone
 from orgs.models import Organization, User
 
 MAX_AMOUNT = 10**15  # more credits than any org will ever hold; larger inputs are refused as absurd
+# A pocket's expiry day when its credits never expire. A real date rather than NULL, so that the pocket's unique
+# key (and the ledger statement's index probe) compares it with plain equality.
+NEVER = datetime.date(9999, 12, 31)
 
 
 class CreditType(models.Model):
@@ -105,7 +110,7 @@ class Wallet(models.Model):
 
 
 class Pocket(models.Model):
-    """The balance of one (wallet, credit type, funding org).
+    """The balance of one (wallet, credit type, funding org, expiry day).
 
     funding_org is the org the credits came from: null for an org's own credits in its org wallet and
     for personal credits. On external wallets it names the org the outside movement was for, so each
@@ -113,6 +118,10 @@ class Pocket(models.Model):
 
     org is the org whose data the pocket is (the funding org, or the org of an org wallet; null for a
     person's own credits): the key a sharded ledger would distribute pockets by (docs/scaling.md).
+
+    expires_on is the day the credits expire (NEVER for credits that do not). Expiry travels with the credits:
+    credits moved out of a pocket land in the receiving wallet's pocket with the same day (docs/expiry.md).
+    External pockets always have NEVER.
 
     External pockets (Stripe, Usage, Promotions, Expired...) have no floor and keep no cached balance
     (always 0; their balance is the sum of their entries): nothing locks or updates their row, so the
@@ -124,6 +133,7 @@ class Pocket(models.Model):
     funding_org = models.ForeignKey(Organization, models.PROTECT, null=True, blank=True, related_name="funded_pockets")
     org = models.ForeignKey(Organization, models.PROTECT, null=True, blank=True, related_name="+", db_index=False)
     is_external = models.BooleanField(default=False)
+    expires_on = models.DateField(default=NEVER)
     balance = models.BigIntegerField(default=0, editable=False)
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -132,12 +142,12 @@ class Pocket(models.Model):
             # (wallet, funding org) first: the one index serves the ledger's exact lookup of a funded leg's
             # pocket and "this wallet's pockets funded by that org" (Returns, usage charges, the API balance).
             models.UniqueConstraint(
-                fields=["wallet", "funding_org", "credit_type"],
+                fields=["wallet", "funding_org", "credit_type", "expires_on"],
                 condition=Q(funding_org__isnull=False),
                 name="wallets_pocket_unique_funded",
             ),
             models.UniqueConstraint(
-                fields=["wallet", "credit_type"],
+                fields=["wallet", "credit_type", "expires_on"],
                 condition=Q(funding_org__isnull=True),
                 name="wallets_pocket_unique_unfunded",
             ),
@@ -147,12 +157,16 @@ class Pocket(models.Model):
             models.CheckConstraint(
                 condition=Q(balance=0) | Q(is_external=False), name="wallets_pocket_external_not_cached"
             ),
+            models.CheckConstraint(
+                condition=Q(expires_on=NEVER) | Q(is_external=False), name="wallets_pocket_external_never_expires"
+            ),
         ]
         indexes = [models.Index(fields=["org"], name="wallets_pocket_org")]
 
     def __str__(self) -> str:
         funded = f" from {self.funding_org}" if self.funding_org_id else ""
-        return f"{self.wallet} · {self.credit_type}{funded}: {self.balance:,}"
+        expires = f" expiring {self.expires_on:%Y-%m-%d}" if self.expires_on != NEVER else ""
+        return f"{self.wallet} · {self.credit_type}{funded}{expires}: {self.balance:,}"
 
 
 class TransferKind(models.TextChoices):

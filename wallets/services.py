@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import json
 
 from django.db import transaction
+from django.utils import timezone
 
 from core.sql import load_sql
 from orgs.models import Membership, MembershipStatus, Organization
@@ -13,12 +15,14 @@ from wallets.errors import (
     IdempotencyConflict,
     InsufficientCredits,
     InvalidAmount,
+    InvalidExpiry,
     LedgerBusy,
     MemberNotActive,
     WalletError,
 )
+from wallets.draw import SOONEST, post_drawn
 from wallets.ledger import Leg, check_amount, execute_prepared, fetch_hot, leg, post_transfer
-from wallets.models import MAX_AMOUNT, CreditType, ExternalCode, Transfer, TransferKind, Wallet, WalletKind
+from wallets.models import MAX_AMOUNT, NEVER, CreditType, ExternalCode, Transfer, TransferKind, Wallet, WalletKind
 from wallets.outstanding import OutstandingBalanceDue, assert_no_outstanding
 from wallets.results import Posted, UsageCharged
 
@@ -69,13 +73,16 @@ def org_transfer_to_member(
     memo: str = "",
     idempotency_key: str | None = None,
     kind: str = TransferKind.TRANSFER,
+    order: str = SOONEST,
 ) -> Posted:
-    """Move credits from the org wallet to a current member's Default wallet (funded by this org)."""
+    """Move credits from the org wallet to a current member's Default wallet (funded by this org). The
+    soonest-expiring credits go first unless `order` says otherwise; each keeps its expiry day."""
     check_amount(amount)
     with transaction.atomic():
         org_wallet_id, member_wallet_id = _lock_member_wallets(org=org, membership_id=membership_id)
-        return post_transfer(
+        return post_drawn(
             kind=kind,
+            order=order,
             org=org,
             actor=actor,
             memo=memo,
@@ -95,9 +102,12 @@ def org_grant_promo(
     memo: str = "",
     idempotency_key: str | None = None,
     credit_type: CreditType | None = None,
+    expires_on=None,
 ) -> Posted:
-    """Staff grant: Promo credits from the external Promotions account into the org wallet."""
+    """Staff grant: Promo credits from the external Promotions account into the org wallet, expiring on
+    `expires_on` (a day after today) or never."""
     check_amount(amount)
+    expires_on = check_expiry_day(expires_on)
     credit_type = credit_type or CreditType.objects.get(slug="promo")
     promotions = Wallet.objects.external(ExternalCode.PROMOTIONS)
     return post_transfer(
@@ -108,7 +118,7 @@ def org_grant_promo(
         idempotency_key=idempotency_key,
         legs=[
             leg(promotions, credit_type, -amount, funding_org=org),
-            leg(Wallet.objects.for_org(org), credit_type, amount),
+            leg(Wallet.objects.for_org(org), credit_type, amount, expires_on=expires_on),
         ],
     )
 
@@ -121,8 +131,10 @@ def org_credit_from_stripe(
     memo: str = "",
     idempotency_key: str | None = None,
     kind: str = TransferKind.PURCHASE,
+    expires_on=None,
 ) -> Posted:
-    """Purchased credits: from the external Stripe account into the org wallet, as Org-allocated."""
+    """Purchased credits: from the external Stripe account into the org wallet, as Org-allocated, expiring on
+    `expires_on` or never (the org's "purchased credits expire after" setting decides; purchases/)."""
     check_amount(amount)
     ct = CreditType.objects.get(slug="org-allocated")
     stripe_wallet = Wallet.objects.external(ExternalCode.STRIPE)
@@ -132,8 +144,22 @@ def org_credit_from_stripe(
         actor=actor,
         memo=memo,
         idempotency_key=idempotency_key,
-        legs=[leg(stripe_wallet, ct, -amount, funding_org=org), leg(Wallet.objects.for_org(org), ct, amount)],
+        legs=[
+            leg(stripe_wallet, ct, -amount, funding_org=org),
+            leg(Wallet.objects.for_org(org), ct, amount, expires_on=expires_on or NEVER),
+        ],
     )
+
+
+def check_expiry_day(expires_on) -> "datetime.date":
+    """NEVER for None, else a date after today (InvalidExpiry otherwise): credits cannot be made already expired."""
+    if expires_on is None or expires_on == NEVER:
+        return NEVER
+    if not isinstance(expires_on, datetime.date) or isinstance(expires_on, datetime.datetime):
+        raise InvalidExpiry("Enter the expiry as a date, like 2027-06-30.")
+    if expires_on <= timezone.localdate():
+        raise InvalidExpiry("The expiry date must be after today: credits cannot be granted already expired.")
+    return expires_on
 
 
 def org_bulk_transfer(
@@ -145,8 +171,10 @@ def org_bulk_transfer(
     actor=None,
     memo: str = "",
     idempotency_key: str | None = None,
+    order: str = SOONEST,
 ) -> Posted:
-    """One transfer: one debit on the org wallet, one credit per member; all or nothing.
+    """One transfer: one debit on the org wallet, one credit per member; all or nothing. The soonest-expiring
+    credits are sent first (unless `order` says otherwise), members in id order, each keeping its day.
 
     membership_ids=None means every current (active) member. The memberships are locked first (they are
     the domain rows), in id order, so a member removed at the same moment either gets the credits
@@ -184,8 +212,9 @@ def org_bulk_transfer(
         org_wallet = Wallet.objects.for_org(org)
         legs = [leg(org_wallet, credit_type, -total)]
         legs += [Leg(wallet_ids[user_id], credit_type.pk, amount_per_member, org.pk) for _, user_id in rows]
-        return post_transfer(
+        return post_drawn(
             kind=TransferKind.BULK_TRANSFER,
+            order=order,
             org=org,
             actor=actor,
             memo=memo,
@@ -265,8 +294,8 @@ def _charge_usage_locked(org, membership_id, amount, description, actor, idempot
         return UsageCharged(Transfer.objects.get(pk=seen_id), replayed=True)
     if usage_wallet_id is None:
         usage_wallet_id = Wallet.objects.external(ExternalCode.USAGE).pk
-    # Sorted into draw order: credit type draw order, then oldest pocket first.
-    pockets.sort(key=lambda p: (p[4], p[1], p[5], p[0]))  # draw_order, credit type, created_at, id
+    # Sorted into draw order: earliest expiry first, then credit type draw order, then oldest pocket first.
+    pockets.sort(key=lambda p: (p[6], p[4], p[1], p[5], p[0]))  # expires_on, draw_order, credit type, created, id
     available = sum(p[2] for p in pockets)
     if available < amount:
         if idempotency_key and (seen := next(iter(fetch_hot(_TRANSFER_BY_KEY, [org.pk, idempotency_key])), None)):
@@ -277,15 +306,15 @@ def _charge_usage_locked(org, membership_id, amount, description, actor, idempot
             return UsageCharged(Transfer.objects.get(pk=seen[0]), replayed=True)
         raise InsufficientCredits(available=available, requested=amount)
     remaining = dict.fromkeys(slugs or (), 0)
-    legs, drawn, left = [], [], amount
-    for _pocket_id, ct_id, balance, slug, _draw_order, _created in pockets:
+    legs, drawn, left = [], {}, amount
+    for _pocket_id, ct_id, balance, slug, _draw_order, _created, expires_on in pockets:
         take = min(left, balance)
         if take:
             legs += [
-                Leg(member_wallet_id, ct_id, -take, org.pk, False),
+                Leg(member_wallet_id, ct_id, -take, org.pk, False, expires_on),
                 Leg(usage_wallet_id, ct_id, take, org.pk, True),
             ]
-            drawn.append((slug, take))
+            drawn[slug] = drawn.get(slug, 0) + take
         remaining[slug] = remaining.get(slug, 0) + balance - take
         left -= take
     posted = post_transfer(
@@ -299,4 +328,4 @@ def _charge_usage_locked(org, membership_id, amount, description, actor, idempot
     )
     if posted.replayed:  # a racer with the same key committed between our key check and the write
         return UsageCharged(posted.transfer, replayed=True)
-    return UsageCharged(posted.transfer, drawn=tuple(drawn), member_balance=remaining)
+    return UsageCharged(posted.transfer, drawn=tuple(drawn.items()), member_balance=remaining)

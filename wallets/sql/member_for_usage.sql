@@ -1,7 +1,7 @@
 -- A usage charge's reads, in one round trip: the membership (locked first: the domain row), the member's
 -- Default wallet, the Usage wallet, every credit type slug (for the balances left per type), whether the
 -- idempotency key was used already, and the member's pockets funded by this org (locked next, in id order),
--- one row per pocket (a row with null pocket columns when there is none).
+-- one row per pocket with its expiry day (a row with null pocket columns when there is none).
 -- The membership lock is taken when the MATERIALIZED CTE is first read, before the LATERAL part runs, so the
 -- lock order is the application's: membership, then pockets by id (LockRows over the Sort).
 -- One statement has one snapshot, taken before any wait for the membership lock: locked rows are re-read at
@@ -20,10 +20,10 @@ SELECT m.status, m.wallet_id,
        (SELECT array_agg(ct.slug ORDER BY ct.sort_order, ct.id) FROM wallets_credittype ct),
        (SELECT t.id FROM wallets_transfer t WHERE t.org_id = %s AND t.idempotency_key = %s),
        (SELECT t.fingerprint FROM wallets_transfer t WHERE t.org_id = %s AND t.idempotency_key = %s),
-       p.id, p.credit_type_id, p.balance, p.slug, p.draw_order, p.created_at
+       p.id, p.credit_type_id, p.balance, p.slug, p.draw_order, p.created_at, p.expires_on
 FROM m
 LEFT JOIN LATERAL (
-    SELECT p.id, p.credit_type_id, p.balance, ct.slug, ct.draw_order, p.created_at
+    SELECT p.id, p.credit_type_id, p.balance, ct.slug, ct.draw_order, p.created_at, p.expires_on
     FROM wallets_pocket p
     JOIN wallets_credittype ct ON ct.id = p.credit_type_id
     WHERE p.wallet_id = m.wallet_id AND p.funding_org_id = %s AND p.balance > 0

@@ -1,6 +1,8 @@
 -- PostgreSQL: lock, check, write in ONE statement, so the hot pocket rows are held for this statement and
 -- the COMMIT only, with no round trip to Python in between.
 -- - the legs arrive as four binary arrays: psycopg's text format quoted every element (14 ms for 2,000 legs);
+-- - a pocket is (wallet, credit type, funding org, expiry day): expires_on is NEVER (9999-12-31) for credits
+--   that do not expire, so both unique indexes compare it with plain equality;
 -- - `found` looks each leg's pocket up through the partial unique index that fits it (funded, or not): one
 --   index probe per leg. (`IS NOT DISTINCT FROM` matched neither index, so each leg scanned every pocket of
 --   its wallet: a 2,000-leg Return spent 110 ms there, and a charge's external Usage pocket scaled with the
@@ -20,16 +22,19 @@
 -- - `upd` and `ins` depend on `t`, so a refused or replayed transfer changes no balance; `ins` writes an
 --   entry per leg: the new balance for a locked pocket, null for an external one; each carries the org.
 WITH legs AS (
-    SELECT * FROM unnest(%b::bigint[], %b::bigint[], %b::bigint[], %b::bigint[])
-        AS l(wallet_id, credit_type_id, funding_org_id, amount)
+    SELECT * FROM unnest(%b::bigint[], %b::bigint[], %b::bigint[], %b::bigint[], %b::date[])
+        AS l(wallet_id, credit_type_id, funding_org_id, amount, expires_on)
 ), found AS MATERIALIZED (
-    SELECT p.id, p.is_external, legs.wallet_id, legs.credit_type_id, legs.funding_org_id, legs.amount FROM legs
+    SELECT p.id, p.is_external, legs.wallet_id, legs.credit_type_id, legs.funding_org_id, legs.expires_on,
+           legs.amount FROM legs
     JOIN wallets_pocket p ON p.wallet_id = legs.wallet_id AND p.credit_type_id = legs.credit_type_id
-                         AND p.funding_org_id = legs.funding_org_id
+                         AND p.funding_org_id = legs.funding_org_id AND p.expires_on = legs.expires_on
     UNION ALL
-    SELECT p.id, p.is_external, legs.wallet_id, legs.credit_type_id, legs.funding_org_id, legs.amount FROM legs
+    SELECT p.id, p.is_external, legs.wallet_id, legs.credit_type_id, legs.funding_org_id, legs.expires_on,
+           legs.amount FROM legs
     JOIN wallets_pocket p ON p.wallet_id = legs.wallet_id AND p.credit_type_id = legs.credit_type_id
                          AND p.funding_org_id IS NULL AND legs.funding_org_id IS NULL
+                         AND p.expires_on = legs.expires_on
 ), locked AS (
     SELECT p.id, p.balance, found.amount
     FROM wallets_pocket p
@@ -63,7 +68,7 @@ WITH legs AS (
 SELECT ok.ok, (SELECT id FROM t), (SELECT count(*) FROM upd), (SELECT count(*) FROM ins),
        -- every leg's pocket and locked balance (null: external), for the caller, only when nothing was written
        CASE WHEN NOT ok.ok THEN
-           (SELECT json_agg(json_build_array(f.wallet_id, f.credit_type_id, f.funding_org_id, l.balance))
+           (SELECT json_agg(json_build_array(f.wallet_id, f.credit_type_id, f.funding_org_id, f.expires_on, l.balance))
             FROM found f LEFT JOIN locked l ON l.id = f.id)
        END,
        -- the balance watches on the wallets this transfer wrote (wallets/watches.py), each with the watched
