@@ -23,6 +23,7 @@ from collections import defaultdict, deque
 from collections.abc import Iterable, Sequence
 
 from django.db import connection
+from django.utils import timezone
 
 from wallets.errors import InsufficientCredits
 from wallets.ledger import Leg, _merge_legs, _previous_transfer, _replay, fingerprint_of, post_transfer
@@ -38,18 +39,20 @@ SELECT p.wallet_id, p.credit_type_id, p.funding_org_id, p.expires_on, p.balance
 FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[]) AS k(wallet_id, credit_type_id, funding_org_id)
 JOIN wallets_pocket p ON p.wallet_id = k.wallet_id AND p.credit_type_id = k.credit_type_id
                      AND p.funding_org_id IS NOT DISTINCT FROM k.funding_org_id
-WHERE p.balance > 0 AND NOT p.is_external
+WHERE p.balance > 0 AND NOT p.is_external AND p.expires_on > %s::date
 """
 
 
 def pocket_balances(keys: Iterable[tuple[int, int, int | None]]) -> dict[tuple, list[tuple[datetime.date, int]]]:
-    """{(wallet, credit type, funding org): [(expiry day, balance), ...]} for the non-empty pockets. One query."""
+    """{(wallet, credit type, funding org): [(expiry day, balance), ...]} for the non-empty pockets whose credits
+    can still be spent: a pocket expires ON its day (the daily run moves it to Expired that day), so from that
+    day on it is never planned, even before the run has swept it. One query."""
     keys = list(dict.fromkeys(keys))
     out: dict[tuple, list[tuple[datetime.date, int]]] = defaultdict(list)
     if not keys:
         return out
     with connection.cursor() as cur:
-        cur.execute(_POCKETS, [[k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys]])
+        cur.execute(_POCKETS, [[k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys], timezone.localdate()])
         for wallet_id, ct_id, fo_id, expires_on, balance in cur.fetchall():
             out[(wallet_id, ct_id, fo_id)].append((expires_on, balance))
     return out

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from core.sql import load_sql
 from orgs.models import Membership, MembershipStatus, Organization
+from wallets.draw import SOONEST, post_drawn
 from wallets.errors import (
     IdempotencyConflict,
     InsufficientCredits,
@@ -20,7 +21,6 @@ from wallets.errors import (
     MemberNotActive,
     WalletError,
 )
-from wallets.draw import SOONEST, post_drawn
 from wallets.ledger import Leg, check_amount, execute_prepared, fetch_hot, leg, post_transfer
 from wallets.models import MAX_AMOUNT, NEVER, CreditType, ExternalCode, Transfer, TransferKind, Wallet, WalletKind
 from wallets.outstanding import OutstandingBalanceDue, assert_no_outstanding
@@ -151,7 +151,7 @@ def org_credit_from_stripe(
     )
 
 
-def check_expiry_day(expires_on) -> "datetime.date":
+def check_expiry_day(expires_on) -> datetime.date:
     """NEVER for None, else a date after today (InvalidExpiry otherwise): credits cannot be made already expired."""
     if expires_on is None or expires_on == NEVER:
         return NEVER
@@ -282,7 +282,7 @@ def _charge_usage_locked(org, membership_id, amount, description, actor, idempot
     key = idempotency_key or ""
     rows = execute_prepared(
         _MEMBER_FOR_USAGE,
-        [membership_id, org.pk, ExternalCode.USAGE.value, org.pk, key, org.pk, key, org.pk],
+        [membership_id, org.pk, ExternalCode.USAGE.value, org.pk, key, org.pk, key, org.pk, timezone.localdate()],
     )
     if not rows or rows[0][0] != MembershipStatus.ACTIVE:
         raise MemberNotActive()
@@ -306,7 +306,9 @@ def _charge_usage_locked(org, membership_id, amount, description, actor, idempot
             return UsageCharged(Transfer.objects.get(pk=seen[0]), replayed=True)
         raise InsufficientCredits(available=available, requested=amount)
     remaining = dict.fromkeys(slugs or (), 0)
-    legs, drawn, left = [], {}, amount
+    legs: list[Leg] = []
+    drawn: dict[str, int] = {}
+    left = amount
     for _pocket_id, ct_id, balance, slug, _draw_order, _created, expires_on in pockets:
         take = min(left, balance)
         if take:

@@ -27,6 +27,7 @@ LEFT JOIN LATERAL (
     FROM wallets_pocket p
     JOIN wallets_credittype ct ON ct.id = p.credit_type_id
     WHERE p.wallet_id = m.wallet_id AND p.funding_org_id = %s AND p.balance > 0
+      AND p.expires_on > %s::date  -- credits are spendable up to the day before they expire (docs/expiry.md)
     ORDER BY p.id
     FOR UPDATE OF p
 ) p ON true
