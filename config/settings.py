@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "alerts",
     "schedules",
     "holds",
+    "expiry",
     "reporting",  # the daily usage rollup (docs/usage.md)
     "web",
     "devtools",

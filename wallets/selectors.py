@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db import connection
 from django.db.models import Sum
 
@@ -78,6 +79,8 @@ def ledger_problems(limit: int = 50) -> list[LedgerProblem]:
     empty_sql = load_sql(__file__, "problem_empty_transfers.sql")
     gross_sql = load_sql(__file__, "problem_gross.sql")
     entry_copies_sql = load_sql(__file__, "problem_entry_copies.sql")
+    expiry_conserved_sql = load_sql(__file__, "problem_expiry_conserved.sql")
+    expired_sql = load_sql(__file__, "problem_expired.sql")
     with connection.cursor() as cur:
         cur.execute(pocket_sql, [limit])
         problems += [
@@ -112,6 +115,23 @@ def ledger_problems(limit: int = 50) -> list[LedgerProblem]:
                 f"{pc} and its transfer's org {to}",
             )
             for eid, ew, pw, ec, pc, eo, to in cur.fetchall()
+        ]
+        cur.execute(expiry_conserved_sql, [limit])
+        problems += [
+            LedgerProblem(
+                "expiry",
+                f"transfer {tid}: credit type {ct} expiring {day:%Y-%m-%d} sums to {s}, not 0 (expiry must travel "
+                "with the credits)",
+            )
+            for tid, ct, day, s in cur.fetchall()
+        ]
+        cur.execute(expired_sql, {"tz": settings.TIME_ZONE, "limit": limit})
+        problems += [
+            LedgerProblem(
+                "expiry",
+                f"entry {eid} of transfer {tid} ({kind}, pocket expiring {day:%Y-%m-%d}, made {made:%Y-%m-%d}): {why}",
+            )
+            for eid, tid, kind, day, made, why in cur.fetchall()
         ]
     return problems
 

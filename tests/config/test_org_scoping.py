@@ -44,6 +44,7 @@ ORG_TABLES = {
     "alerts_alertrule": "a low-balance alert on the org wallet, or a member's own on their wallet",
     "holds_hold": "credits held for a member's running job",
     "schedules_schedule": "the org's scheduled allocations",
+    "expiry_expirynotice": "an email telling a person that the org's credits expire on a day",
     "reporting_usageday": "the org's usage rollup per member wallet and day",
     "reporting_usageweek": "the org's usage rollup per member wallet and ISO week",
     "reporting_usageorgday": "the org's usage total per day",

@@ -9,7 +9,8 @@ from wallets.selectors import ledger_problems
 class Command(BaseCommand):
     help = (
         "Recompute every pocket balance from its entries, check that each transfer balances per credit type "
-        "and the books sum to zero. Exits non-zero with a report if anything is off."
+        "and the books sum to zero, and that expiry travels with the credits (docs/expiry.md). Exits non-zero with "
+        "a report if anything is off."
     )
 
     def handle(self, *args, **options):
