@@ -37,7 +37,9 @@ class Hold(models.Model):
     captured = models.BigIntegerField(default=0)
     status = models.CharField(max_length=16, choices=HoldStatus.choices, default=HoldStatus.OPEN)
     description = models.CharField(max_length=500, blank=True)
-    # [[credit type id, slug, credits], ...] in draw order: what the HOLD transfer took from each credit type.
+    # [[credit type id, slug, credits, expiry day "YYYY-MM-DD"], ...] in draw order: what the HOLD transfer took
+    # from each of the member's pockets (credit type and expiry day). Parts written before pockets had expiry
+    # days have three items and mean NEVER (holds.services.hold_parts reads both).
     parts = models.JSONField(default=list)
     idempotency_key = models.CharField(max_length=120)
     created_at = models.DateTimeField(default=timezone.now)

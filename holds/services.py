@@ -1,12 +1,17 @@
 """Hold verbs: reserve a member's credits, then capture them as usage or release them (docs/holds.md).
 
 Every movement is a ledger transfer through `wallets.ledger.post_transfer`:
-- HOLD: the member's pockets funded by the org (usage draw order) -> the external Holds wallet;
+- HOLD: the member's pockets funded by the org (usage draw order: earliest expiry first, then credit type
+  draw order) -> the external Holds wallet; each part of the hold remembers its pocket's expiry day;
 - capture: a HOLD_RELEASE of everything held back to the member's pockets, then a HOLD_CAPTURE from those
   pockets to Usage (the captured credits, in draw order), in one transaction, so the capture reads like any
   usage charge (a member debit beside a Usage credit); for a member removed meanwhile, one HOLD_CAPTURE
   Holds -> Usage and the rest -> the org wallet;
 - HOLD_RELEASE (void or expiry): Holds -> the member's pockets.
+Expiry travels with the credits (docs/expiry.md): whatever goes back goes to the pocket with the part's day (the
+member's, or the org wallet's for a removed member). Held credits sit in the Holds account and do not expire
+while held; released after their day, they land in a pocket already past it and the next daily expiry run
+expires them.
 
 Lock order, as everywhere: the domain row first (the hold; for a new hold the membership), then the
 membership, then the pockets (post_transfer, by id). The hold's status changes in the same transaction as its
@@ -15,6 +20,7 @@ capture or release transfer, so capture, void and expiry racing on one hold have
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import json
 import uuid
@@ -29,7 +35,7 @@ from holds.models import DEFAULT_EXPIRES_IN, MAX_EXPIRES_IN, Hold, HoldStatus, e
 from orgs.models import MembershipStatus, Organization
 from wallets.errors import InsufficientCredits, InvalidAmount, LedgerBusy, MemberNotActive, WalletError
 from wallets.ledger import Leg, check_amount, execute_prepared, post_transfer
-from wallets.models import ExternalCode, Transfer, TransferKind, Wallet
+from wallets.models import NEVER, ExternalCode, Transfer, TransferKind, Wallet
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,9 +81,10 @@ def create_hold(
     actor=None,
     idempotency_key: str | None = None,
 ) -> HoldResult:
-    """Reserve `amount` of the member's credits funded by this org (Promo before Org-allocated, oldest pocket
-    first, like a usage charge): one HOLD transfer to the Holds wallet. InsufficientCredits (with the
-    shortfall) when they are not there. The same idempotency key with the same request returns the first hold."""
+    """Reserve `amount` of the member's credits funded by this org (earliest expiry first, then Promo before
+    Org-allocated, oldest pocket first, like a usage charge): one HOLD transfer to the Holds wallet.
+    InsufficientCredits (with the shortfall) when they are not there. The same idempotency key with the same
+    request returns the first hold."""
     check_amount(amount)
     check_expires_in(expires_in)
     description = (description or "").strip()[:500]
@@ -113,14 +120,15 @@ def _replay_hold(org, key, fingerprint) -> HoldResult | None:
 
 
 def _create_locked(org, membership_id, amount, description, expires_in, api_key_id, actor, key, fingerprint):
-    rows = execute_prepared(_MEMBER_FOR_HOLD, [membership_id, org.pk, org.pk, key, org.pk])
+    rows = execute_prepared(_MEMBER_FOR_HOLD, [membership_id, org.pk, org.pk, key, org.pk, timezone.localdate()])
     if not rows or rows[0][0] != MembershipStatus.ACTIVE:
         raise MemberNotActive()
     _status, member_wallet_id, holds_wallet_id, seen_hold_id = rows[0][:4]
     if seen_hold_id is not None:
         return _replay_hold(org, key, fingerprint)
     pockets = [row[4:] for row in rows if row[4] is not None]
-    pockets.sort(key=lambda p: (p[4], p[1], p[5], p[0]))  # draw_order, credit type, created_at, id
+    # Usage draw order: earliest expiry first, then credit type draw order, then oldest pocket first.
+    pockets.sort(key=lambda p: (p[6], p[4], p[1], p[5], p[0]))  # expires_on, draw_order, credit type, created, id
     available = sum(p[2] for p in pockets)
     if available < amount:
         # A racer with the same key may have committed while we waited for the membership: replay, not 402.
@@ -130,14 +138,14 @@ def _create_locked(org, membership_id, amount, description, expires_in, api_key_
     if holds_wallet_id is None:
         holds_wallet_id = Wallet.objects.external(ExternalCode.HOLDS).pk
     legs, parts, left = [], [], amount
-    for _pocket_id, ct_id, balance, slug, _draw_order, _created in pockets:
+    for _pocket_id, ct_id, balance, slug, _draw_order, _created, expires_on in pockets:
         take = min(left, balance)
         if take:
             legs += [
-                Leg(member_wallet_id, ct_id, -take, org.pk, False),
+                Leg(member_wallet_id, ct_id, -take, org.pk, False, expires_on),
                 Leg(holds_wallet_id, ct_id, take, org.pk, True),
             ]
-            parts.append([ct_id, slug, take])
+            parts.append([ct_id, slug, take, expires_on.isoformat()])
         left -= take
     posted = post_transfer(
         kind=TransferKind.HOLD,
@@ -152,10 +160,10 @@ def _create_locked(org, membership_id, amount, description, expires_in, api_key_
         return _replay_hold(org, key, fingerprint) or HoldResult(
             _hold_of_transfer(posted.transfer), posted.transfer, True
         )
-    # Same-credit-type parts of several pockets are one part (the breakdown is per credit type).
-    merged: dict[int, list] = {}
-    for ct_id, slug, take in parts:
-        merged.setdefault(ct_id, [ct_id, slug, 0])[2] += take
+    # One part per pocket taken from (a member has one pocket per credit type and expiry day), in draw order.
+    merged: dict[tuple, list] = {}
+    for ct_id, slug, take, day in parts:
+        merged.setdefault((ct_id, day), [ct_id, slug, 0, day])[2] += take
     now = posted.transfer.created_at
     hold = Hold(
         org_id=org.pk,
@@ -257,10 +265,21 @@ def _lock_hold(org: Organization, hold_id) -> _Locked:
     return _Locked(hold, row[16] == MembershipStatus.ACTIVE, row[17], row[18], row[19])
 
 
-def _back_leg(hold: Hold, org: Organization, back_to: int, ct_id: int, amount: int) -> Leg:
+def hold_parts(hold: Hold) -> list[tuple[int, str, int, datetime.date]]:
+    """(credit type id, slug, credits, expiry day) per part, in draw order. A part stored before pockets had
+    expiry days has no day: its credits came from (and go back to) the never-expiring pocket."""
+    return [
+        (part[0], part[1], part[2], datetime.date.fromisoformat(part[3]) if len(part) > 3 else NEVER)
+        for part in hold.parts
+    ]
+
+
+def _back_leg(hold: Hold, org: Organization, back_to: int, ct_id: int, amount: int, day: datetime.date) -> Leg:
+    """Credits going back keep their expiry day, whether to the member's pocket or (a removed member) to the
+    org wallet's own pocket, as a Return credits it."""
     if back_to == hold.wallet_id:
-        return Leg(back_to, ct_id, amount, org.pk, False)
-    return Leg(back_to, ct_id, amount, None, False)  # the org wallet's own pocket, as a Return credits it
+        return Leg(back_to, ct_id, amount, org.pk, False, day)
+    return Leg(back_to, ct_id, amount, None, False, day)
 
 
 def capture_hold(*, org: Organization, hold_id, amount: int, actor=None) -> HoldResult:
@@ -305,12 +324,17 @@ def _capture_locked(org, hold_id, amount, actor) -> HoldResult:
         # (the pockets stay locked from the first to COMMIT, so nothing else can spend the released credits):
         # the capture then reads, in the ledger, as the member's debit beside the Usage credit, which is how
         # the usage reports (reporting/) tell whose usage it was.
+        # Each part goes back to its own pocket (its expiry day), and the capture draws the parts in the order
+        # the hold took them: earliest expiry first.
         release = []
-        for ct_id, _slug, held in hold.parts:
+        for ct_id, _slug, held, day in hold_parts(hold):
             take = min(left, held)
-            release += [Leg(holds_id, ct_id, -held, org.pk, True), Leg(hold.wallet_id, ct_id, held, org.pk, False)]
+            release += [Leg(holds_id, ct_id, -held, org.pk, True), _back_leg(hold, org, back_to, ct_id, held, day)]
             if take:
-                legs += [Leg(hold.wallet_id, ct_id, -take, org.pk, False), Leg(usage_id, ct_id, take, org.pk, True)]
+                legs += [
+                    Leg(hold.wallet_id, ct_id, -take, org.pk, False, day),
+                    Leg(usage_id, ct_id, take, org.pk, True),
+                ]
             left -= take
         post_transfer(
             kind=TransferKind.HOLD_RELEASE,
@@ -323,13 +347,13 @@ def _capture_locked(org, hold_id, amount, actor) -> HoldResult:
     else:
         # A removed member: their Return sent the org wallet everything else; the rest goes there too, and the
         # captured credits go straight from Holds to Usage (one HOLD_CAPTURE transfer).
-        for ct_id, _slug, held in hold.parts:
+        for ct_id, _slug, held, day in hold_parts(hold):
             take = min(left, held)
             legs.append(Leg(holds_id, ct_id, -held, org.pk, True))
             if take:
                 legs.append(Leg(usage_id, ct_id, take, org.pk, True))
             if held - take:
-                legs.append(_back_leg(hold, org, back_to, ct_id, held - take))
+                legs.append(_back_leg(hold, org, back_to, ct_id, held - take, day))
             left -= take
     posted = post_transfer(
         kind=TransferKind.HOLD_CAPTURE,
@@ -384,8 +408,8 @@ def _release(org, hold_id, actor, status: str) -> HoldResult:
                 raise HoldExpired()  # nothing moves here: the expiry task releases it (one outcome: expired)
             holds_id, _usage, back_to = locked.wallet_ids(org, need_usage=False)
             legs = []
-            for ct_id, _slug, held in hold.parts:
-                legs += [Leg(holds_id, ct_id, -held, org.pk, True), _back_leg(hold, org, back_to, ct_id, held)]
+            for ct_id, _slug, held, day in hold_parts(hold):
+                legs += [Leg(holds_id, ct_id, -held, org.pk, True), _back_leg(hold, org, back_to, ct_id, held, day)]
             posted = post_transfer(
                 kind=TransferKind.HOLD_RELEASE,
                 org=org,

@@ -36,6 +36,7 @@ from purchases.services import (
     OPEN_DISPUTE,
     credit_paid,
     fmt_dollars,
+    purchased_credits_expire_on,
     refund_is_new,
     sync_claims_dispute,
     sync_claims_refunds,
@@ -371,6 +372,8 @@ def settle_payment_intent(pi: dict, *, attempt_id: int | None = None) -> TopUpAt
         known_pi = attempt.payment_intent_id
         attempt.payment_intent_id = pi.get("id") or attempt.payment_intent_id
         if status == "succeeded":
+            # The day the credits expire is fixed now, once, under the try's row lock (docs/expiry.md).
+            attempt.credits_expire_on = purchased_credits_expire_on(row.org)
             transfer = credit_paid(
                 org=row.org,
                 credits=attempt.credits,
@@ -379,6 +382,7 @@ def settle_payment_intent(pi: dict, *, attempt_id: int | None = None) -> TopUpAt
                 key=f"stripe:{pi['id']}",
                 label=f"auto top-up #{attempt.pk}",
                 kind=TransferKind.AUTO_TOP_UP,
+                expires_on=attempt.credits_expire_on,
             )
             attempt.transfer = transfer
             attempt.charge_id = _id_of(pi.get("latest_charge")) or attempt.charge_id

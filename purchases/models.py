@@ -5,11 +5,14 @@ mutable business state that points at the append-only transfers. The app keeps t
 `billing` so its tables and migration history keep their names.
 """
 
+import datetime
+
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
 from orgs.models import Organization, User
+from wallets.models import NEVER
 
 
 class PurchaseStatus(models.TextChoices):
@@ -60,6 +63,12 @@ class Purchase(models.Model):
     dispute_status = models.CharField(max_length=40, blank=True)
     dispute_held_credits = models.BigIntegerField(default=0)
     dispute_outstanding_credits = models.BigIntegerField(default=0)
+    # Expiry (issue 19, docs/expiry.md): the day the bought credits expire, set once when they are credited from
+    # the org's "purchased credits expire after N months" setting (null: never); a later change of the setting
+    # does not change it. And the pockets (expiry day, credits) the dispute hold took from the org wallet: a won
+    # dispute gives them back with the same days.
+    credits_expire_on = models.DateField(null=True, blank=True)
+    dispute_days = models.JSONField(default=list, blank=True)
     # Set by the cancel page's POST before it asks Stripe to expire the session: an expiry that follows reads
     # "Cancelled" (a paid session still becomes Paid).
     cancelled_at = models.DateTimeField(null=True, blank=True)
@@ -114,6 +123,11 @@ class Purchase(models.Model):
     @property
     def claim_label(self) -> str:
         return f"purchase #{self.pk}"
+
+    @property
+    def expires_on(self) -> datetime.date:
+        """The expiry day of the credits this bought (NEVER when they do not expire)."""
+        return self.credits_expire_on or NEVER
 
     @property
     def net_credits(self) -> int:
@@ -260,6 +274,9 @@ class TopUpAttempt(models.Model):
     dispute_status = models.CharField(max_length=40, blank=True)
     dispute_held_credits = models.BigIntegerField(default=0)
     dispute_outstanding_credits = models.BigIntegerField(default=0)
+    # Expiry of the bought credits and the days the dispute hold took, exactly as on a Purchase.
+    credits_expire_on = models.DateField(null=True, blank=True)
+    dispute_days = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -315,6 +332,11 @@ class TopUpAttempt(models.Model):
     @property
     def claim_label(self) -> str:
         return f"auto top-up #{self.pk}"
+
+    @property
+    def expires_on(self) -> datetime.date:
+        """The expiry day of the credits this bought (NEVER when they do not expire)."""
+        return self.credits_expire_on or NEVER
 
     @property
     def idempotency_key(self) -> str:

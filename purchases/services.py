@@ -2,11 +2,19 @@
 
 Every handler re-fetches the Stripe object and moves the purchase toward the state Stripe reports, so
 events may arrive duplicated, late or in any order. Lock order, shared by every path: the Purchase row,
-then the org's OutstandingBalance row, then (inside the ledger primitive) the pockets.
+then the org's OutstandingBalance row, then (inside the ledger primitive, or just before it in id order) the
+pockets.
+
+Expiry (issue 19, docs/expiry.md): bought credits land in the org wallet's pocket of the day the org's
+"purchased credits expire after N months" setting gives on the day they are paid (NEVER when the setting is
+empty), recorded on the row once (`credits_expire_on`). A refund or dispute hold takes the credits back from
+that pocket first, then from the others soonest-expiring first; a won dispute gives them back with their days.
 """
 
 from __future__ import annotations
 
+import calendar
+import datetime
 import logging
 import re
 
@@ -18,8 +26,8 @@ from core.errors import DomainError
 from orgs.models import Organization
 from purchases import stripe_client
 from purchases.models import Purchase, PurchaseStatus, TopUpAttempt
-from wallets.ledger import Leg, check_amount, leg, post_transfer
-from wallets.models import CreditType, ExternalCode, OutstandingBalance, Pocket, Transfer, TransferKind, Wallet
+from wallets.ledger import Leg, check_amount, fingerprint_of, leg, post_transfer
+from wallets.models import NEVER, CreditType, ExternalCode, OutstandingBalance, Pocket, Transfer, TransferKind, Wallet
 from wallets.outstanding import lock_outstanding
 from wallets.services import org_credit_from_stripe
 
@@ -79,40 +87,92 @@ def _org_allocated() -> CreditType:
     return CreditType.objects.get(slug="org-allocated")
 
 
-def _take_back(*, org: Organization, credits: int, kind: str, key: str, memo: str, ob: OutstandingBalance) -> int:
+# ---------------------------------------------------------------- expiry of bought credits
+
+
+def add_months(day: datetime.date, months: int) -> datetime.date:
+    """`day` plus `months` calendar months, the day of the month clamped to the month's last (Jan 31 + 1 month
+    is Feb 28, or Feb 29 in a leap year)."""
+    years, month0 = divmod(day.month - 1 + months, 12)
+    year, month = day.year + years, month0 + 1
+    return datetime.date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+def purchased_credits_expire_on(org: Organization, paid_on: datetime.date | None = None) -> datetime.date | None:
+    """The day credits the org buys on `paid_on` (today by default) expire: N months later under the org's
+    "purchased credits expire after N months" setting, None (never) when it is empty."""
+    months = org.purchased_credits_expire_months
+    if not months:
+        return None
+    return add_months(paid_on or timezone.localdate(), months)
+
+
+def _days_of(pieces) -> list[tuple[datetime.date, int]]:
+    return [(datetime.date.fromisoformat(day), amount) for day, amount in pieces]
+
+
+def _take_back(
+    *, org: Organization, credits: int, kind: str, key: str, memo: str, ob: OutstandingBalance, prefer=NEVER
+) -> tuple[int, list[tuple[datetime.date, int]]]:
     """Move up to `credits` Org-allocated credits from the org wallet back to Stripe; what the wallet no
-    longer has is added to the outstanding balance. Returns the part recorded as outstanding."""
+    longer has is added to the outstanding balance. The pocket of day `prefer` (the paid thing's own credits)
+    goes first, then the others soonest-expiring first. Returns (the part recorded as outstanding, the
+    (expiry day, credits) taken from each pocket).
+
+    The org wallet's Org-allocated pockets are locked here, in id order (the ledger's order), so the plan made
+    from their balances is the one the ledger posts: a plan that names each pocket, including the never-expiring
+    one, which `wallets.draw.post_drawn` cannot express (a NEVER leg means "choose"). Its fingerprint is the
+    unsplit movement's, as post_drawn's would be."""
     ct = _org_allocated()
     org_wallet = Wallet.objects.for_org(org)
-    available = (
+    pockets = list(
         Pocket.objects.select_for_update()
-        .filter(wallet=org_wallet, credit_type=ct, funding_org__isnull=True)
-        .values_list("balance", flat=True)
-        .first()
-        or 0
+        .filter(wallet=org_wallet, credit_type=ct, funding_org__isnull=True, balance__gt=0)
+        .order_by("pk")
+        .values_list("expires_on", "balance")
     )
-    take = min(available, credits)
+    pockets.sort(key=lambda p: (p[0] != prefer, p[0]))
+    take = min(sum(balance for _, balance in pockets), credits)
+    taken: list[tuple[datetime.date, int]] = []
     if take > 0:
+        stripe_wallet = Wallet.objects.external(ExternalCode.STRIPE)
+        left, legs = take, []
+        for day, balance in pockets:
+            piece = min(left, balance)
+            if piece:
+                legs.append(Leg(org_wallet.pk, ct.pk, -piece, None, False, day))
+                taken.append((day, piece))
+                left -= piece
+        legs.append(leg(stripe_wallet, ct, take, funding_org=org))
+        unsplit = [leg(org_wallet, ct, -take), leg(stripe_wallet, ct, take, funding_org=org)]
         post_transfer(
             kind=kind,
             org=org,
             memo=memo,
             idempotency_key=key,
-            legs=[
-                leg(org_wallet, ct, -take),
-                leg(Wallet.objects.external(ExternalCode.STRIPE), ct, take, funding_org=org),
-            ],
+            fingerprint=fingerprint_of(kind, unsplit, (memo or "").strip()[:500], org.pk),
+            legs=legs,
         )
     owed = credits - take
     if owed:
         ob.credits += owed
         ob.save(update_fields=["credits", "updated_at"])
-    return owed
+    return owed, taken
 
 
-def _give_back(*, org: Organization, credits: int, kind: str, key: str, memo: str) -> None:
-    if credits > 0:
-        org_credit_from_stripe(org=org, amount=credits, memo=memo, idempotency_key=key, kind=kind)
+def _give_back(*, org: Organization, pieces: list[tuple[datetime.date, int]], kind: str, key: str, memo: str) -> None:
+    """Credits from Stripe back into the org wallet, each piece into the pocket of its expiry day."""
+    total = sum(amount for _, amount in pieces)
+    if total <= 0:
+        return
+    if all(day == NEVER for day, _ in pieces):
+        org_credit_from_stripe(org=org, amount=total, memo=memo, idempotency_key=key, kind=kind)
+        return
+    ct = _org_allocated()
+    org_wallet = Wallet.objects.for_org(org)
+    legs = [leg(Wallet.objects.external(ExternalCode.STRIPE), ct, -total, funding_org=org)]
+    legs += [Leg(org_wallet.pk, ct.pk, amount, None, False, day) for day, amount in pieces if amount]
+    post_transfer(kind=kind, org=org, memo=memo, idempotency_key=key, legs=legs)
 
 
 # ---------------------------------------------------------------- starting a checkout
@@ -238,16 +298,30 @@ _LEDGER_IDS = (
 
 
 def _credit_org_wallet(
-    *, org: Organization, amount: int, actor, memo: str, idempotency_key: str, kind: str = TransferKind.PURCHASE
+    *,
+    org: Organization,
+    amount: int,
+    actor,
+    memo: str,
+    idempotency_key: str,
+    kind: str = TransferKind.PURCHASE,
+    expires_on: datetime.date = NEVER,
 ) -> Transfer:
     """`org_credit_from_stripe` with its three look-ups done in one round trip (the webhook's hot path);
-    the same legs, so the same fingerprint. Falls back to the service when a wallet does not exist yet."""
+    the same legs (into the pocket of day `expires_on`), so the same fingerprint. Falls back to the service
+    when a wallet does not exist yet."""
     with connection.cursor() as cursor:
         cursor.execute(_LEDGER_IDS, [ExternalCode.STRIPE, org.pk])
         row = cursor.fetchone()
     if row is None or None in row:
         posted = org_credit_from_stripe(
-            org=org, amount=amount, actor=actor, memo=memo, idempotency_key=idempotency_key, kind=kind
+            org=org,
+            amount=amount,
+            actor=actor,
+            memo=memo,
+            idempotency_key=idempotency_key,
+            kind=kind,
+            expires_on=expires_on,
         )
         return posted.transfer
     ct_id, stripe_wallet_id, org_wallet_id = row
@@ -260,19 +334,31 @@ def _credit_org_wallet(
         idempotency_key=idempotency_key,
         legs=[
             Leg(stripe_wallet_id, ct_id, -amount, org.pk, is_external=True),
-            Leg(org_wallet_id, ct_id, amount, None, is_external=False),
+            Leg(org_wallet_id, ct_id, amount, None, is_external=False, expires_on=expires_on),
         ],
     ).transfer
 
 
 def credit_paid(
-    *, org: Organization, credits: int, actor, memo: str, key: str, label: str, kind: str = TransferKind.PURCHASE
+    *,
+    org: Organization,
+    credits: int,
+    actor,
+    memo: str,
+    key: str,
+    label: str,
+    kind: str = TransferKind.PURCHASE,
+    expires_on: datetime.date | None = None,
 ) -> Transfer:
     """The fulfilment every Stripe payment shares (Buy Credits, auto top-up): lock the org's outstanding balance,
-    credit the org wallet under idempotency key `key` (a replay credits nothing new), then pay any outstanding
-    balance first (key `<key>:outstanding`). The caller holds its own row lock (Purchase or TopUpAttempt)."""
+    credit the org wallet's pocket of day `expires_on` (None: never) under idempotency key `key` (a replay
+    credits nothing new), then pay any outstanding balance first from those credits (key `<key>:outstanding`).
+    The caller holds its own row lock (Purchase or TopUpAttempt), where it recorded `expires_on`."""
+    day = expires_on or NEVER
     ob = lock_outstanding(org.pk)
-    transfer = _credit_org_wallet(org=org, amount=credits, actor=actor, memo=memo, idempotency_key=key, kind=kind)
+    transfer = _credit_org_wallet(
+        org=org, amount=credits, actor=actor, memo=memo, idempotency_key=key, kind=kind, expires_on=day
+    )
     if ob.credits:
         settle = min(ob.credits, credits)
         post_transfer(
@@ -281,7 +367,7 @@ def credit_paid(
             memo=f"Outstanding balance paid from {label}",
             idempotency_key=f"{key}:outstanding",
             legs=[
-                leg(Wallet.objects.for_org(org), _org_allocated(), -settle),
+                leg(Wallet.objects.for_org(org), _org_allocated(), -settle, expires_on=day),
                 leg(Wallet.objects.external(ExternalCode.STRIPE), _org_allocated(), settle, funding_org=org),
             ],
         )
@@ -292,6 +378,8 @@ def credit_paid(
 
 def _fulfil(purchase: Purchase, session) -> None:
     org = purchase.org
+    # The day is fixed now, once, under the purchase's row lock: a later change of the setting leaves it be.
+    purchase.credits_expire_on = purchased_credits_expire_on(org)
     transfer = credit_paid(
         org=org,
         credits=purchase.credits,
@@ -299,6 +387,7 @@ def _fulfil(purchase: Purchase, session) -> None:
         memo=f"Bought {purchase.credits:,} credits for {purchase.dollars} (purchase #{purchase.pk})",
         key=f"stripe:{session['id']}",
         label=f"purchase #{purchase.pk}",
+        expires_on=purchase.credits_expire_on,
     )
     pi = session.get("payment_intent")
     purchase.payment_intent_id = _id_of(pi)
@@ -381,6 +470,7 @@ def sync_claims_refunds(p: Purchase | TopUpAttempt, charge, ob: OutstandingBalan
     from_outstanding = min(overlap, p.dispute_outstanding_credits)
     p.dispute_outstanding_credits -= from_outstanding
     p.dispute_held_credits -= overlap - from_outstanding
+    _shrink_dispute_days(p)
     delta = target - p.refunded_credits - overlap
     if delta > 0:
         _take_back(
@@ -390,11 +480,26 @@ def sync_claims_refunds(p: Purchase | TopUpAttempt, charge, ob: OutstandingBalan
             key=f"{p.ledger_key}:refund:{refunded}",
             memo=f"Refund of {fmt_dollars(refunded - p.refunded_cents)} on {p.claim_label}",
             ob=ob,
+            prefer=p.expires_on,
         )
     p.refunded_cents, p.refunded_credits = refunded, target
     p.charge_id = p.charge_id or _id_of(charge)
     log.info("refund %s refunded_cents=%s credits=%s", p.claim_label, refunded, max(delta, 0))
     return max(delta, 0)
+
+
+def _shrink_dispute_days(p: Purchase | TopUpAttempt) -> None:
+    """Keep the recorded dispute pieces at the held credits: a refund that claims held credits keeps them at
+    Stripe, so they will not come back on a won dispute (the latest-taken pieces go first)."""
+    pieces = [[day, amount] for day, amount in p.dispute_days or []]
+    excess = sum(amount for _, amount in pieces) - p.dispute_held_credits
+    while excess > 0 and pieces:
+        cut = min(excess, pieces[-1][1])
+        pieces[-1][1] -= cut
+        excess -= cut
+        if not pieces[-1][1]:
+            pieces.pop()
+    p.dispute_days = pieces
 
 
 def refund_is_new(p: Purchase | TopUpAttempt, charge) -> bool:
@@ -429,12 +534,28 @@ def _release_dispute(p: Purchase | TopUpAttempt, dispute_id: str, ob: Outstandin
         ob.save(update_fields=["credits", "updated_at"])
     _give_back(
         org=p.org,
-        credits=claim - cancel,
+        pieces=_release_pieces(p, claim - cancel),
         kind=TransferKind.DISPUTE_RELEASE,
         key=f"{p.ledger_key}:dispute:{dispute_id}:release",
         memo=f"Dispute won: credits released on {p.claim_label}",
     )
     p.dispute_held_credits = p.dispute_outstanding_credits = 0
+    p.dispute_days = []
+
+
+def _release_pieces(p: Purchase | TopUpAttempt, credits: int) -> list[tuple[datetime.date, int]]:
+    """`credits` of a won dispute as (expiry day, credits): first the pockets the hold took them from, with
+    their days (expiry travels with the credits; a day already past lands them in a pocket the next daily
+    expiry run expires); any more (its outstanding part, paid meanwhile) with the paid thing's own day."""
+    pieces, left = [], credits
+    for day, amount in _days_of(p.dispute_days or []):
+        piece = min(left, amount)
+        if piece:
+            pieces.append((day, piece))
+            left -= piece
+    if left:
+        pieces.append((p.expires_on, left))
+    return pieces
 
 
 def sync_claims_dispute(p: Purchase | TopUpAttempt, dispute, charge, ob: OutstandingBalance) -> None:
@@ -453,20 +574,23 @@ def sync_claims_dispute(p: Purchase | TopUpAttempt, dispute, charge, ob: Outstan
         return  # closed disputes are final; a late "created" or "updated" changes nothing
     if p.dispute_id != dispute["id"]:
         p.dispute_id, p.dispute_status, p.dispute_held_credits, p.dispute_outstanding_credits = dispute["id"], "", 0, 0
+        p.dispute_days = []
     claim = p.dispute_held_credits + p.dispute_outstanding_credits
     if status in OPEN_DISPUTE or status in LOST_DISPUTE:
         want = min(p.credits * int(dispute.get("amount") or 0) // p.amount_cents, p.credits - p.refunded_credits)
         if want > claim:
-            owed = _take_back(
+            owed, taken = _take_back(
                 org=p.org,
                 credits=want - claim,
                 kind=TransferKind.DISPUTE_HOLD,
                 key=f"{p.ledger_key}:dispute:{dispute['id']}:hold",
                 memo=f"Credits held for a payment dispute on {p.claim_label}",
                 ob=ob,
+                prefer=p.expires_on,
             )
             p.dispute_outstanding_credits += owed
             p.dispute_held_credits += want - claim - owed
+            p.dispute_days = (p.dispute_days or []) + [[day.isoformat(), amount] for day, amount in taken]
         p.dispute_status = status
     elif status in CLOSED_NO_LOSS:
         if claim:

@@ -4,8 +4,9 @@ Each period is one database transaction that
 1. locks the schedule row (concurrent schedulers queue here; the one after finds the period done),
 2. returns the unused credits of earlier periods whose end has passed (when the option is on),
 3. locks the recipients' memberships in id order, reads their balances (top-up), and posts ONE
-   SCHEDULED_ALLOCATION transfer through `post_transfer` (one org-wallet debit, one credit per member),
-   keyed `schedule:<id>:<period start>`,
+   SCHEDULED_ALLOCATION transfer through `post_drawn` (one org-wallet debit, one credit per member; the
+   debit is split over the org wallet's pockets soonest-expiring first and each member's credit keeps the days
+   of the credits it got, docs/expiry.md), keyed `schedule:<id>:<period start>`,
 4. writes the ScheduleRun row (unique per schedule and period) and advances `next_period_start`.
 The run row, the transfer and the advance commit together or not at all. The unique run row and the
 transfer's idempotency key are the backstops if the row lock were ever bypassed.
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from django.db import connection, transaction
+from django.db.models import Sum
 from django.urls import reverse
 from django.utils import timezone
 
@@ -37,6 +39,7 @@ from schedules.models import (
     ScheduleStatus,
 )
 from schedules.periods import schedule_first_start, schedule_period
+from wallets.draw import SOONEST, post_drawn
 from wallets.errors import InsufficientCredits
 from wallets.ledger import Leg, post_transfer
 from wallets.models import MAX_AMOUNT, Pocket, TransferKind, Wallet, WalletKind
@@ -198,13 +201,15 @@ def _user_wallets(user_ids: list[int]) -> dict[int, int]:
 
 
 _FUNDED_BALANCES = """
-SELECT w.user_id, p.balance FROM wallets_pocket p JOIN wallets_wallet w ON w.id = p.wallet_id
+SELECT w.user_id, SUM(p.balance)::bigint FROM wallets_pocket p JOIN wallets_wallet w ON w.id = p.wallet_id
 WHERE p.wallet_id = ANY(%s) AND p.credit_type_id = %s AND p.funding_org_id = %s
+GROUP BY w.user_id
 """
 
 
 def _funded_balances(wallet_ids: list[int], credit_type_id: int, org_id: int) -> dict[int, int]:
-    """Each member's balance of the credit type funded by the org (the members' memberships are locked)."""
+    """Each member's balance of the credit type funded by the org, over all its expiry days (the members'
+    memberships are locked)."""
     with connection.cursor() as cur:
         cur.execute(_FUNDED_BALANCES, [wallet_ids, credit_type_id, org_id])
         return dict(cur.fetchall())
@@ -268,8 +273,9 @@ def _allocate(schedule: Schedule, period) -> ScheduleRun:
         legs = [Leg(org_wallet.pk, ct, -total)]
         legs += [Leg(wallet_id, ct, amount, schedule.org_id) for wallet_id, amount in amounts]
         try:
-            posted = post_transfer(
+            posted = post_drawn(
                 kind=TransferKind.SCHEDULED_ALLOCATION,
+                order=SOONEST,
                 org=schedule.org,
                 memo=f"Scheduled: {schedule.name} ({period.start:%b %-d, %Y})",
                 idempotency_key=allocation_key(schedule.pk, period.start),
@@ -299,15 +305,14 @@ def _allocate(schedule: Schedule, period) -> ScheduleRun:
 
 
 def _org_available(schedule: Schedule) -> int:
+    """The org wallet's credits of the schedule's type, over all its pockets (one per expiry day)."""
     return (
         Pocket.objects.filter(
             wallet__kind=WalletKind.ORG,
             wallet__org_id=schedule.org_id,
             credit_type_id=schedule.credit_type_id,
             funding_org__isnull=True,
-        )
-        .values_list("balance", flat=True)
-        .first()
+        ).aggregate(total=Sum("balance"))["total"]
         or 0
     )
 
@@ -337,7 +342,7 @@ def _schedules_url(schedule: Schedule) -> str:
 # --- returns at period end ------------------------------------------------------------------------
 
 _RETURNABLE = """
-SELECT p.wallet_id, p.credit_type_id, LEAST(e.amount, p.balance)
+SELECT p.wallet_id, p.credit_type_id, LEAST(e.amount, p.balance), p.expires_on
 FROM wallets_entry e JOIN wallets_pocket p ON p.id = e.pocket_id
 WHERE e.transfer_id = %s AND e.amount > 0 AND p.funding_org_id = %s AND p.balance > 0
 """
@@ -359,8 +364,9 @@ def _returns_due(schedule: Schedule, today: date, report: RunReport) -> None:
 
 
 def _return_unused(schedule: Schedule, run: ScheduleRun) -> None:
-    """Unused = per member, the lesser of what this period gave them and their current balance of that
-    credit type funded by the org. Removed members are left out (their removal returned everything)."""
+    """Unused = per member and pocket (expiry day), the lesser of what this period gave that pocket and its
+    current balance. Each goes back to the org wallet's pocket with the same day (expiry travels with the
+    credits). Removed members are left out (their removal returned everything)."""
     with connection.cursor() as cur:
         cur.execute(_LOCK_MEMBERS_OF_TRANSFER, [schedule.org_id, run.transfer_id])
         cur.execute(_RETURNABLE, [run.transfer_id, schedule.org_id])
@@ -370,8 +376,12 @@ def _return_unused(schedule: Schedule, run: ScheduleRun) -> None:
         # The credit type of the run's own transfer (the schedule may have been edited since).
         credit_type_id = rows[0][1]
         org_wallet = Wallet.objects.for_org(schedule.org)
-        legs = [Leg(org_wallet.pk, credit_type_id, total)]
-        legs += [Leg(wallet_id, credit_type_id, -amount, schedule.org_id) for wallet_id, _, amount in rows]
+        per_day: dict[date, int] = {}
+        legs = []
+        for wallet_id, _, amount, day in rows:
+            legs.append(Leg(wallet_id, credit_type_id, -amount, schedule.org_id, False, day))
+            per_day[day] = per_day.get(day, 0) + amount
+        legs += [Leg(org_wallet.pk, credit_type_id, amount, None, False, day) for day, amount in per_day.items()]
         posted = post_transfer(
             kind=TransferKind.SCHEDULED_RETURN,
             org=schedule.org,

@@ -21,6 +21,14 @@ from holds.services import capture_hold, create_hold, void_hold
 router = Router(tags=["holds"])
 
 
+def _held(hold: Hold) -> list[dict]:
+    """Held credits per credit type, in draw order (a hold's parts are per pocket: credit type and expiry day)."""
+    per_type: dict[str, int] = {}
+    for part in hold.parts:
+        per_type[part[1]] = per_type.get(part[1], 0) + part[2]
+    return [{"credit_type": slug, "amount": amount} for slug, amount in per_type.items()]
+
+
 def _out(hold: Hold, usage_charge_id: int | None = None) -> dict:
     return {
         "id": hold.pk,
@@ -29,7 +37,7 @@ def _out(hold: Hold, usage_charge_id: int | None = None) -> dict:
         "captured": hold.captured,
         "status": hold.status,
         "description": hold.description,
-        "held": [{"credit_type": slug, "amount": amount} for _ct, slug, amount in hold.parts],
+        "held": _held(hold),
         # datetimes, not strings: the stored POST answer and GET then format them alike (DjangoJSONEncoder)
         "expires_at": hold.expires_at,
         "created_at": hold.created_at,
