@@ -247,6 +247,11 @@ class TransferIn(Schema):
     amount: Amount = Field(description="Credits for each member.")
     credit_type: str = Field("org-allocated", max_length=40, pattern=SLUG)
     memo: PlainText = Field("", max_length=500, json_schema_extra=PLAIN_TEXT_SCHEMA)
+    order: Literal["soonest", "latest"] = Field(
+        "soonest",
+        description="Which expiring credits leave the org wallet first: the soonest-expiring (default) or the "
+        "latest-expiring. Each keeps its expiry day in the member's wallet.",
+    )
 
     model_config = {"extra": "forbid"}
 

@@ -5,11 +5,11 @@ from django.contrib import admin, messages
 from django.shortcuts import render
 
 from orgs.models import Organization
-from wallets.errors import WalletError
+from wallets.errors import InvalidExpiry, WalletError
 from wallets.forms import CreditsField
 from wallets.models import CreditType, Entry, OutstandingBalance, Pocket, Transfer, Wallet
 from wallets.selectors import pocket_balance
-from wallets.services import org_grant_promo
+from wallets.services import check_expiry_day, org_grant_promo
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -36,7 +36,7 @@ class CreditTypeAdmin(admin.ModelAdmin):
 
 class PocketInline(admin.TabularInline):
     model = Pocket
-    fields = ("credit_type", "funding_org", "current_balance", "is_external", "created_at")
+    fields = ("credit_type", "funding_org", "expires_on", "current_balance", "is_external", "created_at")
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -60,7 +60,7 @@ class WalletAdmin(ReadOnlyAdmin):
 
 @admin.register(Pocket)
 class PocketAdmin(ReadOnlyAdmin):
-    list_display = ["wallet", "credit_type", "funding_org", "current_balance"]
+    list_display = ["wallet", "credit_type", "funding_org", "expires_on", "current_balance"]
     list_filter = ["credit_type", "is_external"]
     search_fields = ["wallet__org__name", "wallet__user__email"]
     list_select_related = ["wallet__org", "wallet__user", "credit_type", "funding_org"]
@@ -97,6 +97,22 @@ class PromoGrantForm(forms.Form):
     # and '1.0' (int() does), and refused '1,000'.
     amount = CreditsField(label="Promo credits per org", max_value=10**12)
     memo = forms.CharField(label="Reason", max_length=200, required=False)
+    expires_on = forms.DateField(
+        label="Expires on",
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        help_text="Optional: the day these Promo credits expire (after today). Leave blank: they never expire.",
+        error_messages={"invalid": "Enter the expiry as a date, like 2027-06-30."},
+    )
+
+    def clean_expires_on(self):
+        day = self.cleaned_data.get("expires_on")
+        if day is None:
+            return None
+        try:  # the ledger's own rule (wallets.services.check_expiry_day), shown next to the field
+            return check_expiry_day(day)
+        except InvalidExpiry as exc:
+            raise forms.ValidationError(exc.message) from exc
 
 
 @admin.action(description="Grant Promo credits to the selected orgs' wallets")
@@ -114,12 +130,17 @@ def grant_promo_credits(modeladmin, request, queryset):
                         actor=request.user,
                         memo=form.cleaned_data["memo"] or "Promo grant",
                         idempotency_key=f"promo:{request.POST.get('grant_key', '')}:{org.pk}",
+                        expires_on=form.cleaned_data["expires_on"],
                     )
                     granted += 1
                 except WalletError as exc:
                     modeladmin.message_user(request, f"{org}: {exc.message}", messages.ERROR)
+            day = form.cleaned_data["expires_on"]
+            expiring = f", expiring on {day:%b} {day.day}, {day.year}" if day else ""
             modeladmin.message_user(
-                request, f"Granted {form.cleaned_data['amount']:,} Promo credits to {granted} org(s).", messages.SUCCESS
+                request,
+                f"Granted {form.cleaned_data['amount']:,} Promo credits to {granted} org(s){expiring}.",
+                messages.SUCCESS,
             )
             return None
     else:

@@ -37,6 +37,7 @@ def transfer_create(request, payload: TransferIn, idempotency_key: IdemKey):
                 actor=key.created_by,
                 memo=payload.memo,
                 idempotency_key=ledger_key,
+                order=payload.order,
             )
         else:
             posted = org_bulk_transfer(
@@ -47,6 +48,7 @@ def transfer_create(request, payload: TransferIn, idempotency_key: IdemKey):
                 actor=key.created_by,
                 memo=payload.memo,
                 idempotency_key=ledger_key,
+                order=payload.order,
             )
         transfer = posted.transfer
         return 201, {

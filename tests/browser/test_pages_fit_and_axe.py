@@ -70,6 +70,7 @@ PAGES = [
     ("schedule-detail", "admin", _schedule, False),
     ("schedule-edit", "admin", _schedule_edit, False),
     ("alerts-settings", "admin", f"/orgs/{ORG}/billing/alerts/", False),
+    ("expiry-settings", "admin", f"/orgs/{ORG}/billing/expiry/", False),
     ("auto-top-up", "admin", f"/orgs/{ORG}/billing/auto-top-up/", False),
     ("members", "admin", f"/orgs/{ORG}/members/", False),
     ("seats", "admin", f"/orgs/{ORG}/seats/", False),

@@ -86,6 +86,8 @@ MATRIX = {
         "GET": BILLING_VIEW,
         "POST": READ_ONLY,
     },
+    # Credit expiry setting (issue 19): owner/admins; an empty POST is a valid "never" and goes back to Billing.
+    "billing:expiry_settings": {"kwargs": lambda c: {"org_slug": c["org"].slug}, "GET": DECIDE, "POST": ACT},
     # Credit requests. Members ask; owner/admins decide; managers look.
     "billing:requests_list": {"kwargs": lambda c: {"org_slug": c["org"].slug}, "GET": BILLING_VIEW, "POST": _all(405)},
     "billing:requests_history": {

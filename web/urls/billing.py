@@ -1,6 +1,6 @@
 from django.urls import path
 
-from web.views import api_keys, purchases, transactions
+from web.views import api_keys, expiry, purchases, transactions
 from web.views import billing as views
 from web.views import credit_requests as request_views
 from web.views import transfers as transfer_views
@@ -11,6 +11,7 @@ urlpatterns = [
     path("orgs/<slug:org_slug>/billing/", views.billing_page, name="page"),
     path("orgs/<slug:org_slug>/billing/requests/", views.billing_page, {"tab": "requests"}, name="requests"),
     path("orgs/<slug:org_slug>/billing/balance/", views.balance_card, name="balance_card"),
+    path("orgs/<slug:org_slug>/billing/expiry/", expiry.expiry_settings, name="expiry_settings"),
     path("orgs/<slug:org_slug>/billing/transfer/", transfer_views.transfer_dialog, name="transfer"),
     path("orgs/<slug:org_slug>/billing/transfer/submit/", transfer_views.transfer_submit, name="transfer_submit"),
     path("orgs/<slug:org_slug>/billing/transfer/preview/", transfer_views.transfer_preview, name="transfer_preview"),

@@ -11,9 +11,10 @@ from orgs.selectors import billing_viewer_membership
 from purchases.auto_top_up import auto_top_up_for, recent_attempts
 from purchases.services import org_purchases
 from reporting.usage import BurnRate, org_burn_rate
+from wallets.expiring import balance_with_expiry
 from wallets.models import Wallet
 from wallets.outstanding import org_outstanding_credits
-from wallets.selectors import recent_entries, wallet_balance
+from wallets.selectors import recent_entries
 from web.views.transactions import chart_for
 
 TABS = [("credits", "Credits", "billing:page"), ("requests", "Credit Requests", "billing:requests")]
@@ -23,11 +24,13 @@ def billing_context(request, org_slug: str, tab: str) -> dict:
     membership = billing_viewer_membership(user=request.user, org_slug=org_slug)
     org = membership.org
     wallet = Wallet.objects.for_org(org)
+    balance, expiry = balance_with_expiry(wallet)  # the same two queries as wallet_balance: expiry days folded in
     context = {
         "org": org,
         "membership": membership,
         "can_manage": membership.can_manage_billing,
-        "balance": wallet_balance(wallet),
+        "balance": balance,
+        "expiry": expiry,  # "N credits ($X) expire on D" on the Balance card (docs/expiry.md)
         "tab": tab,
         "tabs": TABS,
         "pending_count": pending_request_count(org),  # the badge on the Credit Requests tab

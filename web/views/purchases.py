@@ -27,6 +27,7 @@ from purchases.services import (
     purchase_paid_outstanding,
     purchase_refresh,
     purchase_start,
+    purchased_credits_expire_on,
 )
 from purchases.services import (
     purchase_cancel as cancel_checkout,
@@ -110,6 +111,8 @@ def buy_credits(request: HttpRequest, org_slug: str) -> HttpResponse:
             "dollars": fmt_dollars(cents) if cents else "",
             "presets": _presets(cents),
             "outstanding": org_outstanding_credits(org),
+            # "These credits expire on D" under the org's purchased-credit expiry setting (None: never)
+            "expires_on": purchased_credits_expire_on(org),
         }
     )
     if request.method == "GET" and amount.strip() and context["credits"] is None:

@@ -34,9 +34,12 @@ from transfers.forms import (
     parse_ids,
     search_members,
 )
+from wallets.draw import SOONEST
 from wallets.errors import InvalidAmount, MemberNotActive
+from wallets.expiring import has_expiring, org_pocket_days, plan_draw
 from wallets.models import Wallet
 from wallets.services import org_bulk_transfer, org_transfer_to_member
+from web.forms import SendFirstForm
 from web.toast import add_toast
 
 TEMPLATE = "billing/transfer.html"
@@ -78,8 +81,20 @@ def _members_context(org, mode: str, params, member_count: int) -> dict:
     return context
 
 
-def _preview(form: TransferForm, org, params, member_count: int) -> dict | None:
-    """What the transfer would do, from whatever is filled in so far (never an error: the form reports those)."""
+def _send_first(params) -> SendFirstForm:
+    """The "Send first" picker, bound to what was sent (the soonest-expiring first when nothing was)."""
+    return SendFirstForm(params if "order" in params else None)
+
+
+def _order(send_first: SendFirstForm) -> str:
+    return send_first.chosen() if send_first.is_bound and send_first.is_valid() else SOONEST
+
+
+def _preview(
+    form: TransferForm, org, params, member_count: int, pocket_days: dict, order: str = SOONEST
+) -> dict | None:
+    """What the transfer would do, from whatever is filled in so far (never an error: the form reports those).
+    With it, the expiring credits it would send (wallets.expiring.plan_draw: as wallets.draw splits them)."""
     holding = form.holding()
     if holding is None:
         return None
@@ -112,12 +127,25 @@ def _preview(form: TransferForm, org, params, member_count: int) -> dict | None:
             after_usd=dollars(after),
             shortfall=max(0, total - holding.balance),
         )
+        if not preview["shortfall"]:
+            preview["expiring"] = plan_draw(pocket_days.get(holding.credit_type.pk, ()), total, order)
     return preview
 
 
-def _context(request, membership, form: TransferForm, params, *, member_count: int) -> dict:
+def _send_first_context(form: TransferForm, params, pocket_days: dict, send_first=None) -> dict:
+    """The picker is offered when the org wallet holds expiring credits of the chosen credit type."""
+    holding = form.holding()
+    days = pocket_days.get(holding.credit_type.pk, ()) if holding else ()
+    send_first = send_first or _send_first(params)
+    shown = has_expiring(days) or bool(send_first.is_bound and send_first.errors)  # an error is always shown
+    return {"send_first": send_first, "show_send_first": shown}
+
+
+def _context(request, membership, form: TransferForm, params, *, member_count: int, pocket_days: dict, **extra) -> dict:
     org = membership.org
+    first = _send_first_context(form, params, pocket_days, **extra)
     return {
+        **first,
         "org": org,
         "membership": membership,
         "mode": form.transfer_mode,
@@ -125,7 +153,7 @@ def _context(request, membership, form: TransferForm, params, *, member_count: i
         "form": form,
         "holdings": form.holdings,
         "member_count": member_count,
-        "preview": _preview(form, org, params, member_count),
+        "preview": _preview(form, org, params, member_count, pocket_days, _order(first["send_first"])),
         "dialog": bool(request.htmx),
         **_members_context(org, form.transfer_mode, params, member_count),
     }
@@ -150,7 +178,10 @@ def transfer_dialog(request: HttpRequest, org_slug: str) -> HttpResponse:
     """The Transfer dialog (htmx) or page (no JS), with a fresh idempotency key."""
     membership, holdings, member_count = _setup(request, org_slug)
     form = form_for(_mode(request.GET.get("mode")), org=membership.org, holdings=holdings)
-    return _render(request, _context(request, membership, form, request.GET, member_count=member_count))
+    days = org_pocket_days(membership.org.pk)
+    return _render(
+        request, _context(request, membership, form, request.GET, member_count=member_count, pocket_days=days)
+    )
 
 
 @require_GET
@@ -166,10 +197,14 @@ def transfer_members(request: HttpRequest, org_slug: str) -> HttpResponse:
 @require_GET
 @login_required
 def transfer_preview(request: HttpRequest, org_slug: str) -> HttpResponse:
-    """The live preview: from, to, type, amount (and total), org balance before and after, any shortfall."""
+    """The live preview: from, to, type, amount (and total), org balance before and after, any shortfall, the
+    expiring credits it would send. With ``part=send-first`` (the credit type changed): the "Send first" picker."""
     membership, holdings, member_count = _setup(request, org_slug)
     form = form_for(_mode(request.GET.get("mode")), request.GET, org=membership.org, holdings=holdings)
-    preview = _preview(form, membership.org, request.GET, member_count)
+    days = org_pocket_days(membership.org.pk)
+    if request.GET.get("part") == "send-first":
+        return render(request, "billing/_send_first.html", _send_first_context(form, request.GET, days))
+    preview = _preview(form, membership.org, request.GET, member_count, days, _order(_send_first(request.GET)))
     # oob: the sticky footer's total is updated from the same reply (hx-swap-oob), so it never disagrees.
     context = {"org": membership.org, "preview": preview, "oob": True}
     return render(request, "billing/_transfer_preview.html", context)
@@ -184,21 +219,28 @@ def transfer_submit(request: HttpRequest, org_slug: str) -> HttpResponse:
     org = membership.org
     mode = _mode(request.POST.get("mode"))
     action = request.POST.get("action", "")
+    days = org_pocket_days(org.pk)
     if action == "search":
         # A search (the no-JS Search button) is not a submit: redisplay what was typed, without validating it.
         form = form_for(mode, org=org, holdings=holdings)
         form.initial.update({key: value for key, value in request.POST.items() if key in form.fields})
-        return _render(request, _context(request, membership, form, request.POST, member_count=member_count))
+        context = _context(request, membership, form, request.POST, member_count=member_count, pocket_days=days)
+        return _render(request, context)
     form = form_for(mode, request.POST, org=org, holdings=holdings)
-    if action != "preview" and form.is_valid():
+    send_first = _send_first(request.POST)
+    first_ok = not send_first.is_bound or send_first.is_valid()  # an unknown order: refused next to the picker
+    if action != "preview" and form.is_valid() and first_ok:
         try:
-            result = _perform(form, org=org, actor=request.user)
+            result = _perform(form, org=org, actor=request.user, order=_order(send_first))
         except DomainError as exc:
             form.add_error(_error_field(form, exc), exc.message)
         else:
             return _done(request, org, mode, result)
     form.is_valid()  # a preview shows what is wrong too
-    return _render(request, _context(request, membership, form, request.POST, member_count=member_count))
+    context = _context(
+        request, membership, form, request.POST, member_count=member_count, pocket_days=days, send_first=send_first
+    )
+    return _render(request, context)
 
 
 def _done(request: HttpRequest, org, mode: str, result: Done) -> HttpResponse:
@@ -213,7 +255,7 @@ def _done(request: HttpRequest, org, mode: str, result: Done) -> HttpResponse:
     return add_toast(response, result.message)
 
 
-def _perform(form: TransferForm, *, org, actor) -> Done:
+def _perform(form: TransferForm, *, org, actor, order: str = SOONEST) -> Done:
     """Call the one domain verb for the mode; returns what the result view and the toast say."""
     data = form.cleaned_data
     holding = form.holding()
@@ -228,6 +270,7 @@ def _perform(form: TransferForm, *, org, actor) -> Done:
             actor=actor,
             memo=data.get("reason", ""),
             idempotency_key=form.ledger_key(),
+            order=order,
         )
         total = posted.transfer.amount
         count = total // amount
@@ -242,6 +285,7 @@ def _perform(form: TransferForm, *, org, actor) -> Done:
             actor=actor,
             memo=data.get("message", ""),
             idempotency_key=form.ledger_key(),
+            order=order,
         )
         total, each = amount, ""
         to = form.recipient_membership.user.display_name

@@ -9,7 +9,8 @@ from django.views.decorators.vary import vary_on_headers
 from core.replica import read_alias, run_read
 from reporting.filters import WALLET_KINDS
 from reporting.usage import member_usage
-from wallets.models import TransferKind, Wallet
+from wallets.expiring import expiry_by_funder
+from wallets.models import NEVER, TransferKind, Wallet
 from wallets.selectors import wallet_balance, wallet_entries_page, wallet_pockets
 
 
@@ -54,6 +55,8 @@ def wallet_page(request: HttpRequest) -> HttpResponse:
         return render(request, "wallets/_movements.html", context)
     context["balance"] = wallet_balance(wallet)
     context["pockets"] = wallet_pockets(wallet)
+    context["expiring"] = expiry_by_funder(context["pockets"])  # from the pockets above: no query
+    context["never"] = NEVER
     _usage_context(request, context)
     return render(request, "wallets/wallet.html", context)
 
