@@ -111,9 +111,9 @@ def test_member_cancels_a_pending_request(page, live_server, demo):
     switch_workspace(page, "Quantum Lab")
     _ask(page, 50, "Quick test")
     panel = page.get_by_role("region", name="My credit requests")
-    panel.get_by_role("button", name="Cancel the request for 50 credits").click()
+    panel.get_by_role("button", name="Cancel request for 50 credits").click()
     expect(panel).to_contain_text("Cancelled")
-    expect(panel.get_by_role("button", name="Cancel the request for 50 credits")).to_have_count(0)
+    expect(panel.get_by_role("button", name="Cancel request for 50 credits")).to_have_count(0)
 
 
 # --- issue 17: the limit before the form, the approver's context, toasts, dialogs, phones, no JS ----------------
