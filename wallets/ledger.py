@@ -25,13 +25,13 @@ DELETE of transfers and entries.
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import json
 import logging
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-import datetime
 from dataclasses import dataclass
 
 import psycopg
