@@ -59,7 +59,7 @@ def build(n_entries: int) -> None:
             """
             UPDATE wallets_pocket p SET balance = s.total
             FROM (SELECT pocket_id, SUM(amount) AS total FROM wallets_entry GROUP BY pocket_id) s
-            WHERE p.id = s.pocket_id AND p.balance <> s.total
+            WHERE p.id = s.pocket_id AND p.balance <> s.total AND NOT p.is_external
             """
         )
         cur.execute("ANALYZE wallets_entry; ANALYZE wallets_transfer; ANALYZE wallets_pocket")
