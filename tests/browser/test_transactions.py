@@ -20,7 +20,7 @@ def test_filter_by_kind_updates_url_and_list_and_back_restores(page, live_server
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Transactions").click()
     expect(page).to_have_url(re.compile(r"/orgs/quantum-lab/transactions/$"))
     rows = page.locator("#transactions-list tbody tr")
-    expect(rows).to_have_count(14)  # the seed's movements
+    expect(rows).to_have_count(15)  # the seed's movements
     page.get_by_label("Kind").select_option(label="Transfer")
     expect(page).to_have_url(re.compile(r"\?kind=transfer"))
     expect(rows).to_have_count(3)
@@ -28,7 +28,7 @@ def test_filter_by_kind_updates_url_and_list_and_back_restores(page, live_server
     expect(page.locator("#transactions-list")).not_to_contain_text("Initial purchase")
     page.go_back()
     expect(page).to_have_url(re.compile(r"/transactions/$"))
-    expect(rows).to_have_count(14)
+    expect(rows).to_have_count(15)
     expect(page.get_by_label("Kind")).to_have_value("")
     page.go_forward()
     expect(page).to_have_url(re.compile(r"\?kind=transfer"))
@@ -49,7 +49,7 @@ def test_malformed_filter_explains_and_shows_everything(page, live_server, demo)
     page.goto(f"{live_server.url}/orgs/quantum-lab/transactions/?from=someday&min=lots")
     expect(page.get_by_role("alert")).to_contain_text("is not a date")
     expect(page.get_by_role("alert")).to_contain_text("is not an amount")
-    expect(page.locator("#transactions-list tbody tr")).to_have_count(14)
+    expect(page.locator("#transactions-list tbody tr")).to_have_count(15)
 
 
 def test_billing_page_shows_balance_chart_and_switches_range(page, live_server, demo):
@@ -124,11 +124,11 @@ def test_text_filters_apply_on_enter_with_javascript(page, live_server, demo):
     sign_in(page, live_server, "admin@example.com")
     page.goto(f"{live_server.url}/orgs/quantum-lab/transactions/")
     rows = page.locator("#transactions-list tbody tr")
-    expect(rows).to_have_count(14)
+    expect(rows).to_have_count(15)
     page.get_by_label("Min credits").fill("5000")
     page.get_by_label("Min credits").press("Enter")
     expect(page).to_have_url(re.compile(r"\?min=5000$"))
-    expect(rows).to_have_count(3)  # 40,000 and 12,500 bought, 6,000 promo
+    expect(rows).to_have_count(2)  # 40,000 and 12,500 bought (the promos are 4,500 and 1,500)
     expect(page.get_by_role("heading", name="Filtered transactions")).to_be_visible()
     page.get_by_label("Member").fill("carol@example.com")
     page.get_by_label("Member").press("Enter")

@@ -115,7 +115,7 @@ def test_seed_produces_the_readme_balances_through_the_ledger():
     kinds = Counter(Transfer.objects.filter(org=org).values_list("kind", flat=True))
     assert kinds == {
         TransferKind.PURCHASE: 3,
-        TransferKind.PROMO_GRANT: 1,
+        TransferKind.PROMO_GRANT: 2,
         TransferKind.TRANSFER: 3,
         TransferKind.BULK_TRANSFER: 1,
         TransferKind.REQUEST_APPROVAL: 1,
@@ -151,7 +151,8 @@ def test_seed_produces_the_readme_balances_through_the_ledger():
         ("stripe", -40_000): 1,
         ("stripe", -12_500): 1,
         ("stripe", -1_200): 1,
-        ("promotions", -6_000): 1,
+        ("promotions", -4_500): 1,
+        ("promotions", -1_500): 1,  # the conference promo, which expires in 20 days
         ("usage", 700): 1,
     }
     assert ledger_problems() == []
@@ -224,6 +225,9 @@ def test_balance_card_shows_the_readme_figures():
     assert re.search(r'data-testid="org-balance-total">55,000<', card)
     assert "Org-allocated 50,000" in text
     assert "Promo 5,000" in text
+    # The conference promo's 1,500 credits expire 20 days after the seed ran (docs/expiry.md).
+    day = timezone.localdate() + timedelta(days=20)
+    assert f"1,500 credits ($15.00) expire on {day:%b} {day.day}, {day.year}" in text
 
 
 def test_seeded_purchases_are_listed_as_paid_and_linked_to_their_transfers(client):

@@ -164,7 +164,7 @@ class Command(BaseCommand):
         purchase(88, "seed:purchase:1", 40_000, "Initial purchase")
         if not _done(org, "seed:promo:1"):
             with at(84):
-                org_grant_promo(org=org, amount=6_000, memo="Welcome promo", idempotency_key="seed:promo:1")
+                org_grant_promo(org=org, amount=4_500, memo="Welcome promo", idempotency_key="seed:promo:1")
         transfer(76, "seed:transfer:1", "alice@example.com", org_allocated, 1_500, "Project kickoff")
         purchase(62, "seed:purchase:2", 12_500, "Top-up")
         transfer(55, "seed:transfer:2", "carol@example.com", org_allocated, 1_000, "Monthly allocation")
@@ -218,6 +218,17 @@ class Command(BaseCommand):
             with at(15):
                 seat_assign(org=org, membership_id=m["carol@example.com"].pk, actor=owner)
 
+        # Expiring credits (docs/expiry.md): a conference promo that expires 20 days from today, still in the org
+        # wallet, so the Balance card and the transfer preview show "1,500 credits ($15.00) expire on D".
+        if not _done(org, "seed:promo:2"):
+            with at(10):
+                org_grant_promo(
+                    org=org,
+                    amount=1_500,
+                    memo="Conference promo",
+                    idempotency_key="seed:promo:2",
+                    expires_on=at.today.date() + timedelta(days=20),
+                )
         # Usage: Carol's simulator runs, charged to the credits the org gave her (she keeps 1,000).
         if not _done(org, "seed:usage:1"):
             with at(6):
