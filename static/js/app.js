@@ -47,7 +47,9 @@
     var elt = event.detail.requestConfig && event.detail.requestConfig.elt;
     if (dialog && !dialog.open && elt && dialog.contains(elt)) event.detail.shouldSwap = false;
   });
-  document.addEventListener("htmx:afterSwap", function (event) {
+  // Opened after the settle, not the swap: htmx attaches the new body's triggers (the live preview's "input"
+  // listener) in its settle step, 20 ms after the swap, and typing into a dialog opened before that was lost.
+  document.addEventListener("htmx:afterSettle", function (event) {
     var dialog = event.target.closest && event.target.closest("dialog");
     var elt = event.detail.requestConfig && event.detail.requestConfig.elt;
     if (!dialog || dialog.open || !dialog.showModal) return;
