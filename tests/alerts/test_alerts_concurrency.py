@@ -3,44 +3,22 @@ the real task worker (database queue) end to end."""
 
 import io
 import signal
-import threading
 
 import pytest
 from django.core import mail
 from django.core.management import call_command
-from django.db import connection
 from django_tasks_db.models import DBTaskResult
 
 from alerts.evaluation import evaluate
 from alerts.models import AlertRule, AlertState
 from alerts.services import save_org_rules
+from tests.concurrency import race, split
 from tests.factories import MembershipFactory, UserFactory, fund
 from wallets.models import BalanceWatch, CreditType, Wallet
 from wallets.selectors import ledger_problems, wallet_balance
 from wallets.services import org_transfer_to_member
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-
-
-def _race(n, fn):
-    barrier = threading.Barrier(n)
-    results, errors = [], []
-
-    def run(i):
-        try:
-            barrier.wait()
-            results.append(fn(i))
-        except Exception as exc:
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return results, errors
 
 
 def test_twenty_concurrent_movements_crossing_at_once_send_one_email_per_admin(org, owner):
@@ -50,8 +28,8 @@ def test_twenty_concurrent_movements_crossing_at_once_send_one_email_per_admin(o
     ct = CreditType.objects.get(slug="org-allocated")
     save_org_rules(org=org, thresholds={None: 950, ct: 900}, actor=owner)
 
-    results, errors = _race(
-        20, lambda i: org_transfer_to_member(org=org, membership_id=members[i].pk, credit_type=ct, amount=10)
+    results, errors = split(
+        race(20, lambda i: org_transfer_to_member(org=org, membership_id=members[i].pk, credit_type=ct, amount=10))
     )
     assert errors == [] and len(results) == 20
     assert wallet_balance(Wallet.objects.for_org(org)).total == 800  # every rule crossed, by one movement each
@@ -65,7 +43,7 @@ def test_twenty_concurrent_evaluations_of_one_crossing_send_one_email(org, owner
     """Signals can arrive many times at once (two movements, retries): the row lock lets one decide."""
     fund(org, 100)
     rule = AlertRule.objects.create(org=org, wallet=Wallet.objects.for_org(org), threshold=500)
-    results, errors = _race(20, lambda i: evaluate(rule.pk))
+    results, errors = split(race(20, lambda i: evaluate(rule.pk)))
     assert errors == []
     assert sum(r.emails for r in results) == 1 and [m.to for m in mail.outbox] == [["owner@example.com"]]
     assert AlertRule.objects.get(pk=rule.pk).state == AlertState.FIRED
@@ -109,8 +87,8 @@ def test_two_admins_saving_the_same_thresholds_at_once_make_one_rule_and_one_ema
     fund(org, 100)
     admins = [owner] + [MembershipFactory(org=org, role="admin").user for _ in range(2)]
     ct = CreditType.objects.get(slug="org-allocated")
-    results, errors = _race(
-        10, lambda i: save_org_rules(org=org, thresholds={None: 1_000, ct: 500}, actor=admins[i % 3])
+    results, errors = split(
+        race(10, lambda i: save_org_rules(org=org, thresholds={None: 1_000, ct: 500}, actor=admins[i % 3]))
     )
     assert errors == [] and len(results) == 10
     assert AlertRule.objects.count() == 2

@@ -2,15 +2,14 @@
 member at the same moment."""
 
 import json
-import threading
 
 import pytest
 from django.core.cache import cache
-from django.db import connection
 from django.test import Client
 
 from apikeys.models import IdempotencyRecord, UsageCharge
 from tests.api.helpers import give, issue_key
+from tests.concurrency import race
 from tests.factories import MembershipFactory, fund
 from wallets.models import Transfer, TransferKind
 from wallets.results import UsageCharged
@@ -20,27 +19,6 @@ from wallets.services import member_charge_usage
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 N = 50
-
-
-def _race(n, fn):
-    barrier = threading.Barrier(n)
-    results = [None] * n
-
-    def run(i):
-        try:
-            barrier.wait()
-            results[i] = fn(i)
-        except Exception as exc:
-            results[i] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return results
 
 
 @pytest.fixture
@@ -66,7 +44,7 @@ def _charge(token, member, key):
 def test_50_concurrent_charges_with_a_balance_for_30_succeed_exactly_30_times(setup, settings):
     settings.API_RATE_LIMIT_PER_MINUTE = 0
     org, member, token = setup
-    results = _race(N, lambda i: _charge(token, member, f"job-{i}"))
+    results = race(N, lambda i: _charge(token, member, f"job-{i}"))
     statuses = [r[0] if isinstance(r, tuple) else repr(r) for r in results]
     assert statuses.count(201) == 30, statuses
     assert statuses.count(402) == 20, statuses
@@ -80,7 +58,7 @@ def test_50_concurrent_charges_with_a_balance_for_30_succeed_exactly_30_times(se
 def test_50_concurrent_charges_with_one_idempotency_key_succeed_once(setup, settings):
     settings.API_RATE_LIMIT_PER_MINUTE = 0
     org, member, token = setup
-    results = _race(N, lambda i: _charge(token, member, "the-same-job"))
+    results = race(N, lambda i: _charge(token, member, "the-same-job"))
     assert all(isinstance(r, tuple) for r in results), results
     assert {r[0] for r in results} == {201}
     assert len({r[1] for r in results}) == 1  # every caller got the first response, byte for byte
@@ -93,7 +71,7 @@ def test_50_concurrent_charges_with_one_idempotency_key_succeed_once(setup, sett
 def test_concurrent_service_charges_never_overdraw(setup):
     """The service on its own (no API, no idempotency record): the membership lock serialises charges."""
     org, member, _ = setup
-    results = _race(20, lambda i: member_charge_usage(org=org, membership_id=member.pk, amount=2))
+    results = race(20, lambda i: member_charge_usage(org=org, membership_id=member.pk, amount=2))
     assert sum(1 for r in results if isinstance(r, UsageCharged)) == 15
     assert all(type(r).__name__ == "InsufficientCredits" for r in results if not isinstance(r, UsageCharged))
     assert ledger_problems() == []
@@ -104,7 +82,7 @@ def test_concurrent_service_charges_with_one_key_that_empties_the_wallet_replay_
     The callers that waited for the membership read a snapshot from before the first charge committed; the
     balance they then find is 0, and they must look the key up again instead of answering 402."""
     org, member, _ = setup
-    results = _race(
+    results = race(
         20, lambda i: member_charge_usage(org=org, membership_id=member.pk, amount=30, idempotency_key="drain")
     )
     assert all(isinstance(r, UsageCharged) for r in results), results
@@ -124,7 +102,7 @@ def test_many_members_charged_at_once_all_succeed_even_on_a_fresh_usage_pocket(o
     fund(org, 1_000)
     for m in members:
         give(org, m, 10)
-    results = _race(16, lambda i: member_charge_usage(org=org, membership_id=members[i % 8].pk, amount=1))
+    results = race(16, lambda i: member_charge_usage(org=org, membership_id=members[i % 8].pk, amount=1))
     assert all(isinstance(r, UsageCharged) for r in results), results
     assert Transfer.objects.filter(org=org, kind=TransferKind.USAGE).count() == 16
     assert ledger_problems() == []

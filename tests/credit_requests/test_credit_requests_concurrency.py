@@ -3,7 +3,6 @@
 import threading
 
 import pytest
-from django.db import connection
 
 from credit_requests.models import CreditRequest, CreditRequestStatus
 from credit_requests.services import (
@@ -14,32 +13,12 @@ from credit_requests.services import (
     credit_request_create,
     credit_request_reject,
 )
+from tests.concurrency import race_all, split
 from tests.factories import MembershipFactory, fund
 from wallets.models import Transfer, TransferKind, Wallet
 from wallets.selectors import ledger_problems, wallet_balance
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-
-
-def _race(fns):
-    barrier = threading.Barrier(len(fns))
-    results, errors = [], []
-
-    def run(fn):
-        try:
-            barrier.wait()
-            results.append(fn())
-        except Exception as exc:
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(fn,)) for fn in fns]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return results, errors
 
 
 @pytest.fixture
@@ -53,11 +32,13 @@ def setup(org, owner):
 
 def test_two_admins_approving_at_once_pay_once(setup):
     org, owner, admin, member, req = setup
-    results, errors = _race(
-        [
-            lambda: credit_request_approve(org=org, request_id=req.pk, actor=owner, amount=500),
-            lambda: credit_request_approve(org=org, request_id=req.pk, actor=admin, amount=300),
-        ]
+    results, errors = split(
+        race_all(
+            [
+                lambda: credit_request_approve(org=org, request_id=req.pk, actor=owner, amount=500),
+                lambda: credit_request_approve(org=org, request_id=req.pk, actor=admin, amount=300),
+            ]
+        )
     )
     assert len(results) == 1 and len(errors) == 1
     assert isinstance(errors[0], RequestAlreadyDecided)
@@ -71,8 +52,10 @@ def test_two_admins_approving_at_once_pay_once(setup):
 
 def test_many_admins_approving_at_once_pay_once(setup):
     org, _owner, admin, member, req = setup
-    results, errors = _race(
-        [lambda: credit_request_approve(org=org, request_id=req.pk, actor=admin, amount=400) for _ in range(6)]
+    results, errors = split(
+        race_all(
+            [lambda: credit_request_approve(org=org, request_id=req.pk, actor=admin, amount=400) for _ in range(6)]
+        )
     )
     assert len(results) == 1 and len(errors) == 5
     assert all(isinstance(e, RequestAlreadyDecided) for e in errors)
@@ -83,11 +66,13 @@ def test_many_admins_approving_at_once_pay_once(setup):
 
 def test_approve_and_reject_at_once_make_exactly_one_decision(setup):
     org, owner, admin, member, req = setup
-    results, errors = _race(
-        [
-            lambda: credit_request_approve(org=org, request_id=req.pk, actor=owner),
-            lambda: credit_request_reject(org=org, request_id=req.pk, actor=admin, reason="No"),
-        ]
+    results, errors = split(
+        race_all(
+            [
+                lambda: credit_request_approve(org=org, request_id=req.pk, actor=owner),
+                lambda: credit_request_reject(org=org, request_id=req.pk, actor=admin, reason="No"),
+            ]
+        )
     )
     assert len(results) == 1 and len(errors) == 1
     assert isinstance(errors[0], RequestAlreadyDecided)
@@ -105,8 +90,13 @@ def test_approve_and_reject_at_once_make_exactly_one_decision(setup):
 
 def test_parallel_submits_never_exceed_three_pending(org):
     member = MembershipFactory(org=org)
-    results, errors = _race(
-        [lambda: credit_request_create(org=org, user=member.user, amount=10, reason="burst").request for _ in range(6)]
+    results, errors = split(
+        race_all(
+            [
+                lambda: credit_request_create(org=org, user=member.user, amount=10, reason="burst").request
+                for _ in range(6)
+            ]
+        )
     )
     assert len(results) == MAX_PENDING_REQUESTS_PER_MEMBER
     assert all(isinstance(e, TooManyPendingRequests) for e in errors) and len(errors) == 3
@@ -130,11 +120,13 @@ def test_control_without_the_request_lock_both_admins_decide(setup, monkeypatch)
         return row
 
     monkeypatch.setattr(requests_module, "_lock_request", unlocked_read)
-    results, errors = _race(
-        [
-            lambda: credit_request_approve(org=org, request_id=req.pk, actor=owner),
-            lambda: credit_request_approve(org=org, request_id=req.pk, actor=admin),
-        ]
+    results, errors = split(
+        race_all(
+            [
+                lambda: credit_request_approve(org=org, request_id=req.pk, actor=owner),
+                lambda: credit_request_approve(org=org, request_id=req.pk, actor=admin),
+            ]
+        )
     )
     assert errors == [] and len(results) == 2  # two decisions: the race the lock prevents
     assert Transfer.objects.filter(kind=TransferKind.REQUEST_APPROVAL).count() == 1  # the key's backstop

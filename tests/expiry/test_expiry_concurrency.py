@@ -8,33 +8,13 @@ from django.db import connection, transaction
 
 from expiry.models import ExpiryNotice
 from expiry.services import announce_expiring, run_expiry
+from tests.concurrency import race
 from tests.expiry.helpers import days_pass, expired_total, give, grant
 from tests.factories import MembershipFactory, OrgFactory, UserFactory
 from wallets.models import Pocket, Transfer, TransferKind
 from wallets.selectors import ledger_problems
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-
-
-def _race(n, fn):
-    barrier = threading.Barrier(n)
-    results = [None] * n
-
-    def run(i):
-        try:
-            barrier.wait()
-            results[i] = fn(i)
-        except Exception as exc:
-            results[i] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return results
 
 
 def _expiring_orgs(n_orgs=3, members=4):
@@ -50,7 +30,7 @@ def _expiring_orgs(n_orgs=3, members=4):
 def test_eight_workers_at_once_expire_each_org_exactly_once():
     orgs = _expiring_orgs()
 
-    results = _race(8, lambda i: run_expiry())
+    results = race(8, lambda i: run_expiry())
 
     assert not [r for r in results if isinstance(r, Exception)], results
     assert sum(r.transfers for r in results) == 3 and sum(r.credits for r in results) == 3_000
@@ -67,7 +47,7 @@ def test_eight_workers_with_small_batches_still_expire_each_pocket_once(monkeypa
     monkeypatch.setattr("expiry.services.BATCH", 2)
     orgs = _expiring_orgs(n_orgs=2, members=5)
 
-    results = _race(8, lambda i: run_expiry())
+    results = race(8, lambda i: run_expiry())
 
     assert not [r for r in results if isinstance(r, Exception)], results
     assert sum(r.pockets for r in results) == 12 and sum(r.credits for r in results) == 2_000
@@ -83,7 +63,7 @@ def test_two_concurrent_announcements_send_each_notice_once():
     grant(org, 500, days=5)
     give(org, member, 200)
 
-    results = _race(2, lambda i: announce_expiring())
+    results = race(2, lambda i: announce_expiring())
 
     assert not [r for r in results if isinstance(r, Exception)], results
     assert sorted(r.notices for r in results) == [0, 3]

@@ -4,7 +4,6 @@ expiry of the hold, the unused rest of a capture, a removed member's rest) goes 
 
 import datetime
 import json
-import threading
 
 import pytest
 from django.core.cache import cache
@@ -16,6 +15,7 @@ from holds.selectors import holds_problems
 from holds.services import capture_hold, create_hold, expire_due_holds, hold_parts, void_hold
 from members.services import member_remove
 from tests.api.helpers import Api, issue_key
+from tests.concurrency import race
 from tests.expiry.helpers import balances, days_pass, expired_total, give, grant, in_days
 from tests.factories import MembershipFactory, fund
 from wallets.models import NEVER, CreditType, Entry, Transfer, TransferKind, Wallet
@@ -209,27 +209,6 @@ def test_a_member_given_credits_after_the_hold_gets_each_part_back_beside_them(o
     _clean()
 
 
-def _race(n, fn):
-    """fn(i) in n threads started together, each on its own connection; their results (or exceptions)."""
-    barrier, results = threading.Barrier(n), [None] * n
-
-    def run(i):
-        try:
-            barrier.wait()
-            results[i] = fn(i)
-        except Exception as exc:
-            results[i] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return results
-
-
 @pytest.mark.django_db(transaction=True)
 def test_captures_and_voids_racing_on_a_hold_of_two_days_have_one_outcome_and_keep_the_days(org, member):
     before = _mine(org, member)
@@ -244,7 +223,7 @@ def test_captures_and_voids_racing_on_a_hold_of_two_days_have_one_outcome_and_ke
         # Meanwhile the member is handed more of the 10-day credits (their pocket is one the release credits).
         return org_transfer_to_member(org=org, membership_id=member.pk, credit_type=ct, amount=1)
 
-    results = _race(12, go)
+    results = race(12, go)
     status = Hold.objects.get(pk=hold.pk).status
     assert status in (HoldStatus.CAPTURED, HoldStatus.VOIDED)
     assert sum(1 for r in results if isinstance(r, Exception)) == 4  # the losing verb's four calls, refused

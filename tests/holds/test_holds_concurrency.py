@@ -1,12 +1,10 @@
 """Real concurrency on PostgreSQL: threads with their own connections race holds, captures, voids and expiry."""
 
 import json
-import threading
 from datetime import timedelta
 
 import pytest
 from django.core.cache import cache
-from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
@@ -15,32 +13,12 @@ from holds.models import Hold, HoldStatus
 from holds.selectors import holds_problems
 from holds.services import capture_hold, create_hold, expire_hold, void_hold
 from tests.api.helpers import give, issue_key
+from tests.concurrency import race
 from tests.factories import MembershipFactory, fund
 from wallets.models import Pocket, Transfer, TransferKind, Wallet
 from wallets.selectors import ledger_problems
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-
-
-def _race(n, fn):
-    barrier = threading.Barrier(n)
-    results = [None] * n
-
-    def run(i):
-        try:
-            barrier.wait()
-            results[i] = fn(i)
-        except Exception as exc:
-            results[i] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return results
 
 
 @pytest.fixture
@@ -68,7 +46,7 @@ def _member_total(org, member):
 
 def test_50_concurrent_holds_with_a_balance_for_30_succeed_exactly_30_times(setup):
     org, member, token = setup
-    results = _race(50, lambda i: _post(token, "/holds", {"member_id": member.pk, "amount": 1}, f"job-{i}"))
+    results = race(50, lambda i: _post(token, "/holds", {"member_id": member.pk, "amount": 1}, f"job-{i}"))
     statuses = [r[0] if isinstance(r, tuple) else repr(r) for r in results]
     assert statuses.count(201) == 30, statuses
     assert statuses.count(402) == 20, statuses
@@ -89,7 +67,7 @@ def test_concurrent_holds_and_usage_charges_never_overdraw(setup):
             return _post(token, "/holds", {"member_id": member.pk, "amount": 2}, f"h-{i}")
         return _post(token, "/usage", {"member_id": member.pk, "amount": 2}, f"u-{i}")
 
-    results = _race(30, go)
+    results = race(30, go)
     ok = [r for r in results if isinstance(r, tuple) and r[0] == 201]
     assert len(ok) == 15, results
     assert all(isinstance(r, tuple) and r[0] in (201, 402) for r in results), results
@@ -99,7 +77,7 @@ def test_concurrent_holds_and_usage_charges_never_overdraw(setup):
 
 def test_50_concurrent_holds_with_one_key_hold_once(setup):
     _org, member, token = setup
-    results = _race(50, lambda i: _post(token, "/holds", {"member_id": member.pk, "amount": 30}, "one-job"))
+    results = race(50, lambda i: _post(token, "/holds", {"member_id": member.pk, "amount": 30}, "one-job"))
     assert {r[0] for r in results if isinstance(r, tuple)} == {201}, results
     assert len({r[1] for r in results}) == 1
     assert Hold.objects.count() == 1 and Transfer.objects.filter(kind=TransferKind.HOLD).count() == 1
@@ -116,7 +94,7 @@ def test_capture_and_void_racing_on_one_hold_have_one_outcome(setup, round_):
             return ("capture", _post(token, f"/holds/{hold.pk}/capture", {"amount": 15}, f"c-{i}")[0])
         return ("void", _post(token, f"/holds/{hold.pk}/void", {}, f"v-{i}")[0])
 
-    results = _race(10, go)
+    results = race(10, go)
     assert all(isinstance(r, tuple) for r in results), results
     hold.refresh_from_db()
     assert hold.status in (HoldStatus.CAPTURED, HoldStatus.VOIDED)
@@ -147,7 +125,7 @@ def test_capture_void_and_expiry_racing_on_an_expired_hold_expire_it_once(setup)
             return void_hold(org=org, hold_id=hold.pk)
         return expire_hold(org=org, hold_id=hold.pk)
 
-    results = _race(12, go)
+    results = race(12, go)
     assert all(isinstance(r, HoldExpired) for i, r in enumerate(results) if i % 3 != 2), results
     expired = [r for i, r in enumerate(results) if i % 3 == 2]
     assert sum(1 for r in expired if r is not None and not r.replayed) == 1, expired

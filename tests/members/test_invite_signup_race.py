@@ -3,15 +3,14 @@ join once and move the welcome credits once; every other request is told the inv
 never a 500."""
 
 import re
-import threading
 
 import pytest
 from django.core import mail
-from django.db import connection
 from django.test import Client
 
 from members import services as svc
 from orgs.models import Invitation, InvitationStatus, MemberDefaults, Membership, User
+from tests.concurrency import race, split
 from tests.factories import fund
 from tests.members.helpers import PASSWORD, confirm_link, invite_path
 from wallets.models import Transfer, TransferKind, Wallet
@@ -20,27 +19,6 @@ from wallets.selectors import ledger_problems, wallet_balance
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 RACERS = 10
-
-
-def _run_together(fn, n=RACERS):
-    barrier = threading.Barrier(n)
-    results, errors = [], []
-
-    def run(i):
-        try:
-            barrier.wait()
-            results.append(fn(i))
-        except Exception as exc:
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return results, errors
 
 
 def _setup(org, owner):
@@ -63,7 +41,7 @@ def test_ten_sign_ups_on_one_invitation_link_make_one_account_and_no_500(org, ow
         response = clients[i].post(link, {"name": f"Racer {i}", "password": PASSWORD})
         return response.status_code, response.content.decode()
 
-    results, errors = _run_together(submit)
+    results, errors = split(race(RACERS, submit))
     assert errors == []
     statuses = sorted(status for status, _ in results)
     assert statuses == [302] + [400] * (RACERS - 1), statuses
@@ -89,7 +67,7 @@ def test_the_service_racing_itself_creates_one_account(org, owner):
             invitation_id=inv.pk, email="race@example.com", name=f"Racer {i}", password=PASSWORD
         )
 
-    results, errors = _run_together(accept)
+    results, errors = split(race(RACERS, accept))
     assert len(results) == 1 and len(errors) == RACERS - 1
     assert all(isinstance(e, svc.InvitationUsed) for e in errors), errors
     assert User.objects.filter(email="race@example.com").count() == 1

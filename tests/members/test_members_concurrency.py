@@ -4,10 +4,11 @@ import threading
 import time
 
 import pytest
-from django.db import connection, transaction
+from django.db import transaction
 
 from members import services as svc
 from orgs.models import Invitation, InvitationStatus, MemberDefaults, Membership, MembershipStatus
+from tests.concurrency import race_all, split
 from tests.factories import MembershipFactory, UserFactory, fund
 from wallets.errors import MemberNotActive
 from wallets.models import CreditType, Pocket, Transfer, TransferKind, Wallet
@@ -15,27 +16,6 @@ from wallets.selectors import ledger_problems, wallet_balance
 from wallets.services import org_bulk_transfer, org_transfer_to_member
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-
-
-def _race(fns):
-    barrier = threading.Barrier(len(fns))
-    results, errors = [], []
-
-    def run(fn):
-        try:
-            barrier.wait()
-            results.append(fn())
-        except Exception as exc:
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(fn,)) for fn in fns]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return results, errors
 
 
 def _org_total(org):
@@ -65,7 +45,7 @@ def test_remove_while_a_transfer_is_in_flight_returns_its_credits(org, owner):
         moved.wait(5)
         return svc.member_remove(org=org, membership_id=member.pk, actor=owner)
 
-    results, errors = _race([slow_transfer, remove])
+    results, errors = split(race_all([slow_transfer, remove]))
     assert errors == []
     removal = next(r for r in results if isinstance(r, svc.Removal))
     assert removal.returned == 300
@@ -84,7 +64,7 @@ def test_remove_racing_many_transfers_never_leaves_credits_behind_or_overdraws(o
     ]
     bulk = [lambda: org_bulk_transfer(org=org, credit_type=ct, amount_per_member=10, membership_ids=[member.pk])]
     remove = [lambda: svc.member_remove(org=org, membership_id=member.pk, actor=owner)]
-    results, errors = _race(transfers[:3] + remove + transfers[3:] + bulk)
+    results, errors = split(race_all(transfers[:3] + remove + transfers[3:] + bulk))
     assert all(isinstance(e, (MemberNotActive,)) or "Not enough" in str(e) for e in errors), errors
     assert sum(1 for r in results if isinstance(r, svc.Removal)) == 1
     assert Membership.objects.get(pk=member.pk).status == MembershipStatus.REMOVED
@@ -104,7 +84,9 @@ def test_two_accepts_of_one_invitation_join_once_and_move_credits_once(org, owne
     inv = svc.invitation_create(org=org, email="new@example.com", role="member", credit_allocation=50, actor=owner)
     user = UserFactory(email="new@example.com")
 
-    results, errors = _race([lambda: svc.invitation_accept(invitation_id=inv.pk, user=user) for _ in range(4)])
+    results, errors = split(
+        race_all([lambda: svc.invitation_accept(invitation_id=inv.pk, user=user) for _ in range(4)])
+    )
     assert errors == []
     assert sum(1 for r in results if not r.replayed) == 1
     assert Membership.objects.filter(org=org, user=user).count() == 1
@@ -123,7 +105,9 @@ def test_seat_assignments_racing_for_two_seats_give_out_exactly_two(org, owner):
     org.seats = 2
     org.save()
     members = [MembershipFactory(org=org) for _ in range(6)]
-    results, errors = _race([(lambda m=m: svc.seat_assign(org=org, membership_id=m.pk, actor=owner)) for m in members])
+    results, errors = split(
+        race_all([(lambda m=m: svc.seat_assign(org=org, membership_id=m.pk, actor=owner)) for m in members])
+    )
     assert len(results) == 2 and len(errors) == 4
     assert all(isinstance(e, svc.NoFreeSeat) for e in errors)
     assert svc.seats_used(org) == 2
@@ -168,7 +152,7 @@ def test_transfer_checked_before_a_removal_lands_before_the_return_only_with_the
         finally:
             removed.set()
 
-    results, errors = _race([transfer, remove])
+    results, errors = split(race_all([transfer, remove]))
     assert errors == []
     removal = next(r for r in results if isinstance(r, svc.Removal))
     assert removal.returned == (300 if locked else 0)

@@ -3,11 +3,9 @@ setup mode, a crossing below the threshold charges it off-session once, and the 
 Buy Credits fulfilment, whatever the webhooks, retries and concurrent triggers do."""
 
 import contextlib
-import threading
 from datetime import timedelta
 
 import pytest
-from django.db import connection
 from django.db.models import Sum
 from django.test import Client
 from django.urls import reverse
@@ -17,6 +15,7 @@ from devtools.stripe_standin import core
 from devtools.stripe_standin.models import StandinObject
 from purchases import auto_top_up, stripe_client
 from purchases.models import AutoTopUp, StripeEvent, TopUpAttempt, TopUpStatus
+from tests.concurrency import race
 from tests.factories import MembershipFactory, fund, ledger_snapshot
 from tests.purchases.stripe_fixtures import post_event, standin_fixture  # noqa: F401
 from wallets.errors import InsufficientCredits, LedgerBusy
@@ -294,7 +293,7 @@ def test_when_the_charge_answer_is_lost_the_webhook_credits_once_and_asking_agai
     pi = payment_intents().get().data
     evt = core.event("payment_intent.succeeded", pi)
     # Twenty concurrent deliveries of the same event: one credits.
-    results = _race(20, lambda i: post_event(evt).status_code)
+    results = race(20, lambda i: post_event(evt).status_code, check=True)
     assert results == [200] * 20
     attempt.refresh_from_db()
     assert attempt.status == TopUpStatus.SUCCEEDED and attempt.payment_intent_id == pi["id"]
@@ -307,28 +306,6 @@ def test_when_the_charge_answer_is_lost_the_webhook_credits_once_and_asking_agai
     assert Transfer.objects.filter(idempotency_key=f"stripe:{pi['id']}").count() == 1
 
 
-def _race(n, fn):
-    barrier = threading.Barrier(n)
-    results, errors = [None] * n, []
-
-    def run(i):
-        try:
-            barrier.wait()
-            results[i] = fn(i)
-        except Exception as exc:
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors, errors
-    return results
-
-
 def test_concurrent_triggers_of_one_crossing_start_one_payment_intent(org, owner, owner_client, member):
     fund(org, 3_000)
     save_card(owner_client, org)
@@ -336,7 +313,7 @@ def test_concurrent_triggers_of_one_crossing_start_one_payment_intent(org, owner
     spend(org, member, 2_500)  # below, but auto top-up is off
     row = AutoTopUp.objects.get(org=org)
     AutoTopUp.objects.filter(pk=row.pk).update(enabled=True)
-    outcomes = _race(10, lambda i: auto_top_up.run_check(org.pk))
+    outcomes = race(10, lambda i: auto_top_up.run_check(org.pk), check=True)
     assert outcomes.count("charging") == 1, outcomes
     assert set(outcomes) <= {"charging", "in flight", "above threshold"}
     assert TopUpAttempt.objects.count() == 1 and payment_intents().count() == 1
@@ -348,7 +325,7 @@ def test_concurrent_movements_crossing_at_once_start_one_top_up(org, owner, owne
     fund(org, 1_400)
     save_card(owner_client, org)
     configure(owner_client, org)
-    _race(8, lambda i: spend(org, members[i], 100))  # 1,400 -> 600, crossing 1,000 on the way
+    race(8, lambda i: spend(org, members[i], 100), check=True)  # 1,400 -> 600, crossing 1,000 on the way
     assert TopUpAttempt.objects.count() == 1 and payment_intents().count() == 1
     attempt = TopUpAttempt.objects.get()
     assert attempt.status == TopUpStatus.SUCCEEDED
@@ -371,7 +348,7 @@ def test_the_monthly_cap_is_never_exceeded_under_concurrent_triggers(org, owner,
                     spend(org, members[i], min(balance, 4_200))
             auto_top_up.run_check(org.pk)
 
-    _race(6, drain)
+    race(6, drain, check=True)
     charged = TopUpAttempt.objects.filter(status__in=[TopUpStatus.SUCCEEDED, TopUpStatus.PENDING])
     assert 0 < (charged.aggregate(t=Sum("amount_cents"))["t"] or 0) <= 10_000  # never past the cap under the race
     # How many crossings the racing threads made depends on scheduling; keep crossing (one thread) until the cap
@@ -452,7 +429,7 @@ def test_a_card_that_needs_authentication_is_reported_not_retried(org, owner, ow
 def test_saving_settings_below_the_threshold_tops_up_at_once_and_a_double_submit_charges_once(org, owner, owner_client):
     fund(org, 200)
     save_card(owner_client, org)
-    _race(2, lambda i: configure(_signed_in(owner), org).status_code)
+    race(2, lambda i: configure(_signed_in(owner), org).status_code, check=True)
     assert TopUpAttempt.objects.count() == 1 and payment_intents().count() == 1
     assert org_balance(org) == 5_000
 

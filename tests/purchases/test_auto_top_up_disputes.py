@@ -8,10 +8,10 @@ import pytest
 from devtools.stripe_standin import core
 from purchases import stripe_client
 from purchases.models import AutoTopUp, StripeEvent, TopUpAttempt, TopUpStatus
+from tests.concurrency import race
 from tests.factories import MembershipFactory, fund, ledger_snapshot
 from tests.purchases.stripe_fixtures import event_named, paid_purchase, post_event, standin_fixture  # noqa: F401
 from tests.purchases.test_auto_top_up import (
-    _race,
     _signed_in,
     configure,
     org_balance,
@@ -163,7 +163,7 @@ def test_ten_concurrent_deliveries_hold_once(org, owner_client, member):
     dispute, events = core.create_dispute(attempt.charge_id)
     # Five copies of one event (the event id's unique row) and five distinct events (the attempt's row lock).
     batch = [events[0]] * 5 + [core.event("charge.dispute.updated", dispute) for _ in range(5)]
-    assert _race(10, lambda i: post_event(batch[i]).status_code) == [200] * 10
+    assert race(10, lambda i: post_event(batch[i]).status_code, check=True) == [200] * 10
     attempt.refresh_from_db()
     assert attempt.dispute_held_credits == 4_500
     assert kinds(org, TransferKind.DISPUTE_HOLD) == [(TransferKind.DISPUTE_HOLD, 4_500)]

@@ -5,15 +5,14 @@ the purchase's own pocket first, then the soonest-expiring; a won dispute gives 
 days they had. Through the real webhook path and the Stripe stand-in."""
 
 import datetime
-import threading
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from devtools.stripe_standin import core
 from purchases.models import Purchase, TopUpAttempt
 from purchases.services import add_months, purchase_refresh, purchased_credits_expire_on
+from tests.concurrency import race
 from tests.expiry.helpers import balances, in_days
 from tests.factories import MembershipFactory, UserFactory, fund
 from tests.purchases.stripe_fixtures import (  # noqa: F401 - fixtures
@@ -210,28 +209,6 @@ def test_a_refund_of_held_credits_keeps_them_out_of_the_won_disputes_release(sta
     assert ledger_problems() == []
 
 
-def _race(n: int, job) -> list:
-    """`job(i)` in n threads started together, each on its own database connection; their results."""
-    barrier, results, errors = threading.Barrier(n), [None] * n, []
-
-    def run(i):
-        try:
-            barrier.wait()
-            results[i] = job(i)
-        except Exception as exc:  # pragma: no cover - reported below
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors, errors
-    return results
-
-
 @DB
 def test_concurrent_deliveries_credit_one_pocket_once_and_hold_and_release_its_days_once(standin_in_process, buyer):
     org, owner = buyer
@@ -239,7 +216,7 @@ def test_concurrent_deliveries_credit_one_pocket_once_and_hold_and_release_its_d
     purchase, events = paid_purchase(org, owner, CENTS)
     completed = event_named(events, "checkout.session.completed")
     # Ten deliveries of the paid event at once: one PURCHASE, into the pocket of the purchase's day.
-    assert _race(10, lambda i: post_event(completed).status_code) == [200] * 10
+    assert race(10, lambda i: post_event(completed).status_code, check=True) == [200] * 10
     purchase = Purchase.objects.get(pk=purchase.pk)
     day = add_months(timezone.localdate(), 3)
     assert purchase.credits_expire_on == day
@@ -252,7 +229,7 @@ def test_concurrent_deliveries_credit_one_pocket_once_and_hold_and_release_its_d
     dispute, sent = core.create_dispute(_charge_id(purchase))
     batch = [event_named(sent, "charge.dispute.created")] * 5
     batch += [core.event("charge.dispute.updated", dispute) for _ in range(5)]
-    assert _race(10, lambda i: post_event(batch[i]).status_code) == [200] * 10
+    assert race(10, lambda i: post_event(batch[i]).status_code, check=True) == [200] * 10
     p = Purchase.objects.get(pk=purchase.pk)
     assert p.dispute_days == [[day.isoformat(), 500], [NEVER.isoformat(), 1_000]]
     assert Transfer.objects.filter(org=org, kind=TransferKind.DISPUTE_HOLD).count() == 1
@@ -260,7 +237,7 @@ def test_concurrent_deliveries_credit_one_pocket_once_and_hold_and_release_its_d
     # The win, delivered five times at once: one release, to the same days.
     _, sent = core.close_dispute(dispute["id"], won=True)
     closed = event_named(sent, "charge.dispute.closed")
-    assert _race(5, lambda i: post_event(closed).status_code) == [200] * 5
+    assert race(5, lambda i: post_event(closed).status_code, check=True) == [200] * 5
     assert Transfer.objects.filter(org=org, kind=TransferKind.DISPUTE_RELEASE).count() == 1
     assert _org_pockets(org) == {NEVER: 1_000, day: 500}
     assert org_outstanding_credits(org) == 0

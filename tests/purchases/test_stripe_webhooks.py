@@ -7,15 +7,14 @@ stand-in, signed like Stripe signs them, and posted to the webhook through the D
 import json
 import logging
 import re
-import threading
 
 import pytest
-from django.db import connection
 from django.test import Client
 
 from devtools.stripe_standin import core
 from purchases import stripe_client
 from purchases.models import Purchase, PurchaseStatus, StripeEvent
+from tests.concurrency import race
 from tests.factories import MembershipFactory, ledger_snapshot
 from tests.purchases.stripe_fixtures import (  # noqa: F401 - fixture
     event_named,
@@ -261,34 +260,22 @@ def test_same_event_100_times_20_concurrently_plus_success_page_credits_once(sta
     purchase, events = paid_purchase(org, owner)
     evt = event_named(events, "checkout.session.completed")
     payload, header = signed(evt)
-    barrier = threading.Barrier(20)
-    statuses, errors = [], []
+    clients = [Client() for _ in range(20)]
+    clients[0].force_login(owner)
 
     def worker(i):
-        try:
-            client = Client()
-            if i == 0:
-                client.force_login(owner)
-            barrier.wait()
-            for n in range(5):
-                if i == 0 and n == 2:
-                    r = client.get(f"/orgs/{org.slug}/billing/purchases/{purchase.pk}/")
-                    statuses.append(("page", r.status_code))
-                r = client.post(
-                    "/stripe/webhook/", data=payload, content_type="application/json", HTTP_STRIPE_SIGNATURE=header
-                )
-                statuses.append(("hook", r.status_code))
-        except Exception as exc:  # pragma: no cover - reported below
-            errors.append(exc)
-        finally:
-            connection.close()
+        client, statuses = clients[i], []
+        for n in range(5):
+            if i == 0 and n == 2:
+                r = client.get(f"/orgs/{org.slug}/billing/purchases/{purchase.pk}/")
+                statuses.append(("page", r.status_code))
+            r = client.post(
+                "/stripe/webhook/", data=payload, content_type="application/json", HTTP_STRIPE_SIGNATURE=header
+            )
+            statuses.append(("hook", r.status_code))
+        return statuses
 
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(20)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors
+    statuses = [s for worker_statuses in race(20, worker, check=True) for s in worker_statuses]
     assert [s for s in statuses if s[0] == "hook"] == [("hook", 200)] * 100
     assert ("page", 200) in statuses
     assert Transfer.objects.filter(org=org, kind=TransferKind.PURCHASE).count() == 1
@@ -589,28 +576,17 @@ def test_twenty_different_refund_events_at_once_take_the_credits_back_once(stand
     charge = core.get(purchase.charge_id, "charge")
     events = [core.event("charge.refunded", charge) for _ in range(10)]
     events += [core.event("refund.created", core.get(refund["id"], "refund")) for _ in range(10)]
-    barrier = threading.Barrier(len(events))
-    codes, errors = [], []
+    deliveries = [signed(evt) for evt in events]
 
-    def worker(evt):
-        try:
-            payload, header = signed(evt)
-            barrier.wait()
-            r = Client().post(
-                "/stripe/webhook/", data=payload, content_type="application/json", HTTP_STRIPE_SIGNATURE=header
-            )
-            codes.append(r.status_code)
-        except Exception as exc:  # pragma: no cover - reported below
-            errors.append(exc)
-        finally:
-            connection.close()
+    def worker(i):
+        payload, header = deliveries[i]
+        r = Client().post(
+            "/stripe/webhook/", data=payload, content_type="application/json", HTTP_STRIPE_SIGNATURE=header
+        )
+        return r.status_code
 
-    threads = [threading.Thread(target=worker, args=(e,)) for e in events]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors and codes == [200] * 20
+    codes = race(len(deliveries), worker, check=True)
+    assert codes == [200] * 20
     assert Transfer.objects.filter(org=org, kind=TransferKind.REFUND).count() == 1
     assert org_balance(org) == 0
     assert refresh(purchase).status == PurchaseStatus.REFUNDED

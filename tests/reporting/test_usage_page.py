@@ -4,12 +4,11 @@ parser's errors, the CSV export, and the rollup's idempotency (twice, and two wo
 
 import csv
 import io
-import threading
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from django.db import connection, connections
+from django.db import connection
 from django.db.models import Sum
 from django.utils import timezone
 
@@ -17,6 +16,7 @@ from core import periodic
 from reporting import tasks, usage_page
 from reporting.models import UsageDay, UsageOrgDay, UsageRollup, UsageWeek
 from reporting.usage_page import UsageRange, members_page, parse_range, roll_up_days, roll_up_usage, usage_days
+from tests.concurrency import race
 from tests.factories import MembershipFactory, bulk_members, fund
 from wallets.models import CreditType, Entry, TransferKind
 from wallets.services import member_charge_usage, org_transfer_to_member
@@ -265,23 +265,7 @@ def test_csv_cells_cannot_run_formulas(funded_org):
 def test_two_rollups_at_once_write_each_day_once(history):
     """Two workers run the rollup at the same moment (own connections): one rolls, the other skips or finds
     nothing left; the rows are the same as one run's."""
-    barrier, results, failures = threading.Barrier(2), [], []
-
-    def run():
-        try:
-            barrier.wait()
-            results.append(roll_up_usage())
-        except Exception as exc:
-            failures.append(exc)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not failures
+    results = race(2, lambda i: roll_up_usage(), check=True)
     state = UsageRollup.objects.get()
     assert state.rolled_until in results
     rows = list(UsageDay.objects.values_list("org_id", "wallet_id", "day"))

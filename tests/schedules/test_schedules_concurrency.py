@@ -3,18 +3,17 @@ real task worker (database queue) runs the periodic task."""
 
 import io
 import signal
-import threading
 from datetime import date
 
 import pytest
 from django.core.management import call_command
-from django.db import connection
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from schedules.models import RunStatus, ScheduleRun
 from schedules.services import run_due
 from schedules.tasks import run_due_schedules
+from tests.concurrency import race_all
 from tests.factories import bulk_members, fund
 from tests.schedules.helpers import make_schedule
 from wallets.models import Transfer, TransferKind
@@ -23,34 +22,12 @@ from wallets.selectors import ledger_problems
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
-def _race(jobs):
-    """Run the callables at the same moment (one Barrier), each thread on its own connection."""
-    barrier = threading.Barrier(len(jobs))
-    results: list = [None] * len(jobs)
-
-    def run(i, job):
-        barrier.wait()
-        try:
-            results[i] = job()
-        except Exception as exc:  # reported through the results
-            results[i] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i, job)) for i, job in enumerate(jobs)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return results
-
-
 def test_twenty_concurrent_schedulers_apply_one_period_once(org):
     fund(org, 100_000)
     bulk_members(org, 50)
     schedule = make_schedule(org, amount=7)
     other = make_schedule(org, amount=3, name="weekly", cadence="weekly")
-    results = _race([lambda: run_due(today=date(2026, 1, 1)) for _ in range(20)])
+    results = race_all([lambda: run_due(today=date(2026, 1, 1)) for _ in range(20)])
     assert not [r for r in results if isinstance(r, Exception)], results
     assert sum(r.applied for r in results) == 2  # one period of each schedule, by whichever scheduler got it
     allocations = Transfer.objects.filter(kind=TransferKind.SCHEDULED_ALLOCATION)
@@ -65,7 +42,7 @@ def test_twenty_concurrent_schedulers_catching_up_apply_each_missed_period_once(
     fund(org, 100_000)
     bulk_members(org, 10)
     schedule = make_schedule(org, amount=5, cadence="every_n_days", every_days=3, start_date=date(2026, 1, 1))
-    results = _race([lambda: run_due(today=date(2026, 1, 10)) for _ in range(20)])  # Jan 1, 4, 7 and 10 are due
+    results = race_all([lambda: run_due(today=date(2026, 1, 10)) for _ in range(20)])  # Jan 1, 4, 7 and 10 are due
     assert not [r for r in results if isinstance(r, Exception)], results
     runs = ScheduleRun.objects.filter(schedule=schedule)
     assert sorted(runs.values_list("period_start", flat=True)) == [date(2026, 1, d) for d in (1, 4, 7, 10)]

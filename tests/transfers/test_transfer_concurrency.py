@@ -1,6 +1,5 @@
 """Exactly once, over real HTTP: concurrent POSTs of the Transfer form to the live server on PostgreSQL."""
 
-import threading
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -11,6 +10,7 @@ from django.conf import settings
 from django.test import Client
 from django.urls import reverse
 
+from tests.concurrency import race_all
 from tests.factories import MembershipFactory, bulk_members, fund
 from wallets.models import Entry, Transfer, TransferKind, Wallet
 from wallets.selectors import ledger_problems, wallet_balance
@@ -38,26 +38,6 @@ def _post(url: str, cookie: str, data: dict) -> tuple[int, str]:
         return exc.code, exc.read().decode()
 
 
-def _race(jobs):
-    """Run the callables at the same moment (one Barrier); return their results in order."""
-    barrier = threading.Barrier(len(jobs))
-    results: list = [None] * len(jobs)
-
-    def run(i, job):
-        barrier.wait()
-        try:
-            results[i] = job()
-        except Exception as exc:  # reported through the results
-            results[i] = exc
-
-    threads = [threading.Thread(target=run, args=(i, job)) for i, job in enumerate(jobs)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return results
-
-
 def test_twenty_concurrent_posts_of_one_form_make_one_transfer(live_server, org, owner):
     fund(org, 1_000)
     member = MembershipFactory(org=org)
@@ -71,7 +51,7 @@ def test_twenty_concurrent_posts_of_one_form_make_one_transfer(live_server, org,
         "message": "double-click",
         "idempotency_key": str(uuid.uuid4()),
     }
-    results = _race([lambda: _post(url, cookie, form)] * 20)
+    results = race_all([lambda: _post(url, cookie, form)] * 20)
     assert all(status == 200 for status, _ in results), results
     assert all("Transferred 300 Org-allocated credits" in html for _, html in results)
     assert Transfer.objects.filter(kind=TransferKind.TRANSFER).count() == 1
@@ -90,7 +70,7 @@ def test_two_admins_bulk_transfers_that_together_overdraw_one_is_blocked(live_se
         return {"mode": "all", "credit_type": "org-allocated", "amount": "60", "idempotency_key": str(uuid.uuid4())}
 
     owner_cookie, admin_cookie = _session_cookie(owner), _session_cookie(admin.user)
-    results = _race([lambda: _post(url, owner_cookie, form()), lambda: _post(url, admin_cookie, form())])
+    results = race_all([lambda: _post(url, owner_cookie, form()), lambda: _post(url, admin_cookie, form())])
     assert all(status == 200 for status, _ in results), results
     succeeded = [html for _, html in results if "to 10 members, 60 credits ($0.60) each." in html]
     blocked = [html for _, html in results if "200 missing" in html]

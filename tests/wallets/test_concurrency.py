@@ -1,10 +1,8 @@
 """Real concurrency on PostgreSQL: threads with their own connections race on one org wallet."""
 
-import threading
-
 import pytest
-from django.db import connection
 
+from tests.concurrency import race, split
 from tests.factories import MembershipFactory, fund
 from wallets.errors import InsufficientCredits
 from wallets.models import CreditType, Transfer, Wallet
@@ -14,35 +12,16 @@ from wallets.services import org_transfer_to_member
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
-def _race(n, fn):
-    barrier = threading.Barrier(n)
-    results, errors = [], []
-
-    def run(i):
-        try:
-            barrier.wait()
-            results.append(fn(i))
-        except Exception as exc:
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return results, errors
-
-
 def test_concurrent_transfers_never_overdraw_the_org_wallet(org):
     fund(org, 1_000)
     members = [MembershipFactory(org=org) for _ in range(4)]
     ct = CreditType.objects.get(slug="org-allocated")
 
-    results, errors = _race(
-        8,
-        lambda i: org_transfer_to_member(org=org, membership_id=members[i % 4].pk, credit_type=ct, amount=300),
+    results, errors = split(
+        race(
+            8,
+            lambda i: org_transfer_to_member(org=org, membership_id=members[i % 4].pk, credit_type=ct, amount=300),
+        )
     )
     assert len(results) == 3  # 3 × 300 fits in 1,000; a fourth would overdraw
     assert len(errors) == 5
@@ -56,11 +35,13 @@ def test_concurrent_posts_with_one_idempotency_key_move_once(org):
     member = MembershipFactory(org=org)
     ct = CreditType.objects.get(slug="org-allocated")
 
-    results, errors = _race(
-        10,
-        lambda i: org_transfer_to_member(
-            org=org, membership_id=member.pk, credit_type=ct, amount=100, idempotency_key="double-click"
-        ),
+    results, errors = split(
+        race(
+            10,
+            lambda i: org_transfer_to_member(
+                org=org, membership_id=member.pk, credit_type=ct, amount=100, idempotency_key="double-click"
+            ),
+        )
     )
     assert errors == []
     assert len({t.transfer.pk for t in results}) == 1
