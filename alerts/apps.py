@@ -1,5 +1,7 @@
 from django.apps import AppConfig
 
+from core import periodic
+
 
 class AlertsConfig(AppConfig):
     """Low-balance alerts on org and member wallets (docs/alerts.md)."""
@@ -11,7 +13,6 @@ class AlertsConfig(AppConfig):
         # Imported here: they import the models, which are loaded only now.
         from alerts import receivers
         from alerts.tasks import sweep_alerts
-        from core import periodic
 
         receivers.connect()
         periodic.every(5 * 60, sweep_alerts)

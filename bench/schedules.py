@@ -14,7 +14,6 @@ reported separately); each app round is the next weekly period of the same sched
 """
 
 import statistics
-import threading
 import time
 from datetime import date, timedelta
 
@@ -25,6 +24,7 @@ from django.test.utils import CaptureQueriesContext
 
 from schedules.models import Schedule, ScheduleRun
 from schedules.services import run_due, run_schedule, schedule_save
+from tests.concurrency import race
 from tests.factories import fund
 from wallets.models import CreditType, Pocket, Transfer, TransferKind, Wallet
 from wallets.selectors import ledger_problems
@@ -49,27 +49,6 @@ def weekly(org, ct, name: str, *, mode: str = "add", amount: int = AMOUNT) -> Sc
 
 def period(k: int) -> date:
     return START + timedelta(weeks=k)
-
-
-def race(n: int, job) -> list:
-    barrier = threading.Barrier(n)
-    results: list = [None] * n
-
-    def run(i):
-        barrier.wait()
-        try:
-            results[i] = job()
-        except Exception as exc:
-            results[i] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return results
 
 
 def main() -> None:
@@ -125,7 +104,7 @@ def main() -> None:
     fresh = weekly(org, ct, "raced")
     before = Transfer.objects.filter(kind=TransferKind.SCHEDULED_ALLOCATION).count()
     start = time.perf_counter()
-    results = race(20, lambda: run_due(today=period(0)))
+    results = race(20, lambda _i: run_due(today=period(0)))
     elapsed = (time.perf_counter() - start) * 1000
     errors = [r for r in results if isinstance(r, Exception)]
     made = Transfer.objects.filter(kind=TransferKind.SCHEDULED_ALLOCATION).count() - before

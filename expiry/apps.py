@@ -1,5 +1,7 @@
 from django.apps import AppConfig
 
+from core import periodic
+
 
 class ExpiryConfig(AppConfig):
     """Credits that expire: the daily expiry run and the emails 7 days before (docs/expiry.md)."""
@@ -9,10 +11,9 @@ class ExpiryConfig(AppConfig):
 
     def ready(self) -> None:
         # Imported here: they import the models, which are loaded only now.
-        from core import periodic
         from expiry.tasks import announce_expiring_credits, expire_due_credits
 
-        # Hourly: both are keyed by the day, so the repeats in between are no-ops, and a clock or worker that was
-        # down at midnight catches up within the hour.
+        # Hourly, on the hour (the clock keeps to the wall clock): the expiry runs at midnight; both are keyed by the
+        # day, so the repeats in between are no-ops, and a clock or worker that was down catches up when it starts.
         periodic.every(60 * 60, expire_due_credits)
         periodic.every(60 * 60, announce_expiring_credits)

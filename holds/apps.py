@@ -1,5 +1,7 @@
 from django.apps import AppConfig
 
+from core import periodic
+
 
 class HoldsConfig(AppConfig):
     """Holds: credits reserved for a running job, then captured as usage or released (docs/holds.md). The clock
@@ -9,7 +11,6 @@ class HoldsConfig(AppConfig):
     verbose_name = "Holds"
 
     def ready(self) -> None:
-        from core import periodic
         from holds.tasks import expire_holds
 
         periodic.every(60, expire_holds)

@@ -1,5 +1,6 @@
 from django.apps import AppConfig
 
+from core import periodic
 from purchases import checks  # noqa: F401 - registers the Stripe configuration checks (no models imported)
 
 
@@ -11,7 +12,6 @@ class PurchasesConfig(AppConfig):
 
     def ready(self) -> None:
         # AppConfig.ready: models (and so these modules) can be imported only now.
-        from core import periodic
         from purchases.auto_top_up import on_balance_crossed, sweep_auto_top_ups
         from wallets.watches import balance_crossed
 

@@ -1,5 +1,7 @@
 from django.apps import AppConfig
 
+from core import periodic
+
 
 class ReportingConfig(AppConfig):
     """Reports on the ledger (Transactions, charts, usage). Its one table is the daily usage rollup that
@@ -9,7 +11,6 @@ class ReportingConfig(AppConfig):
     verbose_name = "Reporting"
 
     def ready(self) -> None:
-        from core import periodic  # here: models and tasks can be imported only once the registry is ready
         from reporting.tasks import roll_up_usage
 
         periodic.every(15 * 60, roll_up_usage)

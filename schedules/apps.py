@@ -1,5 +1,7 @@
 from django.apps import AppConfig
 
+from core import periodic
+
 
 class SchedulesConfig(AppConfig):
     """Scheduled allocations: credits handed to members on a cadence (docs/schedules.md)."""
@@ -8,7 +10,6 @@ class SchedulesConfig(AppConfig):
     verbose_name = "Scheduled allocations"
 
     def ready(self) -> None:
-        from core import periodic
         from schedules.tasks import run_due_schedules
 
         periodic.every(60, run_due_schedules)
