@@ -9,6 +9,8 @@ STRIPE_STANDIN=false in the environment is respected.
 import os
 import secrets
 
+from django.conf import global_settings
+
 os.environ.setdefault("STRIPE_STANDIN", "true")
 if not os.environ.get("SECRET_KEY"):
     os.environ["SECRET_KEY"] = "pytest-" + secrets.token_urlsafe(50)  # exported: servers the tests start share it
@@ -25,3 +27,7 @@ DATABASES["replica"] = {  # noqa: F405
     "TEST": {"MIRROR": "default"},
 }
 REPLICA_READS = False
+
+# New passwords are hashed with MD5 in the tests: the real hasher (PBKDF2, 1.2M rounds) costs 0.4 s per user made
+# with a password (factories, seed_demo) and per sign-in, which was most of the suite's time. PBKDF2 stays accepted.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher", *global_settings.PASSWORD_HASHERS]

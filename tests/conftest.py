@@ -1,8 +1,6 @@
 import os
 
 import pytest
-from django.conf import settings
-from django.test import override_settings
 
 from tests.factories import MembershipFactory, OrgFactory, UserFactory, fund
 
@@ -32,17 +30,6 @@ def browser_type_launch_args(browser_type_launch_args):
             "--disable-quic",
         ],
     }
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _fast_password_hashing():
-    """New passwords are hashed with MD5 in the tests: the production hasher (PBKDF2, 1.2M rounds) costs 0.4 s per
-    user created with a password and per sign-in, which was a third of the suite's time. PBKDF2 stays accepted, for
-    hashes made by a server process started by a test, which uses the real settings."""
-    with override_settings(
-        PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher", *settings.PASSWORD_HASHERS]
-    ):
-        yield
 
 
 @pytest.fixture(autouse=True)
