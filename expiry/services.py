@@ -42,6 +42,7 @@ NOTICE_DAYS = 7  # owners, admins and members are told this many days before the
 _DUE_ORGS = load_sql(__file__, "due_orgs.sql")
 _LOCK_DUE = load_sql(__file__, "lock_due.sql")
 _EXPIRED_POCKETS = load_sql(__file__, "expired_pockets.sql")
+_DUE_NOW = load_sql(__file__, "due_now.sql")
 _LAST_ENTRY = "SELECT max(id) FROM wallets_entry WHERE pocket_id = %s"
 _EXPIRING = load_sql(__file__, "expiring.sql")
 
@@ -65,6 +66,29 @@ class _Batch:
     pockets: int
     credits: int
     moved: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Due:
+    """What a run for `day` would expire now (read without locks: a racer may take some of it first)."""
+
+    day: datetime.date
+    orgs: int
+    pockets: int
+    credits: int
+
+    @property
+    def credits_text(self) -> str:
+        return credits_and_dollars(self.credits)
+
+
+def due_now(day: datetime.date | None = None) -> Due:
+    """The orgs, pockets and credits due to expire on or before `day` (default today). One query."""
+    day = day or timezone.localdate()
+    with connection.cursor() as cur:
+        cur.execute(_DUE_NOW, [day])
+        orgs, pockets, credits = cur.fetchone()
+    return Due(day, int(orgs), int(pockets), int(credits))
 
 
 def run_expiry(day: datetime.date | None = None) -> ExpiryRun:
