@@ -19,6 +19,14 @@ from expiry.services import due_now, run_expiry
 RUN_PERMISSION = "wallets.add_transfer"
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
+def _day(day) -> str:
+    return f"{day:%b} {day.day}, {day.year}"
+
+
 @admin.register(ExpiryNotice)
 class ExpiryNoticeAdmin(admin.ModelAdmin):
     list_display = ("expires_on", "org", "user", "org_credits", "own_credits", "created_at")
@@ -51,21 +59,20 @@ class ExpiryNoticeAdmin(admin.ModelAdmin):
             if run.pockets:
                 self.message_user(
                     request,
-                    f"Expired {credits_and_dollars(run.credits)} in {run.pockets:,} pocket(s) of {run.orgs:,} org(s) "
-                    f"({run.transfers:,} Expiry transfer(s)) for {run.day:%b} {run.day.day}, {run.day.year}.",
+                    f"Expired {credits_and_dollars(run.credits)} in {_count(run.pockets, 'pocket')} of "
+                    f"{_count(run.orgs, 'org')} ({_count(run.transfers, 'Expiry transfer')}) for {_day(run.day)}.",
                     messages.SUCCESS,
                 )
             else:
                 self.message_user(
                     request,
-                    f"Nothing was due to expire on or before {run.day:%b} {run.day.day}, {run.day.year}: "
-                    "no credits moved.",
+                    f"Nothing was due to expire on or before {_day(run.day)}: no credits moved.",
                     messages.INFO,
                 )
             if run.busy:
                 self.message_user(
                     request,
-                    f"{run.busy} org(s) were busy (their pockets stayed locked) and were left for the next run.",
+                    f"{_count(run.busy, 'org')} busy (pockets locked by other work): left for the next run.",
                     messages.WARNING,
                 )
             return redirect("admin:expiry_expirynotice_run")

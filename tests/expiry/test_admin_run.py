@@ -54,7 +54,7 @@ def test_run_page_shows_what_is_due_then_expires_it_once(superuser, due):
     done = client.post(RUN, follow=True)
     assert done.redirect_chain == [(RUN, 302)]
     text = done.content.decode()
-    assert "Expired 300 credits ($3.00) in 1 pocket(s) of 1 org(s) (1 Expiry transfer(s))" in text
+    assert "Expired 300 credits ($3.00) in 1 pocket of 1 org (1 Expiry transfer) for " in text
     assert "Nothing is due to expire" in text  # the page after the run
     assert expired_total(due) == 300
     assert Transfer.objects.filter(kind=TransferKind.EXPIRY).count() == 1
