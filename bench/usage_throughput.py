@@ -7,10 +7,13 @@ idempotency key, for BENCH_SECONDS (default 8) per run; BENCH_ROUNDS (default 3)
 in alternation so that the machine's load swings hit every run alike; medians are reported.
 
 Runs, in each round:
-- service: `wallets.services.member_charge_usage` as the app calls it (membership lock, the member's pockets,
-  the ledger statement): the external Usage pocket is neither locked nor updated;
-- old service: the same service with the ledger statement as it was before (bench/legacy/): it locked and
-  updated the org's Usage pocket, the one row every charge of the org shared until COMMIT;
+- service: `wallets.services.member_charge_usage` as the app calls it: ONE statement (`wallets.ledger.post_usage`:
+  membership lock, the member's pockets, the plan and the write), its own transaction; the external Usage pocket
+  is neither locked nor updated;
+- two-statement service: the charge as it was before that (bench/legacy/charge.py): BEGIN, a read that locks the
+  membership and pockets, `post_transfer` with legs planned in Python, COMMIT;
+- old service: the two-statement service with the ledger statement as it was before issue 20 (bench/legacy/
+  post.py): it locked and updated the org's Usage pocket, the one row every charge of the org shared until COMMIT;
 - SQL designs, hand-written, on tables of their own (bench_*), each one transaction per charge:
   - baseline: only the member-side work (lock the member pocket, update it, insert the two entries) — which
     is also the "no cached balance on the external account" design at its floor;
@@ -47,9 +50,11 @@ def service_worker(args):
 
     if legacy:
         # Imported here: bench/legacy imports wallets, which needs django.setup() (done by main) first.
+        from legacy.charge import member_charge_usage
         from legacy.post import _post as legacy_post
 
-        ledger._post = legacy_post
+        if legacy == "old":
+            ledger._post = legacy_post
     connection.close()
     org = Organization.objects.get(pk=org_id)
     n = 0
@@ -153,8 +158,9 @@ def main():
     dsn = url.replace("postgres://", "postgresql://", 1)
     usage_ids = list(range(WORKERS + 1, WORKERS + BUCKETS + 1))
     runs = {
-        "service": lambda i, d: (org.pk, membership_ids[i], d, False),
-        "old service": lambda i, d: (org.pk, membership_ids[i], d, True),
+        "service": lambda i, d: (org.pk, membership_ids[i], d, ""),
+        "two-statement service": lambda i, d: (org.pk, membership_ids[i], d, "two"),
+        "old service": lambda i, d: (org.pk, membership_ids[i], d, "old"),
         "SQL baseline (member side only; no cached external balance)": lambda i, d: (
             dsn,
             i + 1,
@@ -188,6 +194,7 @@ def main():
         f"service / SQL baseline: {service_ratio:.0%} (target >= 60%) -> {'OK' if service_ratio >= 0.6 else 'MISSED'}"
     )
     print(f"service / old service: {speedup:.2f}x (target >= 2x) -> {'OK' if speedup >= 2 else 'MISSED'}")
+    print(f"service / two-statement service: {med['service'] / med['two-statement service']:.2f}x")
 
     from django.core.management import call_command
 

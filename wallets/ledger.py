@@ -18,6 +18,12 @@ statement and the COMMIT only. The idempotency check there is the unique (org, k
 `ON CONFLICT DO NOTHING` waits for a racer with the same key, writes nothing, and the first transfer is
 read back and replayed.
 
+`post_usage` is the same primitive in its drawn form (`sql/post_usage.sql`), for the movements whose legs depend
+on the balances at the time: a member's usage charge and a hold. The statement locks the membership, then the
+member's pockets (by id), plans the debit over them in the usage draw order and writes the transfer and its
+entries, all at once: a usage charge is one round trip, and outside a caller's transaction its own transaction
+(no BEGIN or COMMIT round trips). Same lock order, same CHECK, trigger and `ON CONFLICT` key, same entries.
+
 The database has the last word: a CHECK keeps non-external balances >= 0, a statement trigger
 rejects entries that do not sum to zero per transfer and credit type, and triggers forbid UPDATE and
 DELETE of transfers and entries.
@@ -40,9 +46,16 @@ from django.db import IntegrityError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from core.sql import load_sql
-from wallets.errors import IdempotencyConflict, InsufficientCredits, InvalidAmount, LedgerBusy, WalletError
+from wallets.errors import (
+    IdempotencyConflict,
+    InsufficientCredits,
+    InvalidAmount,
+    LedgerBusy,
+    MemberNotActive,
+    WalletError,
+)
 from wallets.models import MAX_AMOUNT, NEVER, CreditType, Transfer, Wallet
-from wallets.results import Posted
+from wallets.results import Posted, UsageCharged
 from wallets.signals import transfer_posted
 
 log = logging.getLogger("credits.ledger")
@@ -308,6 +321,120 @@ def _post(
                 )
         break
     raise LedgerBusy()
+
+
+_PG_USAGE = load_sql(__file__, "post_usage.sql")  # the drawn form: plan, lock, check and write in one statement
+
+
+def post_usage(
+    *,
+    kind: str,
+    org,
+    membership_id: int,
+    to_code: str,
+    amount: int,
+    fingerprint: str,
+    actor=None,
+    memo: str = "",
+    idempotency_key: str | None = None,
+) -> UsageCharged:
+    """Move `amount` credits from a member's pockets funded by `org` (the usage draw order: earliest expiry, then
+    credit type draw order, then the oldest pocket; credits past their day are skipped) to the org's pockets of the
+    external wallet with code `to_code` (Usage, or Holds), as one `kind` transfer, in ONE statement.
+
+    Raises MemberNotActive, InsufficientCredits (nothing written), IdempotencyConflict (a used key with another
+    fingerprint) or LedgerBusy. A used key with the same fingerprint replays the first transfer. Outside a caller's
+    transaction the statement is its own transaction; inside one (the API's), it is one statement of it and the
+    caller's transaction stays usable after every refusal."""
+    check_amount(amount)
+    memo = (memo or "").strip()[:500]
+    nested = transaction.get_connection().in_atomic_block
+    now = timezone.now()
+    params = {
+        "membership": membership_id,
+        "org": org.pk,
+        "today": timezone.localdate(),
+        "amount": amount,
+        "to_code": to_code,
+        "never": NEVER,
+        "kind": kind,
+        "actor": getattr(actor, "pk", None),
+        "memo": memo,
+        "key": idempotency_key,
+        "fingerprint": fingerprint,
+        "now": now,
+    }
+    try:
+        for attempt in (1, 2):
+            row = execute_prepared(_PG_USAGE, params)[0]
+            (status, _ok, transfer_id, updated, inserted, legs_count, wallet_id, to_wallet_id) = row[:8]
+            plan, slugs, missing, watched = row[8:]
+            if transfer_id is not None:
+                break
+            # Nothing was written. Not a member (any more): refused, as before any other check. A used key
+            # (committed before, or by a racer we just waited for) replays, whatever the balances are now.
+            if status != "active" or wallet_id is None:
+                raise MemberNotActive()
+            if idempotency_key and (previous := _previous_transfer(org.pk, idempotency_key)) is not None:
+                return UsageCharged(_replay(previous, fingerprint).transfer, replayed=True)
+            available = sum(p[3] for p in plan or ())
+            if available < amount:
+                raise InsufficientCredits(available=available, requested=amount)
+            if missing and attempt == 1:
+                # The org's first movement of a credit type into this account: create its pocket, then again.
+                to_wallet_id = to_wallet_id or Wallet.objects.external(to_code).pk
+                _create_pockets([Leg(to_wallet_id, ct, 1, org.pk, True) for ct in missing], now)
+                continue
+            raise LedgerBusy()
+    except IntegrityError:
+        if idempotency_key and not nested and (previous := _previous_transfer(org.pk, idempotency_key)):
+            return UsageCharged(_replay(previous, fingerprint).transfer, replayed=True)
+        if idempotency_key and nested:
+            raise LedgerBusy() from None
+        raise
+    except OperationalError as exc:
+        if _is_lock_failure(exc):
+            raise LedgerBusy() from exc
+        raise
+    debits = sum(1 for p in plan if p[2])
+    if updated != debits or inserted != legs_count:
+        raise RuntimeError(f"ledger write touched {updated}/{debits} pockets and {inserted}/{legs_count} entries")
+    transfer = Transfer(
+        pk=transfer_id,
+        org_id=org.pk,
+        kind=kind,
+        actor_id=params["actor"],
+        memo=memo,
+        idempotency_key=idempotency_key,
+        fingerprint=fingerprint,
+        amount=amount,
+        created_at=now,
+    )
+    remaining = dict.fromkeys(slugs or (), 0)
+    drawn: dict[str, int] = {}
+    legs: list[Leg] = []
+    credited: dict[int, int] = {}
+    for ct_id, slug, take, balance, day in plan:
+        remaining[slug] = remaining.get(slug, 0) + balance - take
+        if take:
+            drawn[slug] = drawn.get(slug, 0) + take
+            legs.append(Leg(wallet_id, ct_id, -take, org.pk, False, datetime.date.fromisoformat(day)))
+            credited[ct_id] = credited.get(ct_id, 0) + take
+    legs += [Leg(to_wallet_id, ct_id, credits, org.pk, True) for ct_id, credits in credited.items()]
+    if transfer_posted.receivers:
+        transfer_posted.send(
+            sender=Transfer, transfer=transfer, kind=kind, org_id=org.pk, legs=legs, watched=watched or ()
+        )
+    log.info(
+        "money_movement transfer=%s kind=%s amount=%s org_id=%s actor_id=%s legs=%s",
+        transfer_id,
+        kind,
+        amount,
+        org.pk,
+        params["actor"],
+        len(legs),
+    )
+    return UsageCharged(transfer, drawn=tuple(drawn.items()), member_balance=remaining)
 
 
 _CREATE_POCKETS = load_sql(__file__, "create_pockets.sql")
