@@ -33,8 +33,8 @@ from core.sql import load_sql
 from holds.errors import CaptureTooLarge, HoldError, HoldExpired, HoldKeyReused, HoldNotFound, HoldNotOpen
 from holds.models import DEFAULT_EXPIRES_IN, MAX_EXPIRES_IN, Hold, HoldStatus, expiry_from
 from orgs.models import MembershipStatus, Organization
-from wallets.errors import InsufficientCredits, InvalidAmount, LedgerBusy, MemberNotActive, WalletError
-from wallets.ledger import Leg, check_amount, execute_prepared, post_transfer
+from wallets.errors import IdempotencyConflict, InvalidAmount, LedgerBusy, MemberNotActive, WalletError
+from wallets.ledger import Leg, check_amount, execute_prepared, post_transfer, post_usage
 from wallets.models import NEVER, ExternalCode, Transfer, TransferKind, Wallet
 
 
@@ -49,7 +49,6 @@ class HoldResult:
 
 # Hand-written, prepared statements on the hot path (as wallets.services.member_charge_usage): ORM compilation
 # of these reads and writes cost more than the database work.
-_MEMBER_FOR_HOLD = load_sql(__file__, "member_for_hold.sql")
 _INSERT_HOLD = load_sql(__file__, "insert_hold.sql")
 _LOCK_HOLD = load_sql(__file__, "lock_hold.sql")
 _CAPTURED = (
@@ -120,46 +119,28 @@ def _replay_hold(org, key, fingerprint) -> HoldResult | None:
 
 
 def _create_locked(org, membership_id, amount, description, expires_in, api_key_id, actor, key, fingerprint):
-    rows = execute_prepared(_MEMBER_FOR_HOLD, [membership_id, org.pk, org.pk, key, org.pk, timezone.localdate()])
-    if not rows or rows[0][0] != MembershipStatus.ACTIVE:
-        raise MemberNotActive()
-    _status, member_wallet_id, holds_wallet_id, seen_hold_id = rows[0][:4]
-    if seen_hold_id is not None:
-        return _replay_hold(org, key, fingerprint)
-    pockets = [row[4:] for row in rows if row[4] is not None]
-    # Usage draw order: earliest expiry first, then credit type draw order, then oldest pocket first.
-    pockets.sort(key=lambda p: (p[6], p[4], p[1], p[5], p[0]))  # expires_on, draw_order, credit type, created, id
-    available = sum(p[2] for p in pockets)
-    if available < amount:
-        # A racer with the same key may have committed while we waited for the membership: replay, not 402.
-        if (replay := _replay_hold(org, key, fingerprint)) is not None:
-            return replay
-        raise InsufficientCredits(available=available, requested=amount)
-    if holds_wallet_id is None:
-        holds_wallet_id = Wallet.objects.external(ExternalCode.HOLDS).pk
-    legs, parts, left = [], [], amount
-    for _pocket_id, ct_id, balance, slug, _draw_order, _created, expires_on in pockets:
-        take = min(left, balance)
-        if take:
-            legs += [
-                Leg(member_wallet_id, ct_id, -take, org.pk, False, expires_on),
-                Leg(holds_wallet_id, ct_id, take, org.pk, True),
-            ]
-            parts.append([ct_id, slug, take, expires_on.isoformat()])
-        left -= take
-    posted = post_transfer(
-        kind=TransferKind.HOLD,
-        org=org,
-        actor=actor,
-        memo=description or "Hold",
-        idempotency_key=key,
-        fingerprint=fingerprint,
-        legs=legs,
-    )
-    if posted.replayed:  # a racer with the same key committed between our look-up and the write
+    # One ledger statement (wallets.ledger.post_usage, the usage draw order) locks the membership and the member's
+    # pockets, plans the hold over them and writes the HOLD transfer; then the Hold row, in the same transaction.
+    try:
+        posted = post_usage(
+            kind=TransferKind.HOLD,
+            org=org,
+            membership_id=membership_id,
+            to_code=ExternalCode.HOLDS.value,
+            amount=amount,
+            fingerprint=fingerprint,
+            actor=actor,
+            memo=description or "Hold",
+            idempotency_key=key,
+        )
+    except IdempotencyConflict:
+        raise HoldKeyReused() from None
+    if posted.replayed:  # the key made a hold before (or a racer's, committed while we waited for the membership)
         return _replay_hold(org, key, fingerprint) or HoldResult(
             _hold_of_transfer(posted.transfer), posted.transfer, True
         )
+    member_wallet_id = posted.wallet_id
+    parts = [[ct_id, slug, take, day.isoformat()] for ct_id, slug, take, day in posted.taken]
     # One part per pocket taken from (a member has one pocket per credit type and expiry day), in draw order.
     merged: dict[tuple, list] = {}
     for ct_id, slug, take, day in parts:

@@ -57,6 +57,19 @@ class BurnRate:
             return None
         return int(Decimal(max(self.balance, 0)) / self.per_day)
 
+    @property
+    def runway_text(self) -> str:
+        """How long the balance lasts, in the unit a person reads at a glance: "70 days" under 90 days, "11 months"
+        under two years, then "6.5 years"; "" without usage."""
+        days = self.runway_days
+        if days is None:
+            return ""
+        if days < 90:
+            return f"{days:,} day{'' if days == 1 else 's'}"
+        if days < 730:
+            return f"{round(days / 30.44)} months"
+        return f"{days / 365.25:,.1f} years"
+
 
 @dataclass(frozen=True, slots=True)
 class UsageDay:

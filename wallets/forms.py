@@ -29,7 +29,7 @@ class CreditsField(forms.CharField):
     def __init__(self, *, min_value: int = 1, max_value: int = MAX_AMOUNT, **kwargs):
         self.min_value, self.max_value = min_value, max_value
         kwargs.setdefault(
-            "widget", forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off", "placeholder": "100"})
+            "widget", forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off", "placeholder": "e.g. 100"})
         )
         super().__init__(**kwargs)
 

@@ -413,12 +413,15 @@ def post_usage(
     remaining = dict.fromkeys(slugs or (), 0)
     drawn: dict[str, int] = {}
     legs: list[Leg] = []
+    taken: list[tuple[int, str, int, datetime.date]] = []
     credited: dict[int, int] = {}
     for ct_id, slug, take, balance, day in plan:
         remaining[slug] = remaining.get(slug, 0) + balance - take
         if take:
+            expires_on = datetime.date.fromisoformat(day)
             drawn[slug] = drawn.get(slug, 0) + take
-            legs.append(Leg(wallet_id, ct_id, -take, org.pk, False, datetime.date.fromisoformat(day)))
+            taken.append((ct_id, slug, take, expires_on))
+            legs.append(Leg(wallet_id, ct_id, -take, org.pk, False, expires_on))
             credited[ct_id] = credited.get(ct_id, 0) + take
     legs += [Leg(to_wallet_id, ct_id, credits, org.pk, True) for ct_id, credits in credited.items()]
     if transfer_posted.receivers:
@@ -434,7 +437,9 @@ def post_usage(
         params["actor"],
         len(legs),
     )
-    return UsageCharged(transfer, drawn=tuple(drawn.items()), member_balance=remaining)
+    return UsageCharged(
+        transfer, drawn=tuple(drawn.items()), member_balance=remaining, taken=tuple(taken), wallet_id=wallet_id
+    )
 
 
 _CREATE_POCKETS = load_sql(__file__, "create_pockets.sql")

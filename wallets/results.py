@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from dataclasses import dataclass, field
 
 from wallets.models import Transfer
@@ -22,3 +23,7 @@ class UsageCharged(Posted):
     drawn: tuple[tuple[str, int], ...] = ()
     # {credit type slug: this org's credits left with the member after the charge}; empty on a replay.
     member_balance: dict[str, int] = field(default_factory=dict)
+    # Each pocket drawn, in draw order: (credit type id, slug, credits, expiry day); empty on a replay.
+    taken: tuple[tuple[int, str, int, datetime.date], ...] = ()
+    # The member's wallet the credits came from; None on a replay.
+    wallet_id: int | None = None

@@ -21,7 +21,7 @@ class PurchasedExpiryForm(forms.Form):
         max_length=10,
         help_text=f"A whole number of months from 1 to {MAX_EXPIRY_MONTHS}. Leave blank: purchased credits never "
         "expire. Credits already bought keep their day.",
-        widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off", "placeholder": "12"}),
+        widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off", "placeholder": "e.g. 12"}),
     )
 
     def clean_months(self) -> int | None:

@@ -44,8 +44,8 @@ def _statements(ctx) -> list[str]:
             labels.append(sql)
         elif sql.startswith("WITH legs AS"):
             labels.append("ledger")  # wallets/sql/post_transfer.sql: one ledger transfer
-        elif sql.startswith("WITH m AS MATERIALIZED"):
-            labels.append("member_for_hold")
+        elif sql.startswith("WITH tw AS MATERIALIZED"):
+            labels.append("drawn ledger")  # wallets/sql/post_usage.sql: lock, plan and write one transfer
         elif sql.startswith("SELECT h.id"):
             labels.append("lock_hold")
         else:
@@ -53,7 +53,7 @@ def _statements(ctx) -> list[str]:
     return labels
 
 
-def test_a_hold_is_5_statements_a_capture_6_a_void_5(setup):
+def test_a_hold_is_4_statements_a_capture_6_a_void_5(setup):
     org, member = setup
     # The org's first hold and capture create its pockets in the Holds and Usage wallets (the ledger's one-off
     # retry: a key look-up, an INSERT of the pockets and the ledger statement again); count the steady state.
@@ -61,8 +61,9 @@ def test_a_hold_is_5_statements_a_capture_6_a_void_5(setup):
     capture_hold(org=org, hold_id=first.hold.pk, amount=85)
     with CaptureQueriesContext(connection) as made:
         held = create_hold(org=org, membership_id=member.pk, amount=70, description="qjob", idempotency_key="q-1")
-    # One read that locks the membership and the pockets and looks the key up; the HOLD transfer; the hold row.
-    assert _statements(made) == ["BEGIN", "member_for_hold", "ledger", "INSERT holds_hold", "COMMIT"]
+    # One ledger statement that locks the membership and the pockets, plans the hold and writes the HOLD transfer
+    # (wallets.ledger.post_usage); the hold row.
+    assert _statements(made) == ["BEGIN", "drawn ledger", "INSERT holds_hold", "COMMIT"]
 
     with CaptureQueriesContext(connection) as captured:
         result = capture_hold(org=org, hold_id=held.hold.pk, amount=50)

@@ -63,6 +63,14 @@ def test_no_usage_is_the_empty_state(funded_org):
     assert burn.runway_days is None and burn.per_day_text == "0"
 
 
+def test_runway_reads_in_days_then_months_then_years():
+    assert BurnRate(used=300, balance=10).runway_text == "1 day"  # 10 a day
+    assert BurnRate(used=300, balance=890).runway_text == "89 days"
+    assert BurnRate(used=300, balance=3_500).runway_text == "11 months"  # 350 days
+    assert BurnRate(used=300, balance=23_570).runway_text == "6.5 years"  # 2,357 days
+    assert BurnRate(used=0, balance=100).runway_text == ""
+
+
 def test_runway_rounds_down_and_is_zero_below_one_day():
     assert BurnRate(used=300, balance=25).runway_days == 2  # 10 a day
     assert BurnRate(used=300, balance=9).runway_days == 0

@@ -36,7 +36,7 @@ def test_balance_card_shows_burn_rate_and_runway(client, funded_org, owner, memb
     client.force_login(owner)
     page = text(client.get(reverse("billing:page", args=[funded_org.slug])).content.decode())
     assert "Burn rate 20 credits/day ($0.20/day) over the last 30 days" in page
-    assert "Lasts about 350 days at this rate" in page  # the org wallet's 7,000 left / 20
+    assert "Lasts about 11 months at this rate" in page  # the org wallet's 7,000 left / 20: 350 days
     card = text(client.get(reverse("billing:balance_card", args=[funded_org.slug])).content.decode())
     assert "Burn rate 20 credits/day" in card  # the card re-fetched after a movement keeps it
 
