@@ -20,6 +20,11 @@ Runs, in each round:
   - one hot row: the baseline plus locking and updating ONE shared usage row (the old design);
   - 16 buckets: the baseline plus locking and updating one of 16 usage rows picked by hashing the
     idempotency key (the other design the issue names).
+With BENCH_DIAG=1, two more runs show where the service's time goes (docs/benchmarks.md):
+- drawn statement, bare: the app's statement (wallets/sql/post_usage.sql) sent with bare psycopg in autocommit,
+  without Django and the code around it;
+- one-statement floor: a hand-written single statement on the app's tables for a single known pocket (lock the
+  membership and the pocket, insert the transfer, update the pocket, insert the two entries): no plan over pockets.
 Targets (issue 20): service >= 60% of the baseline, and >= 2x the old service. The ledger is verified after.
 """
 
@@ -30,7 +35,7 @@ import time
 import uuid
 import zlib
 
-from _common import before_fork, reset_ledger, setup
+from _common import ROOT, before_fork, reset_ledger, setup
 
 SECONDS = float(os.environ.get("BENCH_SECONDS", 8))
 WORKERS = int(os.environ.get("BENCH_WORKERS", 8))
@@ -97,6 +102,63 @@ def sql_worker(args):
     return n
 
 
+FLOOR = """
+WITH m AS MATERIALIZED (SELECT m.id FROM orgs_membership m WHERE m.id = %(membership)s AND m.org_id = %(org)s
+                        AND m.status = 'active' FOR UPDATE),
+p AS MATERIALIZED (SELECT p.id, p.balance, p.wallet_id, p.credit_type_id FROM m, wallets_pocket p
+                   WHERE p.id = %(pocket)s FOR UPDATE OF p),
+t AS (INSERT INTO wallets_transfer (org_id, kind, actor_id, memo, idempotency_key, fingerprint, amount, created_at)
+      SELECT %(org)s, 'usage', NULL, '', %(key)s, %(key)s, 1, now() FROM p WHERE p.balance >= 1
+      ON CONFLICT DO NOTHING RETURNING id, created_at),
+u AS (UPDATE wallets_pocket x SET balance = x.balance - 1 FROM t WHERE x.id = %(pocket)s RETURNING x.balance),
+i AS (INSERT INTO wallets_entry (transfer_id, pocket_id, wallet_id, credit_type_id, org_id, amount, balance_after,
+                                 created_at)
+      SELECT t.id, p.id, p.wallet_id, p.credit_type_id, %(org)s, -1, u.balance, t.created_at FROM t, p, u
+      UNION ALL
+      SELECT t.id, %(upocket)s, %(uwallet)s, p.credit_type_id, %(org)s, 1, NULL, t.created_at FROM t, p
+      RETURNING 1)
+SELECT (SELECT id FROM t), (SELECT count(*) FROM i)
+"""
+
+
+def bare_worker(args):
+    """BENCH_DIAG runs: one statement per charge with bare psycopg in autocommit (the app's, or the floor)."""
+    import datetime
+
+    import psycopg
+
+    from core.sql import load_sql
+
+    dsn, which, org_id, membership_id, pocket_id, upocket_id, uwallet_id, deadline = args
+    sql = FLOOR if which == "floor" else load_sql(os.path.join(ROOT, "wallets", "ledger.py"), "post_usage.sql")
+    n = 0
+    with psycopg.connect(dsn, autocommit=True, prepare_threshold=0) as conn, conn.cursor() as cur:
+        while time.time() < deadline:
+            key = uuid.uuid4().hex
+            params = {
+                "membership": membership_id,
+                "org": org_id,
+                "pocket": pocket_id,
+                "upocket": upocket_id,
+                "uwallet": uwallet_id,
+                "key": key,
+                "today": datetime.date.today(),
+                "amount": 1,
+                "to_code": "usage",
+                "never": datetime.date(9999, 12, 31),
+                "kind": "usage",
+                "actor": None,
+                "memo": "",
+                "fingerprint": key,
+                "now": datetime.datetime.now(datetime.UTC),
+            }
+            cur.execute(sql, params)
+            row = cur.fetchone()
+            assert row[0 if which == "floor" else 2] is not None, row
+            n += 1
+    return n
+
+
 def run(worker, make_args):
     before_fork()
     deadline = time.time() + SECONDS
@@ -157,6 +219,14 @@ def main():
     connection.close()
     dsn = url.replace("postgres://", "postgresql://", 1)
     usage_ids = list(range(WORKERS + 1, WORKERS + BUCKETS + 1))
+    from wallets.models import ExternalCode, Pocket, Wallet
+    from wallets.services import member_charge_usage
+
+    member_charge_usage(org=org, membership_id=membership_ids[0], amount=1)  # the org's Usage pocket exists
+    usage_wallet = Wallet.objects.external(ExternalCode.USAGE)
+    usage_pocket = Pocket.objects.get(wallet=usage_wallet, funding_org=org).pk
+    pockets = [Pocket.objects.get(wallet__user_id=m.user_id, funding_org=org).pk for m in members]
+    connection.close()
     runs = {
         "service": lambda i, d: (org.pk, membership_ids[i], d, ""),
         "two-statement service": lambda i, d: (org.pk, membership_ids[i], d, "two"),
@@ -171,6 +241,18 @@ def main():
         "SQL one hot usage row": lambda i, d: (dsn, i + 1, usage_ids[:1], None, d),
         f"SQL {BUCKETS} usage buckets": lambda i, d: (dsn, i + 1, usage_ids, None, d),
     }
+    if os.environ.get("BENCH_DIAG"):
+        for which, name in (("drawn", "drawn statement, bare"), ("floor", "one-statement floor")):
+            runs[name] = lambda i, d, w=which: (
+                dsn,
+                w,
+                org.pk,
+                membership_ids[i],
+                pockets[i],
+                usage_pocket,
+                usage_wallet.pk,
+                d,
+            )
     rates: dict[str, list[float]] = {name: [] for name in runs}
     print(f"usage_throughput: {WORKERS} workers on {WORKERS} members of one org, {SECONDS:.0f}s x {ROUNDS} rounds")
     for r in range(ROUNDS):
@@ -178,7 +260,13 @@ def main():
             legacy = name == "old service"
             if legacy:
                 _set_old_schema(True)
-            rate = run(service_worker if name.endswith("service") else sql_worker, make_args)
+            if name.endswith("service"):
+                worker = service_worker
+            elif name.startswith(("drawn", "one-statement")):
+                worker = bare_worker
+            else:
+                worker = sql_worker
+            rate = run(worker, make_args)
             if legacy:
                 _set_old_schema(False)
             rates[name].append(rate)
