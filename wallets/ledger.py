@@ -241,7 +241,7 @@ def fetch_hot(sql: str, params: list, *, lock_of: str | None = None) -> list[tup
     return execute_prepared(sql + (f" FOR UPDATE OF {lock_of}" if lock_of else ""), params)
 
 
-def execute_prepared(sql: str, params: list) -> list[tuple]:
+def execute_prepared(sql: str, params: list | dict) -> list[tuple]:
     """Run a hot statement as a server-side prepared statement on Django's own connection (same
     transaction). Django's cursors bind client-side, which re-plans the statement every time."""
     connection.ensure_connection()
