@@ -53,7 +53,7 @@ JOIN LATERAL (SELECT e.created_at FROM wallets_entry e WHERE e.pocket_id = up.id
 WHERE uw.kind = 'external' AND uw.code = 'usage'
 """
 
-PRESETS = [("month", "This month"), ("30d", "Last 30 days"), ("7d", "Last 7 days"), ("custom", "Custom dates")]
+PRESETS = [("30d", "Last 30 days"), ("month", "This month"), ("7d", "Last 7 days"), ("custom", "Custom dates")]
 _PRESET_KEYS = {key for key, _ in PRESETS}
 
 
@@ -132,12 +132,13 @@ def _parse_day(text: str) -> date | None:
 
 def parse_range(params: Mapping[str, str], today: date | None = None) -> tuple[UsageRange, dict[str, str]]:
     """The range the GET parameters ask for, and {field: message} for what is wrong ("range", "from", "to").
-    With errors the range returned is This month, for whoever wants to show something anyway."""
+    Without a range it is the last 30 days, the window of the Balance card's burn rate (This month is often empty
+    on its first days). With errors the range returned is the same, for whoever wants to show something anyway."""
     today = today or timezone.now().astimezone(UTC).date()
     preset = (params.get("range") or "").strip()
     raw_from, raw_to = (params.get("from") or "").strip(), (params.get("to") or "").strip()
     if not preset:
-        preset = "custom" if raw_from or raw_to else "month"
+        preset = "custom" if raw_from or raw_to else "30d"
     errors: dict[str, str] = {}
     if preset not in _PRESET_KEYS:
         errors["range"] = "Choose one of the ranges in the list."
@@ -156,7 +157,7 @@ def parse_range(params: Mapping[str, str], today: date | None = None) -> tuple[U
                 errors["to"] = f"Choose at most {MAX_DAYS} days (this range has {(last - first).days + 1:,})."
             else:
                 return UsageRange("custom", first, last), errors
-    return preset_range("month", today), errors
+    return preset_range("30d", today), errors
 
 
 # --- reads ------------------------------------------------------------------------------------------

@@ -49,6 +49,11 @@ def test_usage_page_from_the_billing_tabs(page, live_server, busy):
     page.goto(f"{live_server.url}/orgs/quantum-lab/billing/")
     page.get_by_role("tab", name="Usage").click()
     expect(page.get_by_role("heading", name="Usage", exact=True)).to_be_visible()
+    # It opens on the last 30 days, the burn rate's window, then shows this month on request.
+    expect(page.get_by_role("combobox", name="Range")).to_have_value("30d")
+    page.get_by_role("combobox", name="Range").select_option("month")
+    page.get_by_role("button", name="Show").click()
+    expect(page.get_by_role("combobox", name="Range")).to_have_value("month")
     rows = page.get_by_test_id("usage-member-row")
     expect(rows).to_have_count(50)
     expect(rows.first).to_contain_text("64")  # the most: 5 + 59 credits

@@ -224,7 +224,7 @@ def test_bad_ranges_are_explained_per_field(params, field, message):
 
 def test_ranges():
     today = date(2026, 12, 3)
-    assert parse_range({}, today) == (UsageRange("month", date(2026, 12, 1), today), {})
+    assert parse_range({}, today) == (UsageRange("30d", today - timedelta(days=29), today), {})  # the burn rate's
     assert parse_range({"range": "7d"}, today)[0] == UsageRange("7d", date(2026, 11, 27), today)
     assert parse_range({"range": "30d"}, today)[0] == UsageRange("30d", date(2026, 11, 4), today)
     leap = parse_range({"from": "2024-01-01", "to": "2024-12-31"}, today)  # 366 days: allowed
