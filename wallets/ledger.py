@@ -365,7 +365,7 @@ def post_usage(
         "now": now,
     }
     try:
-        for attempt in (1, 2):
+        for attempt in (1, 2, 3):
             row = execute_prepared(_PG_USAGE, params)[0]
             (status, _ok, transfer_id, updated, inserted, legs_count, wallet_id, to_wallet_id) = row[:8]
             plan, slugs, missing, watched = row[8:]
@@ -380,10 +380,13 @@ def post_usage(
             available = sum(p[3] for p in plan or ())
             if available < amount:
                 raise InsufficientCredits(available=available, requested=amount)
-            if missing and attempt == 1:
+            if missing and attempt < 3:
                 # The org's first movement of a credit type into this account: create its pocket, then again.
+                # One for every credit type the member holds, not only those this plan drew: by the next run
+                # racers may have emptied these pockets, and the plan then draws another credit type.
                 to_wallet_id = to_wallet_id or Wallet.objects.external(to_code).pk
-                _create_pockets([Leg(to_wallet_id, ct, 1, org.pk, True) for ct in missing], now)
+                types = dict.fromkeys([*missing, *(p[0] for p in plan or ())])
+                _create_pockets([Leg(to_wallet_id, ct, 1, org.pk, True) for ct in types], now)
                 continue
             raise LedgerBusy()
     except IntegrityError:
