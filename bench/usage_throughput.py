@@ -28,6 +28,7 @@ With BENCH_DIAG=1, two more runs show where the service's time goes (docs/benchm
 Targets (issue 20): service >= 60% of the baseline, and >= 2x the old service. The ledger is verified after.
 """
 
+import datetime
 import multiprocessing as mp
 import os
 import statistics
@@ -35,7 +36,10 @@ import time
 import uuid
 import zlib
 
+import psycopg
 from _common import ROOT, before_fork, reset_ledger, setup
+
+from core.sql import load_sql
 
 SECONDS = float(os.environ.get("BENCH_SECONDS", 8))
 WORKERS = int(os.environ.get("BENCH_WORKERS", 8))
@@ -72,7 +76,6 @@ def service_worker(args):
 
 def sql_worker(args):
     dsn, member_pocket, usage_rows, external_row, deadline = args
-    import psycopg
 
     n = 0
     with psycopg.connect(dsn) as conn:
@@ -123,12 +126,6 @@ SELECT (SELECT id FROM t), (SELECT count(*) FROM i)
 
 def bare_worker(args):
     """BENCH_DIAG runs: one statement per charge with bare psycopg in autocommit (the app's, or the floor)."""
-    import datetime
-
-    import psycopg
-
-    from core.sql import load_sql
-
     dsn, which, org_id, membership_id, pocket_id, upocket_id, uwallet_id, deadline = args
     sql = FLOOR if which == "floor" else load_sql(os.path.join(ROOT, "wallets", "ledger.py"), "post_usage.sql")
     n = 0

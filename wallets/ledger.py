@@ -209,16 +209,21 @@ def post_transfer(
         transfer_posted.send(
             sender=Transfer, transfer=posted.transfer, kind=kind, org_id=org_id, legs=merged, watched=watched
         )
+    _log_movement(posted.transfer.pk, kind, gross, org_id, getattr(actor, "pk", None), len(merged))
+    return posted
+
+
+def _log_movement(transfer_id, kind: str, amount: int, org_id, actor_id, legs: int) -> None:
+    """The audit line of every money movement (both forms of the primitive write it)."""
     log.info(
         "money_movement transfer=%s kind=%s amount=%s org_id=%s actor_id=%s legs=%s",
-        posted.transfer.pk,
+        transfer_id,
         kind,
-        gross,
+        amount,
         org_id,
-        getattr(actor, "pk", None),
-        len(merged),
+        actor_id,
+        legs,
     )
-    return posted
 
 
 def _credit_type_name(credit_type_id: int) -> str:
@@ -431,15 +436,7 @@ def post_usage(
         transfer_posted.send(
             sender=Transfer, transfer=transfer, kind=kind, org_id=org.pk, legs=legs, watched=watched or ()
         )
-    log.info(
-        "money_movement transfer=%s kind=%s amount=%s org_id=%s actor_id=%s legs=%s",
-        transfer_id,
-        kind,
-        amount,
-        org.pk,
-        params["actor"],
-        len(legs),
-    )
+    _log_movement(transfer_id, kind, amount, org.pk, params["actor"], len(legs))
     return UsageCharged(
         transfer, drawn=tuple(drawn.items()), member_balance=remaining, taken=tuple(taken), wallet_id=wallet_id
     )
