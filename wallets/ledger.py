@@ -371,9 +371,7 @@ def post_usage(
     }
     try:
         for attempt in (1, 2, 3):
-            row = execute_prepared(_PG_USAGE, params)[0]
-            (status, _ok, transfer_id, updated, inserted, legs_count, wallet_id, to_wallet_id) = row[:8]
-            plan, slugs, missing, watched = row[8:]
+            status, wallet_id, transfer_id, inserted, plan, slugs, watched = execute_prepared(_PG_USAGE, params)[0]
             if transfer_id is not None:
                 break
             # Nothing was written. Not a member (any more): refused, as before any other check. A used key
@@ -385,13 +383,13 @@ def post_usage(
             available = sum(p[3] for p in plan or ())
             if available < amount:
                 raise InsufficientCredits(available=available, requested=amount)
+            missing = [p[0] for p in plan if p[5] is None]
             if missing and attempt < 3:
                 # The org's first movement of a credit type into this account: create its pocket, then again.
                 # One for every credit type the member holds, not only those this plan drew: by the next run
                 # racers may have emptied these pockets, and the plan then draws another credit type.
-                to_wallet_id = to_wallet_id or Wallet.objects.external(to_code).pk
-                types = dict.fromkeys([*missing, *(p[0] for p in plan or ())])
-                _create_pockets([Leg(to_wallet_id, ct, 1, org.pk, True) for ct in types], now)
+                external_id = Wallet.objects.external(to_code).pk
+                _create_pockets([Leg(external_id, ct, 1, org.pk, True) for ct in dict.fromkeys(missing)], now)
                 continue
             raise LedgerBusy()
     except IntegrityError:
@@ -404,9 +402,23 @@ def post_usage(
         if _is_lock_failure(exc):
             raise LedgerBusy() from exc
         raise
-    debits = sum(1 for p in plan if p[2])
-    if updated != debits or inserted != legs_count:
-        raise RuntimeError(f"ledger write touched {updated}/{debits} pockets and {inserted}/{legs_count} entries")
+    remaining = dict.fromkeys(slugs or (), 0)
+    drawn: dict[str, int] = {}
+    legs: list[Leg] = []
+    taken: list[tuple[int, str, int, datetime.date]] = []
+    credited: dict[int, int] = {}
+    to_wallet_id: int = next(p[6] for p in plan if p[2])  # the external wallet (a transfer was written: a pocket drawn)
+    for ct_id, slug, take, balance, day, _to_pocket, _to_wallet in plan:
+        remaining[slug] = remaining.get(slug, 0) + balance - take
+        if take:
+            expires_on = datetime.date.fromisoformat(day)
+            drawn[slug] = drawn.get(slug, 0) + take
+            taken.append((ct_id, slug, take, expires_on))
+            legs.append(Leg(wallet_id, ct_id, -take, org.pk, False, expires_on))
+            credited[ct_id] = credited.get(ct_id, 0) + take
+    if inserted != len(legs) + len(credited):
+        raise RuntimeError(f"ledger write made {inserted} entries for {len(legs)} pockets and {len(credited)} types")
+    legs += [Leg(to_wallet_id, ct_id, credits, org.pk, True) for ct_id, credits in credited.items()]
     transfer = Transfer(
         pk=transfer_id,
         org_id=org.pk,
@@ -418,20 +430,6 @@ def post_usage(
         amount=amount,
         created_at=now,
     )
-    remaining = dict.fromkeys(slugs or (), 0)
-    drawn: dict[str, int] = {}
-    legs: list[Leg] = []
-    taken: list[tuple[int, str, int, datetime.date]] = []
-    credited: dict[int, int] = {}
-    for ct_id, slug, take, balance, day in plan:
-        remaining[slug] = remaining.get(slug, 0) + balance - take
-        if take:
-            expires_on = datetime.date.fromisoformat(day)
-            drawn[slug] = drawn.get(slug, 0) + take
-            taken.append((ct_id, slug, take, expires_on))
-            legs.append(Leg(wallet_id, ct_id, -take, org.pk, False, expires_on))
-            credited[ct_id] = credited.get(ct_id, 0) + take
-    legs += [Leg(to_wallet_id, ct_id, credits, org.pk, True) for ct_id, credits in credited.items()]
     if transfer_posted.receivers:
         transfer_posted.send(
             sender=Transfer, transfer=transfer, kind=kind, org_id=org.pk, legs=legs, watched=watched or ()

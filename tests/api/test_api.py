@@ -375,7 +375,7 @@ def test_a_usage_charge_costs_a_fixed_set_of_statements(funded_org, member, char
     # key+org, BEGIN, claim, the ledger's drawn statement (membership, pockets, plan and write: post_usage.sql),
     # charge, stored response, COMMIT
     assert len(sql) == 7, sql
-    assert sum("/* prepared */ WITH tw AS MATERIALIZED" in s for s in sql) == 1, sql
+    assert sum("/* prepared */ WITH m AS MATERIALIZED" in s for s in sql) == 1, sql
     assert sql[1] == "BEGIN" and sql[-1] == "COMMIT", sql
     body = response.json()
     charge = UsageCharge.objects.get(pk=body["id"])

@@ -44,7 +44,7 @@ def _statements(ctx) -> list[str]:
             labels.append(sql)
         elif sql.startswith("WITH legs AS"):
             labels.append("ledger")  # wallets/sql/post_transfer.sql: one ledger transfer
-        elif sql.startswith("WITH tw AS MATERIALIZED"):
+        elif sql.startswith("WITH m AS MATERIALIZED"):
             labels.append("drawn ledger")  # wallets/sql/post_usage.sql: lock, plan and write one transfer
         elif sql.startswith("SELECT h.id"):
             labels.append("lock_hold")

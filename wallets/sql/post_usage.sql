@@ -6,18 +6,19 @@
 -- - then the member's pockets funded by this org that can still be spent (balance > 0, expiry day after today)
 --   are locked in ascending id order (LockRows over the Sort), re-read at their latest committed version;
 -- - `plan` takes the amount from them in the usage draw order: earliest expiry, credit type draw order, credit
---   type, oldest pocket, id (a running sum of the pockets before each one);
--- - the external account's pockets (Usage or Holds, by its code: the org's, one per credit type, NEVER) are found, not
---   locked: they have no floor and keep no cached balance, so charges of an org share no row;
--- - `ok` is false when the member is not active, the pockets hold less than the amount, or an external pocket
---   is missing (the caller creates it and runs the statement again) — then nothing at all is written;
--- - `t` inserts the transfer, ON CONFLICT DO NOTHING on (org, idempotency key): a racer with the same key is
---   waited for and nothing is written (the caller reads the first transfer back and replays it);
+--   type, oldest pocket, id (a running sum of the pockets before each one), and finds, beside each, the
+--   external account's pocket of its credit type (Usage or Holds, by the account's code: the org's, NEVER).
+--   Those are found, not locked: they have no floor and keep no cached balance, so charges of an org share no row;
+-- - `t` inserts the transfer only when every pocket is there to draw from, they hold the amount, and every
+--   credit type drawn has its external pocket (else the caller creates it and runs the statement again); ON
+--   CONFLICT DO NOTHING on (org, idempotency key): a racer with the same key is waited for and nothing is
+--   written (the caller reads the first transfer back and replays it). A member who is not active has no `p`;
 -- - `upd` and `ins` depend on `t`: one debit entry per pocket drawn (with its new balance) and one credit entry
 --   per credit type on the external pocket (no balance); the statement trigger checks they sum to zero.
-WITH tw AS MATERIALIZED (
-    SELECT w.id FROM wallets_wallet w WHERE w.kind = 'external' AND w.code = %(to_code)s
-), m AS MATERIALIZED (
+-- The plan is one CTE of the locked rows with their external pockets beside them, and the entries are read off
+-- the UPDATE's own RETURNING: a statement this size spends more of its time starting its plan than running it,
+-- so every node left out counts (docs/benchmarks.md, usage_throughput).
+WITH m AS MATERIALIZED (
     SELECT m.status, uw.id AS wallet_id
     FROM orgs_membership m
     LEFT JOIN wallets_wallet uw ON uw.kind = 'user' AND uw.user_id = m.user_id
@@ -32,55 +33,51 @@ WITH tw AS MATERIALIZED (
     ORDER BY p.id
     FOR UPDATE OF p
 ), plan AS MATERIALIZED (
-    SELECT p.*, least(p.balance, greatest(0, %(amount)s::bigint - coalesce(sum(p.balance) OVER (
+    SELECT p.*,
+           least(p.balance, greatest(0, %(amount)s::bigint - coalesce(sum(p.balance) OVER (
                ORDER BY p.expires_on, p.draw_order, p.credit_type_id, p.created_at, p.id
-               ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0))) AS take
+               ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0)))::bigint AS take,
+           sum(p.balance) OVER () AS available,
+           x.id AS to_pocket, x.wallet_id AS to_wallet
     FROM p
-), drawn AS (
-    SELECT * FROM plan WHERE take > 0
-), credit AS MATERIALIZED (
-    SELECT d.credit_type_id, sum(d.take) AS amount, x.id AS pocket_id
-    FROM drawn d
-    LEFT JOIN wallets_pocket x ON x.wallet_id = (SELECT tw.id FROM tw) AND x.credit_type_id = d.credit_type_id
-                              AND x.funding_org_id = %(org)s AND x.expires_on = %(never)s::date
-    GROUP BY d.credit_type_id, x.id
-), ok AS (
-    SELECT coalesce((SELECT m.status = 'active' FROM m), false)
-           AND (SELECT coalesce(sum(p.balance), 0) FROM p) >= %(amount)s::bigint
-           AND NOT EXISTS (SELECT 1 FROM credit WHERE credit.pocket_id IS NULL) AS ok
+    LEFT JOIN wallets_pocket x
+           ON x.wallet_id = (SELECT w.id FROM wallets_wallet w WHERE w.kind = 'external' AND w.code = %(to_code)s)
+          AND x.credit_type_id = p.credit_type_id AND x.funding_org_id = %(org)s AND x.expires_on = %(never)s::date
 ), t AS (
     INSERT INTO wallets_transfer (org_id, kind, actor_id, memo, idempotency_key, fingerprint, amount, created_at)
     SELECT %(org)s::bigint, %(kind)s::varchar, %(actor)s::bigint, %(memo)s::varchar, %(key)s::varchar,
            %(fingerprint)s::varchar, %(amount)s::bigint, %(now)s::timestamptz
-    FROM ok WHERE ok.ok
+    WHERE (SELECT bool_and(plan.available >= %(amount)s::bigint AND (plan.take = 0 OR plan.to_pocket IS NOT NULL))
+           FROM plan)
     ON CONFLICT DO NOTHING
     RETURNING id, org_id, created_at
 ), upd AS (
-    UPDATE wallets_pocket x SET balance = x.balance - drawn.take
-    FROM drawn, t
-    WHERE x.id = drawn.id
-    RETURNING x.id, x.balance
+    UPDATE wallets_pocket x SET balance = x.balance - plan.take
+    FROM plan, t
+    WHERE x.id = plan.id AND plan.take > 0
+    RETURNING x.id, x.balance, x.wallet_id, x.credit_type_id, plan.take, plan.to_pocket, plan.to_wallet,
+              t.id AS transfer_id, t.org_id, t.created_at
 ), ins AS (
     INSERT INTO wallets_entry
         (transfer_id, pocket_id, wallet_id, credit_type_id, org_id, amount, balance_after, created_at)
-    SELECT t.id, drawn.id, drawn.wallet_id, drawn.credit_type_id, t.org_id, -drawn.take, upd.balance, t.created_at
-    FROM t JOIN drawn ON true JOIN upd ON upd.id = drawn.id
+    SELECT upd.transfer_id, upd.id, upd.wallet_id, upd.credit_type_id, upd.org_id, -upd.take, upd.balance,
+           upd.created_at
+    FROM upd
     UNION ALL
-    SELECT t.id, credit.pocket_id, (SELECT tw.id FROM tw), credit.credit_type_id, t.org_id, credit.amount, NULL,
-           t.created_at
-    FROM t JOIN credit ON true
+    SELECT min(upd.transfer_id), upd.to_pocket, min(upd.to_wallet), upd.credit_type_id, min(upd.org_id),
+           sum(upd.take), NULL, min(upd.created_at)
+    FROM upd
+    GROUP BY upd.credit_type_id, upd.to_pocket
     RETURNING 1
 )
-SELECT (SELECT m.status FROM m), ok.ok, (SELECT id FROM t), (SELECT count(*) FROM upd), (SELECT count(*) FROM ins),
-       (SELECT count(*) FROM drawn) + (SELECT count(*) FROM credit),
-       (SELECT m.wallet_id FROM m), (SELECT tw.id FROM tw),
-       -- every pocket the plan saw, in draw order: credit type, slug, credits taken, balance before, expiry day
-       (SELECT json_agg(json_build_array(plan.credit_type_id, plan.slug, plan.take, plan.balance, plan.expires_on)
+SELECT (SELECT m.status FROM m), (SELECT m.wallet_id FROM m), (SELECT id FROM t), (SELECT count(*) FROM ins),
+       -- every pocket the plan saw, in draw order: credit type, slug, credits taken, balance before, expiry day,
+       -- its external pocket and wallet (null: missing)
+       (SELECT json_agg(json_build_array(plan.credit_type_id, plan.slug, plan.take, plan.balance, plan.expires_on,
+                                         plan.to_pocket, plan.to_wallet)
                         ORDER BY plan.expires_on, plan.draw_order, plan.credit_type_id, plan.created_at, plan.id)
         FROM plan),
        (SELECT array_agg(ct.slug ORDER BY ct.sort_order, ct.id) FROM wallets_credittype ct),
-       -- the credit types whose external pocket is missing (the caller creates them, then runs this again)
-       (SELECT array_agg(credit.credit_type_id) FROM credit WHERE credit.pocket_id IS NULL),
        -- the balance watches on the member's wallet (wallets/watches.py), as post_transfer.sql returns them
        CASE WHEN EXISTS (SELECT 1 FROM t) THEN
            (SELECT json_agg(json_build_array(w.id, w.purpose, w.ref_id, w.wallet_id, w.credit_type_id,
@@ -92,4 +89,3 @@ SELECT (SELECT m.status FROM m), ok.ok, (SELECT id FROM t), (SELECT count(*) FRO
             FROM wallets_balancewatch w
             WHERE w.wallet_id = (SELECT m.wallet_id FROM m))
        END
-FROM ok
