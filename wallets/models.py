@@ -162,6 +162,8 @@ class Pocket(models.Model):
             ),
         ]
         indexes = [models.Index(fields=["org"], name="wallets_pocket_org")]
+        # Entries reference pockets without a foreign-key constraint (Entry): a pocket is never deleted.
+        triggers = [pgtrigger.Protect(name="pocket_never_deleted", operation=pgtrigger.Delete)]
 
     def __str__(self) -> str:
         funded = f" from {self.funding_org}" if self.funding_org_id else ""
@@ -197,9 +199,18 @@ class Transfer(models.Model):
     """One business event that moved credits. Append-only: a correction is a new, reversing transfer."""
 
     # Indexes are kept to the ones pages use: every index is paid on each insert of the hot write path.
+    # No foreign-key constraint on org: its check at COMMIT took a KEY SHARE lock on the org's row, which every
+    # charge of the org shares (a multixact written per charge). Organizations are never deleted (PROTECT here,
+    # and nothing deletes one); verify_ledger reports a transfer whose org is gone.
     org = models.ForeignKey(
-        Organization, models.PROTECT, null=True, blank=True, related_name="transfers", db_index=False
-    )  # covered by wallets_transfer_org_recent
+        Organization,
+        models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="transfers",
+        db_index=False,  # covered by wallets_transfer_org_recent
+        db_constraint=False,
+    )
     kind = models.CharField(max_length=24, choices=TransferKind.choices)
     actor = models.ForeignKey(User, models.PROTECT, null=True, blank=True, related_name="+", db_index=False)
     memo = models.CharField(max_length=500, blank=True)
@@ -235,12 +246,14 @@ class Entry(models.Model):
     """One signed leg of a transfer on one pocket. wallet, credit type and time are copied from the
     pocket and transfer so that history pages read one table."""
 
-    # FK indexes off: the composite indexes below lead with these columns. wallet, credit type and org are
-    # copies (of the pocket's and the transfer's) written only by the ledger statement, so they carry no
-    # foreign-key constraint: each would cost a lookup per entry and a KEY SHARE lock on a row that every
-    # charge shares (the Usage wallet, the credit type, the org). verify_ledger checks the copies instead.
-    transfer = models.ForeignKey(Transfer, models.PROTECT, related_name="entries", db_index=False)
-    pocket = models.ForeignKey(Pocket, models.PROTECT, related_name="entries", db_index=False)
+    # FK indexes off: the composite indexes below lead with these columns. No column here carries a foreign-key
+    # constraint: each cost a lookup per entry at COMMIT and a KEY SHARE lock on the row, and some rows are shared
+    # by every charge of an org (its Usage pocket; the Usage wallet, a credit type, the org for the copies). The
+    # entry statement trigger (sql/entry_guard.sql) refuses a new entry whose pocket or transfer does not exist
+    # or whose copies (wallet, credit type, org) differ from theirs; transfers and entries are append-only and
+    # pockets are never deleted (PROTECT); verify_ledger checks every row.
+    transfer = models.ForeignKey(Transfer, models.PROTECT, related_name="entries", db_index=False, db_constraint=False)
+    pocket = models.ForeignKey(Pocket, models.PROTECT, related_name="entries", db_index=False, db_constraint=False)
     wallet = models.ForeignKey(Wallet, models.PROTECT, related_name="entries", db_index=False, db_constraint=False)
     credit_type = models.ForeignKey(CreditType, models.PROTECT, related_name="+", db_index=False, db_constraint=False)
     # The transfer's org (null for a person's own movements): the key a sharded ledger distributes entries

@@ -66,6 +66,15 @@ class LedgerProblem:
     detail: str
 
 
+def _entry_problem(eid, ew, pw, ec, pc, eo, to, no_pocket, no_transfer) -> str:
+    if no_pocket or no_transfer:
+        return f"entry {eid}: its {'pocket' if no_pocket else 'transfer'} does not exist"
+    return (
+        f"entry {eid}: wallet {ew}, credit type {ec}, org {eo} but its pocket's wallet {pw}, credit type {pc} "
+        f"and its transfer's org {to}"
+    )
+
+
 def ledger_problems(limit: int = 50) -> list[LedgerProblem]:
     """Everything that breaks the ledger's invariants; an empty list means the books are right.
 
@@ -79,6 +88,7 @@ def ledger_problems(limit: int = 50) -> list[LedgerProblem]:
     empty_sql = load_sql(__file__, "problem_empty_transfers.sql")
     gross_sql = load_sql(__file__, "problem_gross.sql")
     entry_copies_sql = load_sql(__file__, "problem_entry_copies.sql")
+    transfer_orgs_sql = load_sql(__file__, "problem_transfer_orgs.sql")
     expiry_conserved_sql = load_sql(__file__, "problem_expiry_conserved.sql")
     expired_sql = load_sql(__file__, "problem_expired.sql")
     with connection.cursor() as cur:
@@ -108,13 +118,10 @@ def ledger_problems(limit: int = 50) -> list[LedgerProblem]:
             for tid, amt, s in cur.fetchall()
         ]
         cur.execute(entry_copies_sql, [limit])
+        problems += [LedgerProblem("entry", _entry_problem(*row)) for row in cur.fetchall()]
+        cur.execute(transfer_orgs_sql, [limit])
         problems += [
-            LedgerProblem(
-                "entry",
-                f"entry {eid}: wallet {ew}, credit type {ec}, org {eo} but its pocket's wallet {pw}, credit type "
-                f"{pc} and its transfer's org {to}",
-            )
-            for eid, ew, pw, ec, pc, eo, to in cur.fetchall()
+            LedgerProblem("transfer", f"transfer {tid}: its org {oid} does not exist") for tid, oid in cur.fetchall()
         ]
         cur.execute(expiry_conserved_sql, [limit])
         problems += [

@@ -102,3 +102,47 @@ def test_verify_ledger_reports_a_wrong_entry_copy(funded_org):
         _sql("UPDATE wallets_entry SET org_id = NULL WHERE id = %s", [entry.pk])
     with pytest.raises(CommandError, match=f"entry {entry.pk}: wallet"):
         call_command("verify_ledger")
+
+
+@pytest.mark.parametrize("missing", ["pocket", "transfer"])
+def test_an_entry_whose_pocket_or_transfer_does_not_exist_is_refused(funded_org, missing):
+    """Entries carry no foreign-key constraint (its check at COMMIT locked the org's shared Usage pocket on every
+    charge): the statement trigger refuses an entry whose pocket or transfer is not there, and nothing is written."""
+    a, b = Entry.objects.filter(transfer__org=funded_org).select_related("pocket").order_by("id")[:2]
+    transfer = Transfer.objects.create(org=funded_org, kind="transfer", amount=5, fingerprint="test")
+    rows = [[transfer.pk, e.pocket_id, e.pocket.wallet_id, e.pocket.credit_type_id, transfer.org_id] for e in (a, b)]
+    ghost = 10**12
+    rows[0][0 if missing == "transfer" else 1] = ghost
+    rows[1][0 if missing == "transfer" else 1] = ghost if missing == "transfer" else rows[1][1]
+    before = Entry.objects.count()
+    with pytest.raises(DatabaseError, match="has no pocket or transfer"):
+        _sql(_balanced_pair_sql(), rows[0] + rows[1])
+    assert Entry.objects.count() == before
+
+
+def test_verify_ledger_reports_an_entry_whose_pocket_is_gone_and_a_transfer_whose_org_is_gone(funded_org):
+    from django.core.management import CommandError, call_command
+
+    from orgs.models import Organization
+    from wallets.selectors import ledger_problems
+
+    entry = Entry.objects.filter(org=funded_org, pocket__is_external=False).first()
+    transfer = entry.transfer
+    with connection.cursor() as cur:
+        # Hand-written SQL can still do what the ORM's PROTECT refuses; verify_ledger is there to tell.
+        with pytest.raises(DatabaseError, match="Cannot delete"), transaction.atomic():
+            cur.execute("DELETE FROM wallets_pocket WHERE id = %s", [entry.pocket_id])
+        with pgtrigger.ignore("wallets.Pocket:pocket_never_deleted"):
+            cur.execute("DELETE FROM wallets_pocket WHERE id = %s", [entry.pocket_id])
+        cur.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        cur.execute("ALTER TABLE orgs_organization DISABLE TRIGGER ALL")  # the foreign keys of other tables
+        try:
+            cur.execute("UPDATE orgs_organization SET id = id + 1000000 WHERE id = %s", [funded_org.pk])
+        finally:
+            cur.execute("ALTER TABLE orgs_organization ENABLE TRIGGER ALL")
+    details = [p.detail for p in ledger_problems()]
+    assert f"entry {entry.pk}: its pocket does not exist" in details
+    assert f"transfer {transfer.pk}: its org {funded_org.pk} does not exist" in details
+    with pytest.raises(CommandError, match="its pocket does not exist"):
+        call_command("verify_ledger")
+    assert not Organization.objects.filter(pk=funded_org.pk).exists()

@@ -9,7 +9,7 @@ lose their foreign keys to a trigger check; the entry index on (pocket, id) goes
   here: a pocket's org is its funding org, else its org wallet's org; an entry's is its transfer's org.
 - An entry's wallet, credit type and org are copies of its pocket's and transfer's. Their foreign keys cost a
   lookup and a KEY SHARE lock per entry on rows every charge shares (the Usage wallet, a credit type, the
-  org); the entry statement trigger now checks the copies once per statement instead (sql/entry_guard.sql).
+  org); the entry statement trigger now checks the copies once per statement instead (sql/entry_guard_0007.sql; replaced by sql/entry_guard.sql in 0011).
 """
 
 from pathlib import Path
@@ -45,7 +45,7 @@ def backfill(apps, schema_editor):
 
 
 def install_entry_guard(apps, schema_editor):
-    schema_editor.execute((SQL_DIR / "entry_guard.sql").read_text(), params=None)
+    schema_editor.execute((SQL_DIR / "entry_guard_0007.sql").read_text(), params=None)
 
 
 def restore_balanced_trigger(apps, schema_editor):
