@@ -62,7 +62,12 @@ def test_a_charge_is_one_statement_in_draw_order_and_writes_the_entries_post_tra
         (usage.pk, 15, None),
     ]
     assert all(e.org_id == org.pk for e in entries)
-    assert Transfer.objects.get(pk=charged.transfer.pk).kind == TransferKind.USAGE
+    stored = Transfer.objects.get(pk=charged.transfer.pk)
+    assert stored.kind == TransferKind.USAGE
+    # The returned transfer is the row as stored, field for field, and known to be saved.
+    fields = [f.attname for f in Transfer._meta.concrete_fields]
+    assert [getattr(charged.transfer, f) for f in fields] == [getattr(stored, f) for f in fields]
+    assert not charged.transfer._state.adding
     assert ledger_problems() == []
 
 
