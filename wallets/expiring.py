@@ -15,6 +15,7 @@ import datetime
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from itertools import repeat
 
 from django.db import connection
 from django.utils import timezone
@@ -33,6 +34,8 @@ ANY_FUNDER = object()  # upcoming_expiry's default: pockets funded by any org (o
 class ExpiringDay:
     day: datetime.date
     credits: int
+    # The credit types expiring that day ("Promo"), in their display order; empty where the caller did not say.
+    types: tuple[str, ...] = ()
 
     @property
     def text(self) -> str:
@@ -56,16 +59,25 @@ class Expiry:
         return credits_and_dollars(self.soon)
 
 
-def _expiry(rows: Iterable[tuple[datetime.date, int]], limit: int, today: datetime.date) -> Expiry:
-    """Expiry from (day, credits) rows in any order (days may repeat); NEVER and empty rows are left out."""
+def _expiry(
+    rows: Iterable[tuple[datetime.date, int]],
+    limit: int,
+    today: datetime.date,
+    types: Iterable[tuple[int, str] | None] | None = None,
+) -> Expiry:
+    """Expiry from (day, credits) rows in any order (days may repeat); NEVER and empty rows are left out.
+    `types`: a (sort key, credit type name) per row, in step with `rows`, to name each day's credit types."""
     by_day: dict[datetime.date, int] = defaultdict(int)
-    for day, credits in rows:
+    names: dict[datetime.date, set[tuple[int, str]]] = defaultdict(set)
+    for (day, credits), named in zip(rows, repeat(None) if types is None else types, strict=False):
         if day != NEVER and credits > 0:
             by_day[day] += credits
+            if named is not None:
+                names[day].add(named)
     days = sorted(by_day.items())
     soon_until = today + datetime.timedelta(days=SOON_DAYS)
     return Expiry(
-        days=[ExpiringDay(d, c) for d, c in days[:limit]],
+        days=[ExpiringDay(d, c, tuple(name for _key, name in sorted(names[d]))) for d, c in days[:limit]],
         more_days=max(0, len(days) - limit),
         soon=sum(c for d, c in days if d <= soon_until),
     )
@@ -142,7 +154,10 @@ def balance_with_expiry(wallet: Wallet, *, limit: int = SHOWN_DAYS) -> tuple[Wal
         sums[ct_id] += int(credits)
     by_type = [TypeBalance(ct, sums.get(ct.pk, 0)) for ct in CreditType.objects.all()]
     balance = WalletBalance(wallet=wallet, total=sum(b.balance for b in by_type), by_type=by_type)
-    return balance, _expiry(((day, int(c)) for _ct, day, c in rows), limit, timezone.localdate())
+    named = {b.credit_type.pk: (i, b.credit_type.name) for i, b in enumerate(by_type)}
+    return balance, _expiry(
+        [(day, int(c)) for _ct, day, c in rows], limit, timezone.localdate(), [named.get(ct) for ct, _d, _c in rows]
+    )
 
 
 @dataclass(slots=True)
@@ -155,12 +170,14 @@ def expiry_by_funder(pockets: Iterable[Pocket], *, limit: int = SHOWN_DAYS) -> l
     """The Wallet page's next expiry days per funding org, from the pockets it already read (with funding_org
     selected): no query. Funding orgs in the order the pockets come; only those with credits that expire."""
     rows: dict[int | None, list[tuple[datetime.date, int]]] = {}
+    types: dict[int | None, list[tuple[int, str]]] = {}
     names: dict[int | None, str] = {}
     for p in pockets:
         rows.setdefault(p.funding_org_id, []).append((p.expires_on, p.balance))
+        types.setdefault(p.funding_org_id, []).append((p.credit_type.sort_order, p.credit_type.name))
         names[p.funding_org_id] = p.funding_org.name if p.funding_org is not None else ""
     today = timezone.localdate()
-    out = [FunderExpiry(names[k], _expiry(v, limit, today)) for k, v in rows.items()]
+    out = [FunderExpiry(names[k], _expiry(v, limit, today, types[k])) for k, v in rows.items()]
     return [f for f in out if f.expiry]
 
 

@@ -19,6 +19,7 @@ from purchases.services import purchased_credits_expire_on
 from tests.factories import MembershipFactory, ledger_snapshot
 from wallets.draw import LATEST, SOONEST
 from wallets.expiring import (
+    _expiry,
     balance_with_expiry,
     expiry_by_funder,
     org_pocket_days,
@@ -101,6 +102,25 @@ def test_plan_draw_takes_soonest_or_latest_first_like_the_ledger(expiring_org, m
         (f.funding_org_name, [(d.day, d.credits) for d in f.expiry.days])
         for f in expiry_by_funder(wallet_pockets(wallet))
     ] == [("Acme Quantum", [(_days(40), 50), (_days(90), 100)])]
+    assert [d.types for f in expiry_by_funder(wallet_pockets(wallet)) for d in f.expiry.days] == [
+        ("Promo",),
+        ("Promo",),
+    ]
+
+
+def test_a_day_names_each_credit_type_expiring_on_it_in_display_order():
+    day, later = _days(5), _days(9)
+    expiry = _expiry(
+        [(day, 10), (day, 5), (later, 3), (NEVER, 100), (later, 0)],
+        3,
+        timezone.localdate(),
+        [(2, "Promo"), (1, "Org-allocated"), (2, "Promo"), (1, "Org-allocated"), (1, "Org-allocated")],
+    )
+    assert [(d.day, d.credits, d.types) for d in expiry.days] == [
+        (day, 15, ("Org-allocated", "Promo")),
+        (later, 3, ("Promo",)),
+    ]
+    assert [d.types for d in _expiry([(day, 10)], 3, timezone.localdate()).days] == [()]  # no names given
 
 
 def test_buy_page_and_setting_use_the_purchase_expiry_rule(org):
@@ -122,6 +142,8 @@ def test_balance_card_says_what_expires_when(client, expiring_org, owner):
         in card
     )
     assert "<strong>200 credits ($2.00)</strong> expire on" in card and _fmt(_days(90)) in card
+    # Each day names its credit type.
+    assert card.count('<span class="muted" data-testid="expiring-types">(Promo)</span>') == 3
     partial = client.get(reverse("billing:balance_card", args=[expiring_org.slug])).content.decode()
     assert _fmt(_days(10)) in partial
 
