@@ -187,8 +187,11 @@ class IdempotencyRecord(models.Model):
     matches what happened; a concurrent request with the same key waits on the unique index, then replays.
     """
 
-    org = models.ForeignKey(Organization, models.CASCADE, related_name="+")
-    api_key = models.ForeignKey(ApiKey, models.CASCADE, related_name="+")
+    # No database foreign keys on org and api_key: each was checked at COMMIT with a KEY SHARE lock on a row every
+    # API charge of the org (of the key) shares, a multixact per request, as on the ledger's tables
+    # (docs/ledger.md). The ORM still cascades; the org index is the unique one's leading column.
+    org = models.ForeignKey(Organization, models.CASCADE, related_name="+", db_index=False, db_constraint=False)
+    api_key = models.ForeignKey(ApiKey, models.CASCADE, related_name="+", db_constraint=False)
     key = models.CharField(max_length=100)
     method = models.CharField(max_length=8)
     path = models.CharField(max_length=200)
@@ -208,10 +211,13 @@ class IdempotencyRecord(models.Model):
 class UsageCharge(models.Model):
     """What a member's usage charge was for (description, metadata); the money is its Usage transfer."""
 
-    org = models.ForeignKey(Organization, models.PROTECT, related_name="+")
-    membership = models.ForeignKey(Membership, models.PROTECT, related_name="usage_charges")
+    # org and api_key: no database foreign key (a KEY SHARE lock at COMMIT on rows every API charge shares; see
+    # IdempotencyRecord). membership keeps its own (the charge holds that row locked already); its index is
+    # billing_usage_member_recent's leading column.
+    org = models.ForeignKey(Organization, models.PROTECT, related_name="+", db_constraint=False)
+    membership = models.ForeignKey(Membership, models.PROTECT, related_name="usage_charges", db_index=False)
     transfer = models.OneToOneField(Transfer, models.PROTECT, related_name="usage_charge")
-    api_key = models.ForeignKey(ApiKey, models.SET_NULL, null=True, blank=True, related_name="+")
+    api_key = models.ForeignKey(ApiKey, models.SET_NULL, null=True, blank=True, related_name="+", db_constraint=False)
     amount = models.BigIntegerField()
     description = models.CharField(max_length=500, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
