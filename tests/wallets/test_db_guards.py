@@ -2,9 +2,12 @@
 
 import pgtrigger
 import pytest
+from django.core.management import CommandError, call_command
 from django.db import DatabaseError, IntegrityError, connection, transaction
 
-from wallets.models import CreditType, Entry, Pocket, Transfer
+from orgs.models import Organization
+from wallets.models import CreditType, Entry, Pocket, Transfer, Wallet
+from wallets.selectors import ledger_problems
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
 
@@ -38,8 +41,6 @@ def test_org_pocket_balance_cannot_go_negative(funded_org):
 
 
 def test_unbalanced_entries_are_rejected_by_the_trigger(funded_org, owner):
-    from wallets.models import Wallet
-
     ct = CreditType.objects.get(slug="org-allocated")
     pocket = Pocket.objects.create(wallet=Wallet.objects.for_user(owner), credit_type=ct)
     transfer = Transfer.objects.first()
@@ -52,8 +53,6 @@ def test_unbalanced_entries_are_rejected_by_the_trigger(funded_org, owner):
 
 
 def test_verify_ledger_reports_a_tampered_cache(funded_org):
-    from django.core.management import CommandError, call_command
-
     pocket = Pocket.objects.get(wallet__org=funded_org)
     Pocket.objects.filter(pk=pocket.pk).update(balance=pocket.balance + 3)
     with pytest.raises(CommandError, match=f"pocket {pocket.pk}: cached balance"):
@@ -95,8 +94,6 @@ def test_external_pocket_keeps_no_cached_balance(funded_org):
 
 
 def test_verify_ledger_reports_a_wrong_entry_copy(funded_org):
-    from django.core.management import CommandError, call_command
-
     entry = Entry.objects.filter(org=funded_org).first()
     with pgtrigger.ignore("wallets.Entry:entry_append_only"):
         _sql("UPDATE wallets_entry SET org_id = NULL WHERE id = %s", [entry.pk])
@@ -121,10 +118,6 @@ def test_an_entry_whose_pocket_or_transfer_does_not_exist_is_refused(funded_org,
 
 
 def test_verify_ledger_reports_an_entry_whose_pocket_is_gone_and_a_transfer_whose_org_is_gone(funded_org):
-    from django.core.management import CommandError, call_command
-
-    from orgs.models import Organization
-    from wallets.selectors import ledger_problems
 
     entry = Entry.objects.filter(org=funded_org, pocket__is_external=False).first()
     transfer = entry.transfer
