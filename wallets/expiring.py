@@ -15,7 +15,6 @@ import datetime
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from itertools import repeat
 
 from django.db import connection
 from django.utils import timezone
@@ -60,16 +59,13 @@ class Expiry:
 
 
 def _expiry(
-    rows: Iterable[tuple[datetime.date, int]],
-    limit: int,
-    today: datetime.date,
-    types: Iterable[tuple[int, str] | None] | None = None,
+    rows: Iterable[tuple[datetime.date, int, tuple[int, str] | None]], limit: int, today: datetime.date
 ) -> Expiry:
-    """Expiry from (day, credits) rows in any order (days may repeat); NEVER and empty rows are left out.
-    `types`: a (sort key, credit type name) per row, in step with `rows`, to name each day's credit types."""
+    """Expiry from (day, credits, credit type) rows in any order (days may repeat); NEVER and empty rows are left
+    out. The credit type is a (sort key, name) pair that names the day's credit types, or None (not named)."""
     by_day: dict[datetime.date, int] = defaultdict(int)
     names: dict[datetime.date, set[tuple[int, str]]] = defaultdict(set)
-    for (day, credits), named in zip(rows, repeat(None) if types is None else types, strict=False):
+    for day, credits, named in rows:
         if day != NEVER and credits > 0:
             by_day[day] += credits
             if named is not None:
@@ -155,9 +151,7 @@ def balance_with_expiry(wallet: Wallet, *, limit: int = SHOWN_DAYS) -> tuple[Wal
     by_type = [TypeBalance(ct, sums.get(ct.pk, 0)) for ct in CreditType.objects.all()]
     balance = WalletBalance(wallet=wallet, total=sum(b.balance for b in by_type), by_type=by_type)
     named = {b.credit_type.pk: (i, b.credit_type.name) for i, b in enumerate(by_type)}
-    return balance, _expiry(
-        [(day, int(c)) for _ct, day, c in rows], limit, timezone.localdate(), [named.get(ct) for ct, _d, _c in rows]
-    )
+    return balance, _expiry([(day, int(c), named.get(ct)) for ct, day, c in rows], limit, timezone.localdate())
 
 
 @dataclass(slots=True)
@@ -169,15 +163,15 @@ class FunderExpiry:
 def expiry_by_funder(pockets: Iterable[Pocket], *, limit: int = SHOWN_DAYS) -> list[FunderExpiry]:
     """The Wallet page's next expiry days per funding org, from the pockets it already read (with funding_org
     selected): no query. Funding orgs in the order the pockets come; only those with credits that expire."""
-    rows: dict[int | None, list[tuple[datetime.date, int]]] = {}
-    types: dict[int | None, list[tuple[int, str]]] = {}
+    rows: dict[int | None, list[tuple[datetime.date, int, tuple[int, str]]]] = {}
     names: dict[int | None, str] = {}
     for p in pockets:
-        rows.setdefault(p.funding_org_id, []).append((p.expires_on, p.balance))
-        types.setdefault(p.funding_org_id, []).append((p.credit_type.sort_order, p.credit_type.name))
+        rows.setdefault(p.funding_org_id, []).append(
+            (p.expires_on, p.balance, (p.credit_type.sort_order, p.credit_type.name))
+        )
         names[p.funding_org_id] = p.funding_org.name if p.funding_org is not None else ""
     today = timezone.localdate()
-    out = [FunderExpiry(names[k], _expiry(v, limit, today, types[k])) for k, v in rows.items()]
+    out = [FunderExpiry(names[k], _expiry(v, limit, today)) for k, v in rows.items()]
     return [f for f in out if f.expiry]
 
 

@@ -110,17 +110,17 @@ def test_plan_draw_takes_soonest_or_latest_first_like_the_ledger(expiring_org, m
 
 def test_a_day_names_each_credit_type_expiring_on_it_in_display_order():
     day, later = _days(5), _days(9)
+    promo, allocated = (2, "Promo"), (1, "Org-allocated")
     expiry = _expiry(
-        [(day, 10), (day, 5), (later, 3), (NEVER, 100), (later, 0)],
+        [(day, 10, promo), (day, 5, allocated), (later, 3, promo), (NEVER, 100, allocated), (later, 0, allocated)],
         3,
         timezone.localdate(),
-        [(2, "Promo"), (1, "Org-allocated"), (2, "Promo"), (1, "Org-allocated"), (1, "Org-allocated")],
     )
     assert [(d.day, d.credits, d.types) for d in expiry.days] == [
         (day, 15, ("Org-allocated", "Promo")),
         (later, 3, ("Promo",)),
     ]
-    assert [d.types for d in _expiry([(day, 10)], 3, timezone.localdate()).days] == [()]  # no names given
+    assert [d.types for d in _expiry([(day, 10, None)], 3, timezone.localdate()).days] == [()]  # no names given
 
 
 def test_buy_page_and_setting_use_the_purchase_expiry_rule(org):
