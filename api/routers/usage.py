@@ -8,13 +8,12 @@ from ninja import Router
 
 import api
 from api.auth import require_scope
-from api.idempotency import idempotent
+from api.idempotency import Write, idempotent
 from api.schemas import POST_ERRORS, IdemKey, UsageIn, UsageOut
 from api.selectors import member_org_balance
 from apikeys.models import ApiKey, ApiKeyScope, UsageCharge
 from core.sql import load_sql
 from orgs.models import Membership
-from wallets.ledger import fetch_hot
 from wallets.models import CreditType, Entry
 from wallets.services import member_charge_usage
 
@@ -31,7 +30,7 @@ def usage_charge(request, payload: UsageIn, idempotency_key: IdemKey):
     key: ApiKey = request.auth
     require_scope(key, ApiKeyScope.CHARGE)
 
-    def run():
+    def run(reserved_id: int):
         charged = member_charge_usage(
             org=key.org,
             membership_id=payload.member_id,
@@ -40,10 +39,11 @@ def usage_charge(request, payload: UsageIn, idempotency_key: IdemKey):
             idempotency_key=f"api:{idempotency_key}",
         )
         transfer = charged.transfer
+        write = None
         if charged.replayed:
             charge = UsageCharge.objects.get(transfer_id=transfer.pk)
         else:
-            charge = _record_usage_charge(key, payload, transfer)
+            charge, write = _usage_charge(key, payload, transfer, reserved_id)
         drawn, balance = list(charged.drawn), charged.member_balance
         if charged.replayed:  # a replay the ledger caught (the stored response was purged): read it back
             slugs = dict(CreditType.objects.values_list("pk", "slug"))
@@ -55,7 +55,7 @@ def usage_charge(request, payload: UsageIn, idempotency_key: IdemKey):
             ]
             membership = Membership.objects.select_related("user").get(pk=charge.membership_id)
             balance = member_org_balance(org=key.org, membership=membership)
-        return 201, {
+        body = {
             "id": charge.pk,
             "transfer_id": transfer.pk,
             "member_id": charge.membership_id,
@@ -66,14 +66,17 @@ def usage_charge(request, payload: UsageIn, idempotency_key: IdemKey):
             "member_balance": balance,
             "created_at": charge.created_at.isoformat(),
         }
+        return 201, body, write
 
-    return idempotent(request, idempotency_key, run)
+    return idempotent(request, idempotency_key, run, reserve=UsageCharge._meta.db_table)
 
 
-def _record_usage_charge(key: ApiKey, payload: UsageIn, transfer) -> UsageCharge:
-    """The charge's description and metadata beside its Usage transfer: one prepared INSERT (the ORM's
-    create() compiled a statement per charge on the API's hottest path)."""
+def _usage_charge(key: ApiKey, payload: UsageIn, transfer, charge_id: int) -> tuple[UsageCharge, Write]:
+    """The charge's description and metadata beside its Usage transfer, with the id the idempotency claim reserved,
+    and the prepared INSERT that writes it in the statement storing the response (the ORM's create() compiled a
+    statement per charge on the API's hottest path, and was a round trip of its own)."""
     charge = UsageCharge(
+        pk=charge_id,
         org_id=key.org_id,
         membership_id=payload.member_id,
         transfer_id=transfer.pk,
@@ -83,18 +86,16 @@ def _record_usage_charge(key: ApiKey, payload: UsageIn, transfer) -> UsageCharge
         metadata=payload.metadata,
         created_at=transfer.created_at,
     )
-    ((charge.pk,),) = fetch_hot(
-        _INSERT_USAGE_CHARGE,
-        [
-            charge.org_id,
-            charge.membership_id,
-            charge.transfer_id,
-            charge.api_key_id,
-            charge.amount,
-            charge.description,
-            json.dumps(charge.metadata),
-            charge.created_at,
-        ],
-    )
     charge._state.adding = False
-    return charge
+    params = [
+        charge.pk,
+        charge.org_id,
+        charge.membership_id,
+        charge.transfer_id,
+        charge.api_key_id,
+        charge.amount,
+        charge.description,
+        json.dumps(charge.metadata),
+        charge.created_at,
+    ]
+    return charge, Write(_INSERT_USAGE_CHARGE, params)

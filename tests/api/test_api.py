@@ -372,10 +372,11 @@ def test_a_usage_charge_costs_a_fixed_set_of_statements(funded_org, member, char
     assert response.status_code == 201, response.content
     sql = [q["sql"] for q in ctx.captured_queries]
     assert not any("SAVEPOINT" in s for s in sql), sql  # no savepoint inside the API's transaction
-    # key+org, BEGIN, claim, the ledger's drawn statement (membership, pockets, plan and write: post_usage.sql),
-    # charge, stored response, COMMIT
-    assert len(sql) == 7, sql
+    # key+org, BEGIN, claim (reserving the usage charge's id), the ledger's drawn statement (membership, pockets,
+    # plan and write: post_usage.sql), the usage charge with the stored response, COMMIT
+    assert len(sql) == 6, sql
     assert sum("/* prepared */ WITH m AS MATERIALIZED" in s for s in sql) == 1, sql
+    assert "nextval" in sql[2] and "INSERT INTO billing_usagecharge" in sql[4] and "idempotencyrecord" in sql[4], sql
     assert sql[1] == "BEGIN" and sql[-1] == "COMMIT", sql
     body = response.json()
     charge = UsageCharge.objects.get(pk=body["id"])
