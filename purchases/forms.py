@@ -16,6 +16,7 @@ class AutoTopUpForm(forms.Form):
         min_value=0,
         max_value=MAX_CREDITS,
         label="When the org wallet is below (credits)",
+        placeholder="e.g. 1,000",
         help_text="Whole credits, the org wallet's total over every credit type.",
         error_messages={"required": "Enter the balance that starts a top-up, in credits."},
     )
@@ -23,6 +24,7 @@ class AutoTopUpForm(forms.Form):
         min_value=1,
         max_value=MAX_CREDITS,
         label="Buy enough to reach (credits)",
+        placeholder="e.g. 10,000",  # above the threshold, as it must be
         help_text="One charge buys the whole shortfall, as Org-allocated credits ($0.01 each).",
         error_messages={"required": "Enter the balance a top-up brings the wallet back to, in credits."},
     )

@@ -26,10 +26,11 @@ class CreditsField(forms.CharField):
         "invalid": "Enter a whole number of credits, like 100.",
     }
 
-    def __init__(self, *, min_value: int = 1, max_value: int = MAX_AMOUNT, **kwargs):
+    def __init__(self, *, min_value: int = 1, max_value: int = MAX_AMOUNT, placeholder: str = "e.g. 100", **kwargs):
         self.min_value, self.max_value = min_value, max_value
         kwargs.setdefault(
-            "widget", forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off", "placeholder": "e.g. 100"})
+            "widget",
+            forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off", "placeholder": placeholder}),
         )
         super().__init__(**kwargs)
 

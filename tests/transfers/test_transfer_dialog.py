@@ -154,6 +154,23 @@ def test_preview_total_and_shortfall_for_all(admin_client, funded_org):
     assert 'data-testid="transfer-footer-shortfall">2,500 short<' in html
 
 
+def test_preview_of_selected_members_names_them_before_the_click(admin_client, funded_org):
+    """Selected mode says who gets the credits: the first three by name, then how many more; one query for them."""
+    members = bulk_members(funded_org, 5)
+    names = [m.user.display_name for m in members]
+    params = {"mode": "selected", "credit_type": "org-allocated", "amount": "10"}
+    html = admin_client.get(_url(funded_org, "transfer_preview"), {**params, "member": [members[0].pk, members[1].pk]})
+    assert f'data-testid="transfer-names">: {names[0]}, {names[1]}<' in html.content.decode()
+    with CaptureQueriesContext(connection) as few:
+        admin_client.get(_url(funded_org, "transfer_preview"), {**params, "member": [members[0].pk]})
+    with CaptureQueriesContext(connection) as many:
+        html = admin_client.get(_url(funded_org, "transfer_preview"), {**params, "member": [m.pk for m in members]})
+    text = html.content.decode()
+    assert "5 members" in text and f": {names[0]}, {names[1]}, {names[2]} and 2 more<" in text
+    assert names[3] not in text
+    assert len(many.captured_queries) == len(few.captured_queries)
+
+
 # --- one member ---------------------------------------------------------------------------------------
 
 

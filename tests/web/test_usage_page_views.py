@@ -73,6 +73,16 @@ def test_the_billing_tabs_link_to_usage(client, funded_org, owner):
     assert f'href="{reverse("usage:page", args=[funded_org.slug])}"' in html
 
 
+def test_the_usage_page_keeps_the_billing_tabs_with_usage_selected(client, funded_org, owner):
+    """Usage is a page of its own: its tabs are plain links back to Credits and Credit Requests."""
+    client.force_login(owner)
+    html = client.get(url(funded_org)).content.decode()
+    assert f'href="{reverse("billing:page", args=[funded_org.slug])}"' in html
+    assert f'href="{reverse("billing:requests", args=[funded_org.slug])}"' in html
+    assert re.search(r'aria-selected="true" id="tab-usage"[^>]*class="tab active"', html)
+    assert 'hx-target="#tab-panel"' not in html and 'aria-controls="tab-panel"' not in html
+
+
 @pytest.mark.parametrize(
     ("params", "field", "message"),
     [

@@ -90,6 +90,9 @@ def _order(send_first: SendFirstForm) -> str:
     return send_first.chosen() if send_first.is_bound and send_first.is_valid() else SOONEST
 
 
+SHOWN_NAMES = 3  # the preview names this many of the selected members, then "and N more"
+
+
 def _preview(
     form: TransferForm, org, params, member_count: int, pocket_days: dict, order: str = SOONEST
 ) -> dict | None:
@@ -113,8 +116,12 @@ def _preview(
     elif params.get("match_all") in ("on", "true", "1"):
         count = search_members(org, params.get("q", "")).count()
     else:
+        # Who gets the credits, named before the click (the same one query the count was).
         ids = parse_ids(params.getlist("member"))
-        count = active_members(org).filter(pk__in=ids).count() if ids else 0
+        chosen = active_members(org).filter(pk__in=ids).select_related("user").order_by("pk") if ids else []
+        names = [m.user.display_name for m in chosen]
+        count, preview["names"] = len(names), names[:SHOWN_NAMES]
+        preview["more"] = max(0, count - SHOWN_NAMES)
     preview["count"] = count
     preview["before_usd"] = dollars(holding.balance)
     total = amount * count if amount else 0

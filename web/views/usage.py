@@ -20,6 +20,7 @@ from core.replica import read_alias, run_read, stream_read
 from orgs.selectors import billing_viewer_membership
 from reporting import usage_page
 from reporting.usage import usage_chart
+from web.views.billing import TABS
 
 CHART_WIDE_AFTER = 31  # days: a longer range gets a wider chart box
 
@@ -44,6 +45,8 @@ def usage_view(request: HttpRequest, org_slug: str) -> HttpResponse:
         "org": org,
         "membership": membership,
         "presets": usage_page.PRESETS,
+        "tab": "usage",
+        "tabs": TABS,  # the Billing tabs, as plain links (no badge: its count is the Billing page's query)
         "errors": errors,
         "form": {
             "range": request.GET.get("range") or ("custom" if request.GET.get("from") else rng.preset),
