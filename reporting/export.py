@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.db.models import Count, OuterRef, Subquery
 from psycopg.sql import SQL, Composable, Identifier, Literal
 
 from core.replica import stream_read
@@ -26,7 +27,7 @@ from core.sql import load_sql
 from orgs.models import Organization
 from reporting.filters import TransactionFilter
 from reporting.queries import TransactionRow, filter_transfers, org_wallet_id
-from wallets.models import CreditType, TransferKind, WalletKind
+from wallets.models import CreditType, Pocket, TransferKind, WalletKind
 
 CSV_COLUMNS = [
     "id",
@@ -94,6 +95,7 @@ def csv_chunks(rows: Iterator[TransactionRow], rows_per_chunk: int = 1000) -> It
 _EXPORT = SQL(load_sql(__file__, "export.sql"))
 _PARTY = SQL(load_sql(__file__, "export_party.sql"))
 _CREDIT_TYPE_COLUMNS = SQL(load_sql(__file__, "export_credit_type.sql"))
+_TYPE_BALANCE = SQL(load_sql(__file__, "export_type_balance.sql"))
 _COPY = SQL("COPY ({}) TO STDOUT WITH (FORMAT csv, HEADER true)")
 # csv_safe in SQL: the leading characters of _FORMULA_START (tab and CR as chr(9), chr(13)).
 _SAFE = SQL("CASE WHEN left({0}, 1) IN ('=', '+', '-', '@', chr(9), chr(13)) THEN chr(39) || {0} ELSE {0} END")
@@ -115,11 +117,24 @@ def _export_sql(org: Organization, filt: TransactionFilter, using: str = DEFAULT
     # Django's SQL with its parameters bound by psycopg (client side, as COPY needs), so the statement
     # carries no placeholders and no literal of ours is ever read as one.
     transfers = SQL(connections[using].ops.compose_sql(*inner.query.sql_with_params()))
-    ow = Literal(int(org_wallet_id(org, using)))
-    types = [
-        (int(pk), Literal(name))
-        for pk, name in CreditType.objects.using(using).order_by("pk").values_list("pk", "name")
-    ]
+    ow_id = int(org_wallet_id(org, using))
+    ow = Literal(ow_id)
+    # Each credit type with how many pockets of it the org wallet holds (one per expiry day): the same one query.
+    pockets = (
+        Pocket.objects.filter(wallet_id=ow_id, credit_type_id=OuterRef("pk"))
+        .order_by()
+        .values("credit_type_id")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
+    rows = list(
+        CreditType.objects.using(using)
+        .annotate(n_pockets=Subquery(pockets))
+        .order_by("pk")
+        .values_list("pk", "name", "n_pockets")
+    )
+    types = [(int(pk), Literal(name)) for pk, name, _n in rows]
+    several = {int(pk) for pk, _name, n in rows if (n or 0) > 1}
 
     kind = SQL("CASE t.kind {} ELSE t.kind END").format(
         SQL(" ").join(
@@ -132,6 +147,7 @@ def _export_sql(org: Organization, filt: TransactionFilter, using: str = DEFAULT
             org_wallet=ow,
             has=Identifier(f"has_{pk}"),
             balance=Identifier(f"bal_{pk}"),
+            entry=Identifier(f"eid_{pk}"),
             legs_from=Identifier(f"nf_{pk}"),
             legs_to=Identifier(f"nt_{pk}"),
         )
@@ -140,13 +156,28 @@ def _export_sql(org: Organization, filt: TransactionFilter, using: str = DEFAULT
     credit_type = SQL("concat_ws(' + ', {})").format(
         SQL(", ").join(SQL("CASE WHEN {} THEN {} END").format(Identifier("s", f"has_{pk}"), name) for pk, name in types)
     )
+    # The org wallet's balance of each type after the transfer: its one pocket's balance_after, or, for a type
+    # it holds in several pockets, their sum as of the transfer (sql/export_type_balance.sql).
+    type_balances = SQL(", ").join(
+        SQL("{} AS {}").format(
+            _TYPE_BALANCE.format(entry=Identifier("s", f"eid_{pk}"), org_wallet=ow, credit_type=Literal(pk))
+            if pk in several
+            else Identifier("s", f"bal_{pk}"),
+            Identifier(f"tb_{pk}"),
+        )
+        for pk, _ in types
+    )
+    after = [Identifier("b", f"tb_{pk}") for pk, _ in types]
     balances = SQL("concat_ws('; ', {})").format(
         SQL(", ").join(
-            SQL("CASE WHEN {0} IS NOT NULL THEN {1} || ' ' || {0} END").format(Identifier("s", f"bal_{pk}"), name)
-            for pk, name in types
+            SQL("CASE WHEN {0} IS NOT NULL THEN {1} || ' ' || {0} END").format(b, name)
+            for b, (_pk, name) in zip(after, types, strict=True)
         )
     )
-    balance_after = SQL("CASE WHEN s.n_bal = 1 THEN s.bal_one::text ELSE {} END").format(balances)
+    # One credit type: the number alone, as TransactionRow.balance_after_text writes it.
+    balance_after = SQL("CASE WHEN num_nonnulls({0}) = 1 THEN coalesce({0})::text ELSE {1} END").format(
+        SQL(", ").join(after), balances
+    )
 
     def party(side: str, wallet: str, user: str) -> Composable:
         return _PARTY.format(
@@ -170,6 +201,7 @@ def _export_sql(org: Organization, filt: TransactionFilter, using: str = DEFAULT
         transfers=transfers,
         org_wallet=ow,
         per_type=per_type,
+        type_balances=type_balances,
     )
 
 

@@ -32,6 +32,7 @@ from django.utils import timezone
 from orgs.models import Organization
 from reporting.filters import TransactionFilter
 from wallets.models import CreditType, Entry, Transfer, TransferKind, Wallet, WalletKind
+from wallets.selectors import type_balances_after
 
 PAGE_SIZE = 50
 EXPORT_CHUNK = 5000
@@ -77,7 +78,7 @@ class TransactionRow:
     credit_types: list[str]
     amount: int | None  # signed, from the org wallet's point of view; None if the org wallet is untouched
     credits: int  # gross credits moved
-    balances_after: list[tuple[str, int]]  # (credit type name, org wallet pocket balance after)
+    balances_after: list[tuple[str, int]]  # (credit type name, the org wallet's balance of it right after)
     actor: str
     memo: str
 
@@ -181,7 +182,7 @@ def _rows(transfers: list[tuple], labels: _Labels) -> list[TransactionRow]:
         .values_list("transfer_id", "credit_type_id")
         .annotate(
             org_amount=Sum("amount", filter=Q(wallet_id=ow)),
-            org_balance=Max("balance_after", filter=Q(wallet_id=ow)),
+            org_entry=Max("id", filter=Q(wallet_id=ow)),
             n_from=Count("wallet_id", distinct=True, filter=Q(amount__lt=0)),
             from_wallet=Min("wallet_id", filter=Q(amount__lt=0)),
             n_to=Count("wallet_id", distinct=True, filter=Q(amount__gt=0)),
@@ -198,6 +199,12 @@ def _rows(transfers: list[tuple], labels: _Labels) -> list[TransactionRow]:
     labels.load(wallet_ids - {None})
     names = labels.credit_types
     wallets = labels.wallets
+    # The org wallet's balance of each credit type right after each transfer, over all its pockets of the type
+    # (one per expiry day): one query for the whole page (wallets.selectors.type_balances_after).
+    stamps = {t[0]: t[1] for t in transfers}
+    points = [(pk, ct, entry) for pk, groups in by_transfer.items() for _t, ct, _a, entry, *_ in groups if entry]
+    after = type_balances_after([(ow, ct, stamps[pk], entry) for pk, ct, entry in points], using=labels.using)
+    balance_of = {(pk, ct): balance for (pk, ct, _e), balance in zip(points, after, strict=True)}
     out = []
     for pk, created_at, kind, credits, memo, actor_name, actor_email in transfers:
         groups = sorted(by_transfer.get(pk, ()), key=lambda g: g[1])
@@ -206,10 +213,10 @@ def _rows(transfers: list[tuple], labels: _Labels) -> list[TransactionRow]:
         n_from = n_to = 0
         from_ids: set = set()
         to_ids: set = set()
-        for _t, ct, org_amount, org_balance, nf, fw, nt, tw in groups:
+        for _t, ct, org_amount, _org_entry, nf, fw, nt, tw in groups:
             if org_amount is not None:
                 amount = (amount or 0) + org_amount
-                balances.append((names.get(ct, "?"), org_balance))
+                balances.append((names.get(ct, "?"), balance_of.get((pk, ct))))
             n_from, n_to = max(n_from, nf), max(n_to, nt)
             from_ids.add(fw)
             to_ids.add(tw)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import datetime
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.models import Sum
 
 from core.sql import load_sql
@@ -51,12 +53,56 @@ def wallet_pockets(wallet: Wallet) -> list[Pocket]:
     )
 
 
+_TYPE_BALANCES_AFTER = load_sql(__file__, "type_balances_after.sql")
+
+
+def type_balances_after(
+    points: Sequence[tuple[int, int, datetime.datetime, int]], using: str = DEFAULT_DB_ALIAS
+) -> list[int | None]:
+    """For each (wallet id, credit type id, created_at, entry id) of an internal wallet: that wallet's balance of
+    that credit type right after that entry, over all its pockets of the type. An entry's own `balance_after` is
+    its pocket's only, which is not the type's balance once a wallet holds credits that expire on different days.
+    One query (sql/type_balances_after.sql), whatever the points; None for a point with no pocket of the type."""
+    # Run even for no points: a page's query count does not depend on its data.
+    wallet_ids, type_ids, stamps, entry_ids = ([p[i] for p in points] for i in range(4))
+    with connections[using].cursor() as cur:
+        cur.execute(_TYPE_BALANCES_AFTER, [wallet_ids, type_ids, stamps, entry_ids])
+        found = dict(cur.fetchall())
+    return [found.get(i) for i in range(1, len(points) + 1)]
+
+
+def with_type_balances(entries: list[Entry]) -> list[Entry]:
+    """Sets `type_balance_after` (the credit type's balance of the entry's wallet right after it, for the "Balance
+    after" column) on entries of internal wallets, in one query; None on external ones."""
+    internal = [e for e in entries if e.balance_after is not None]
+    # A transfer that drew on several pockets of one type has an entry for each: every one of them shows the
+    # balance after the whole transfer (its last entry of that wallet and type).
+    last: dict[tuple[int, int, int], int] = {}
+    for e in internal:
+        key = (e.transfer_id, e.wallet_id, e.credit_type_id)
+        last[key] = max(last.get(key, 0), e.pk)
+    after = type_balances_after(
+        [
+            (e.wallet_id, e.credit_type_id, e.created_at, last[e.transfer_id, e.wallet_id, e.credit_type_id])
+            for e in internal
+        ]
+    )
+    for e in entries:
+        e.type_balance_after = None
+    for e, balance in zip(internal, after, strict=True):
+        e.type_balance_after = balance
+    return entries
+
+
 def recent_entries(wallet: Wallet, limit: int = 10) -> list[Entry]:
-    """The wallet's latest movements, newest first, with the transfer, its actor and credit type."""
-    return list(
-        Entry.objects.filter(wallet=wallet)
-        .select_related("transfer", "transfer__actor", "transfer__org", "credit_type")
-        .order_by("-id")[:limit]
+    """The wallet's latest movements, newest first, with the transfer, its actor and credit type, and the
+    credit type's balance after each (`type_balance_after`)."""
+    return with_type_balances(
+        list(
+            Entry.objects.filter(wallet=wallet)
+            .select_related("transfer", "transfer__actor", "transfer__org", "credit_type")
+            .order_by("-id")[:limit]
+        )
     )
 
 
@@ -152,7 +198,8 @@ class EntriesPage:
 
 def wallet_entries_page(wallet: Wallet, *, before: int | None = None, kind: str = "", limit: int = 25) -> EntriesPage:
     """One page of a wallet's movements, newest first, keyset-paginated on the entry id (index
-    wallets_entry_wallet_recent): one query whatever the page, stable while new entries arrive."""
+    wallets_entry_wallet_recent): one query whatever the page, stable while new entries arrive; and one for the
+    credit type's balance after each (`with_type_balances`)."""
     qs = Entry.objects.filter(wallet=wallet)
     if before is not None:
         qs = qs.filter(id__lt=before)
@@ -162,4 +209,4 @@ def wallet_entries_page(wallet: Wallet, *, before: int | None = None, kind: str 
         qs.select_related("transfer", "transfer__actor", "transfer__org", "credit_type").order_by("-id")[: limit + 1]
     )
     older = rows[limit - 1].pk if len(rows) > limit else None
-    return EntriesPage(entries=rows[:limit], older=older, kind=kind)
+    return EntriesPage(entries=with_type_balances(rows[:limit]), older=older, kind=kind)

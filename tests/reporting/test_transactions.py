@@ -18,7 +18,7 @@ from reporting.queries import iter_transactions, transactions_page
 from tests.factories import MembershipFactory, UserFactory, bulk_members, fund, ledger_snapshot
 from wallets.ledger import leg, post_transfer
 from wallets.models import CreditType, ExternalCode, Transfer, TransferKind, Wallet
-from wallets.services import org_bulk_transfer, org_transfer_to_member
+from wallets.services import org_bulk_transfer, org_grant_promo, org_transfer_to_member
 
 pytestmark = pytest.mark.django_db
 
@@ -364,8 +364,8 @@ def test_csv_streams_in_keyset_chunks(funded_org, alice, ct):
     assert len(chunks) == 3 and chunks[0].startswith("id,date,kind")
     with CaptureQueriesContext(connection) as queries:
         list(iter_transactions(funded_org, TransactionFilter(), chunk_size=3))
-    # org wallet + credit types + per chunk (transfers + entry summary) + wallet labels once
-    assert len(queries) <= 2 + 3 * 2 + 3
+    # org wallet + credit types + per chunk (transfers + entry summary + the types' balances after) + wallet labels
+    assert len(queries) <= 2 + 3 * 3 + 3
 
 
 def test_csv_with_malformed_filter_redirects_to_the_explained_page(client, funded_org, owner):
@@ -476,3 +476,30 @@ def test_an_org_wallet_that_never_held_credits_shows_a_sentence_not_an_empty_cha
     client.force_login(owner)
     html = client.get(reverse("billing:page", args=[org.slug])).content.decode()
     assert 'data-testid="chart-empty"' in html and 'data-testid="balance-chart"' not in html
+
+
+def test_balance_after_is_the_credit_types_balance_over_every_pocket_of_it(client, funded_org, owner, alice, ct):
+    """Promo granted in two batches that expire on different days sits in two org wallet pockets; "Balance after"
+    is the org wallet's Promo balance (both pockets), on the page, in the CSV export (COPY and Python alike), on
+    the Billing tab and, for a member given Promo from both, on their wallet: not the one pocket's balance."""
+    today = timezone.localdate()
+    org_grant_promo(org=funded_org, amount=1_500, expires_on=today + timedelta(days=20))
+    org_grant_promo(org=funded_org, amount=3_500, expires_on=today + timedelta(days=40))
+    promo = CreditType.objects.get(slug="promo")
+    org_transfer_to_member(org=funded_org, membership_id=alice.pk, credit_type=promo, amount=2_000)  # both pockets
+    rows = page_rows(funded_org)
+    assert [(r.kind, r.balances_after) for r in rows[:3]] == [
+        ("transfer", [("Promo", 3_000)]),
+        ("promo_grant", [("Promo", 5_000)]),
+        ("promo_grant", [("Promo", 1_500)]),
+    ]
+    python = list(csv.reader(io.StringIO("".join(csv_chunks(iter_transactions(funded_org, TransactionFilter()))))))
+    copied = list(csv.reader(io.StringIO(b"".join(copy_csv(funded_org, TransactionFilter())).decode())))
+    assert copied == python and [r[8] for r in copied[1:4]] == ["3000", "5000", "1500"]
+    client.force_login(owner)
+    billing = client.get(reverse("billing:page", args=[funded_org.slug])).content.decode()
+    # The transfer took 1,500 and 500 from the two pockets: both of its rows say what was left after it
+    assert billing.count('3,000 <span class="muted">($30.00)</span>') == 2 and "5,000 <span" in billing
+    client.force_login(alice.user)
+    wallet = client.get(reverse("wallet")).content.decode()
+    assert wallet.count('2,000 <span class="muted">($20.00)</span>') == 2  # her two Promo pockets, both rows
