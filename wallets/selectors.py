@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.models import Sum
+from django.db.models.expressions import RawSQL
 
 from core.sql import load_sql
 from wallets.models import CreditType, Entry, Pocket, Wallet
@@ -71,38 +72,25 @@ def type_balances_after(
     return [found.get(i) for i in range(1, len(points) + 1)]
 
 
-def with_type_balances(entries: list[Entry]) -> list[Entry]:
-    """Sets `type_balance_after` (the credit type's balance of the entry's wallet right after it, for the "Balance
-    after" column) on entries of internal wallets, in one query; None on external ones."""
-    internal = [e for e in entries if e.balance_after is not None]
-    # A transfer that drew on several pockets of one type has an entry for each: every one of them shows the
-    # balance after the whole transfer (its last entry of that wallet and type).
-    last: dict[tuple[int, int, int], int] = {}
-    for e in internal:
-        key = (e.transfer_id, e.wallet_id, e.credit_type_id)
-        last[key] = max(last.get(key, 0), e.pk)
-    after = type_balances_after(
-        [
-            (e.wallet_id, e.credit_type_id, e.created_at, last[e.transfer_id, e.wallet_id, e.credit_type_id])
-            for e in internal
-        ]
-    )
-    for e in entries:
-        e.type_balance_after = None
-    for e, balance in zip(internal, after, strict=True):
-        e.type_balance_after = balance
-    return entries
+# The credit type's balance of the entry's wallet right after the entry's transfer, as a column of the entry
+# query itself (no query of its own): each of the wallet's pockets of that type as of the transfer's last entry
+# of that wallet and type, summed (as sql/type_balances_after.sql). A transfer that drew on several pockets of one
+# type has an entry for each, and every one of them shows the balance after the whole transfer.
+_TYPE_BALANCE_AFTER_COLUMN = load_sql(__file__, "type_balance_after_column.sql")
+
+
+def _with_type_balance(qs):
+    """`type_balance_after` on each entry: None on external wallets (they keep no balance)."""
+    return qs.annotate(type_balance_after=RawSQL(_TYPE_BALANCE_AFTER_COLUMN, []))  # noqa: S611 (sql/, no parameters)
 
 
 def recent_entries(wallet: Wallet, limit: int = 10) -> list[Entry]:
     """The wallet's latest movements, newest first, with the transfer, its actor and credit type, and the
     credit type's balance after each (`type_balance_after`)."""
-    return with_type_balances(
-        list(
-            Entry.objects.filter(wallet=wallet)
-            .select_related("transfer", "transfer__actor", "transfer__org", "credit_type")
-            .order_by("-id")[:limit]
-        )
+    return list(
+        _with_type_balance(Entry.objects.filter(wallet=wallet))
+        .select_related("transfer", "transfer__actor", "transfer__org", "credit_type")
+        .order_by("-id")[:limit]
     )
 
 
@@ -198,9 +186,9 @@ class EntriesPage:
 
 def wallet_entries_page(wallet: Wallet, *, before: int | None = None, kind: str = "", limit: int = 25) -> EntriesPage:
     """One page of a wallet's movements, newest first, keyset-paginated on the entry id (index
-    wallets_entry_wallet_recent): one query whatever the page, stable while new entries arrive; and one for the
-    credit type's balance after each (`with_type_balances`)."""
-    qs = Entry.objects.filter(wallet=wallet)
+    wallets_entry_wallet_recent): one query whatever the page, stable while new entries arrive. Each entry has
+    `type_balance_after`, its credit type's balance in the wallet after its transfer."""
+    qs = _with_type_balance(Entry.objects.filter(wallet=wallet))
     if before is not None:
         qs = qs.filter(id__lt=before)
     if kind:
@@ -209,4 +197,4 @@ def wallet_entries_page(wallet: Wallet, *, before: int | None = None, kind: str 
         qs.select_related("transfer", "transfer__actor", "transfer__org", "credit_type").order_by("-id")[: limit + 1]
     )
     older = rows[limit - 1].pk if len(rows) > limit else None
-    return EntriesPage(entries=with_type_balances(rows[:limit]), older=older, kind=kind)
+    return EntriesPage(entries=rows[:limit], older=older, kind=kind)

@@ -78,6 +78,5 @@ def test_wallet_page_query_count_is_flat(client, paid_member, funded_org):
     older = html[html.index("?before=") : html.index('"', html.index("?before="))]
     with CaptureQueriesContext(connection) as deep:
         client.get(reverse("wallet") + older)
-    # 10, plus one for the credits held by open holds (templates/wallets/_held.html, holds.selectors: one sum),
-    # plus one for the credit types' balances after each movement (wallets.selectors.with_type_balances)
-    assert len(small) == len(large) == len(deep) <= 12
+    # 10, plus one for the credits held by open holds (templates/wallets/_held.html, holds.selectors: one sum)
+    assert len(small) == len(large) == len(deep) <= 11
