@@ -13,6 +13,12 @@ member's, or the org wallet's for a removed member). Held credits sit in the Hol
 while held; released after their day, they land in a pocket already past it and the next daily expiry run
 expires them.
 
+One statement each, for the usual cases: a hold is `wallets.ledger.post_usage` writing the Hold row with the
+transfer (`sql/hold_then.sql`); a capture of an open hold of a current member is `wallets.ledger.post_settle`, which
+locks the hold, writes the release and the capture and marks the hold captured (`sql/capture_source.sql`,
+`sql/capture_then.sql`). Anything else takes the general path: the hold locked, `post_transfer`, the status, in one
+transaction. Both write the same ledger.
+
 Lock order, as everywhere: the domain row first (the hold; for a new hold the membership), then the
 membership, then the pockets (post_transfer, by id). The hold's status changes in the same transaction as its
 capture or release transfer, so capture, void and expiry racing on one hold have exactly one winner.
@@ -34,8 +40,8 @@ from holds.errors import CaptureTooLarge, HoldError, HoldExpired, HoldKeyReused,
 from holds.models import DEFAULT_EXPIRES_IN, MAX_EXPIRES_IN, Hold, HoldStatus, expiry_from
 from orgs.models import MembershipStatus, Organization
 from wallets.errors import IdempotencyConflict, InvalidAmount, LedgerBusy, MemberNotActive, WalletError
-from wallets.ledger import Leg, check_amount, execute_prepared, post_transfer, post_usage
-from wallets.models import NEVER, ExternalCode, Transfer, TransferKind, Wallet
+from wallets.ledger import Leg, Settlement, Then, check_amount, execute_prepared, post_settle, post_transfer, post_usage
+from wallets.models import MAX_AMOUNT, NEVER, ExternalCode, Transfer, TransferKind, Wallet
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,8 +55,11 @@ class HoldResult:
 
 # Hand-written, prepared statements on the hot path (as wallets.services.member_charge_usage): ORM compilation
 # of these reads and writes cost more than the database work.
-_INSERT_HOLD = load_sql(__file__, "insert_hold.sql")
 _LOCK_HOLD = load_sql(__file__, "lock_hold.sql")
+# The hold's row, written by the ledger's drawn statement itself (wallets.ledger.post_usage's `Then`).
+_HOLD_ROW = load_sql(__file__, "hold_then.sql")
+# A capture in one statement (wallets.ledger.post_settle): the hold locked first, then released and charged.
+_CAPTURE = Settlement(source=load_sql(__file__, "capture_source.sql"), then=load_sql(__file__, "capture_then.sql"))
 _CAPTURED = (
     "UPDATE holds_hold SET status = 'captured', captured = %s, capture_transfer_id = %s, closed_at = %s "
     "WHERE id = %s RETURNING id"
@@ -93,20 +102,10 @@ def create_hold(
     except (TypeError, ValueError):
         raise MemberNotActive() from None
     fingerprint = _fingerprint(org.pk, membership_id, amount, description)
-    # Inside a caller's transaction (the API's), no savepoint, as member_charge_usage: refusals are decided
-    # before anything is written, returned out of the block and raised after it.
-    nested = transaction.get_connection().in_atomic_block
-    error: WalletError | None = None
-    with transaction.atomic(savepoint=not nested):
-        try:
-            return _create_locked(
-                org, membership_id, amount, description, expires_in, api_key_id, actor, key, fingerprint
-            )
-        except LedgerBusy:
-            raise
-        except WalletError as exc:
-            error = exc
-    raise error
+    # One statement writes the HOLD transfer and the hold's row (outside a caller's transaction, its own
+    # transaction: no BEGIN or COMMIT round trips); refusals are decided before anything is written, so a
+    # caller's transaction (the API's) stays usable after any of them.
+    return _create(org, membership_id, amount, description, expires_in, api_key_id, actor, key, fingerprint)
 
 
 def _replay_hold(org, key, fingerprint) -> HoldResult | None:
@@ -118,9 +117,9 @@ def _replay_hold(org, key, fingerprint) -> HoldResult | None:
     return HoldResult(hold, hold.hold_transfer, replayed=True)
 
 
-def _create_locked(org, membership_id, amount, description, expires_in, api_key_id, actor, key, fingerprint):
+def _create(org, membership_id, amount, description, expires_in, api_key_id, actor, key, fingerprint):
     # One ledger statement (wallets.ledger.post_usage, the usage draw order) locks the membership and the member's
-    # pockets, plans the hold over them and writes the HOLD transfer; then the Hold row, in the same transaction.
+    # pockets, plans the hold over them, writes the HOLD transfer and, with it, the Hold row (hold_then.sql).
     try:
         posted = post_usage(
             kind=TransferKind.HOLD,
@@ -132,6 +131,10 @@ def _create_locked(org, membership_id, amount, description, expires_in, api_key_
             actor=actor,
             memo=description or "Hold",
             idempotency_key=key,
+            then=Then(
+                _HOLD_ROW,
+                {"hold_api_key": api_key_id, "hold_description": description, "hold_expires_in": expires_in},
+            ),
         )
     except IdempotencyConflict:
         raise HoldKeyReused() from None
@@ -139,45 +142,28 @@ def _create_locked(org, membership_id, amount, description, expires_in, api_key_
         return _replay_hold(org, key, fingerprint) or HoldResult(
             _hold_of_transfer(posted.transfer), posted.transfer, True
         )
-    member_wallet_id = posted.wallet_id
+    # One part per pocket taken from (a member has one pocket per credit type and expiry day), in draw order: as
+    # the statement wrote them.
     parts = [[ct_id, slug, take, day.isoformat()] for ct_id, slug, take, day in posted.taken]
-    # One part per pocket taken from (a member has one pocket per credit type and expiry day), in draw order.
-    merged: dict[tuple, list] = {}
-    for ct_id, slug, take, day in parts:
-        merged.setdefault((ct_id, day), [ct_id, slug, 0, day])[2] += take
     now = posted.transfer.created_at
     hold = Hold(
+        pk=posted.written["id"],
         org_id=org.pk,
         membership_id=membership_id,
-        wallet_id=member_wallet_id,
+        wallet_id=posted.wallet_id,
         api_key_id=api_key_id,
         amount=amount,
         captured=0,
         status=HoldStatus.OPEN,
         description=description,
-        parts=list(merged.values()),
+        parts=parts,
         idempotency_key=key,
         created_at=now,
         expires_at=expiry_from(expires_in, now),
         hold_transfer_id=posted.transfer.pk,
     )
-    ((hold.pk,),) = execute_prepared(
-        _INSERT_HOLD,
-        [
-            hold.org_id,
-            hold.membership_id,
-            hold.wallet_id,
-            hold.api_key_id,
-            hold.amount,
-            hold.description,
-            json.dumps(hold.parts),
-            hold.idempotency_key,
-            hold.created_at,
-            hold.expires_at,
-            hold.hold_transfer_id,
-        ],
-    )
     hold._state.adding = False
+    hold._state.db = "default"
     return HoldResult(hold, posted.transfer)
 
 
@@ -228,13 +214,7 @@ def _lock_hold(org: Organization, hold_id) -> _Locked:
     """The hold (the domain row, first in the lock order) and its membership, locked in one statement. The
     membership lock orders a capture or release against the member's removal: the rest goes back to the
     member's pockets while they are a member, else to the org wallet (where their Return sent the rest)."""
-    try:
-        hold_id = int(hold_id)
-    except (TypeError, ValueError):
-        raise HoldNotFound() from None
-    if not 1 <= hold_id < 2**63:
-        raise HoldNotFound()
-    rows = execute_prepared(_LOCK_HOLD, [hold_id, org.pk])
+    rows = execute_prepared(_LOCK_HOLD, [_hold_pk(hold_id), org.pk])
     if not rows:
         raise HoldNotFound()
     row = rows[0]
@@ -244,6 +224,16 @@ def _lock_hold(org: Organization, hold_id) -> _Locked:
     hold._state.adding = False
     hold._state.db = "default"
     return _Locked(hold, row[16] == MembershipStatus.ACTIVE, row[17], row[18], row[19])
+
+
+def _hold_pk(hold_id) -> int:
+    try:
+        hold_id = int(hold_id)
+    except (TypeError, ValueError):
+        raise HoldNotFound() from None
+    if not 1 <= hold_id < 2**63:
+        raise HoldNotFound()
+    return hold_id
 
 
 def hold_parts(hold: Hold) -> list[tuple[int, str, int, datetime.date]]:
@@ -270,16 +260,65 @@ def capture_hold(*, org: Organization, hold_id, amount: int, actor=None) -> Hold
     that is no longer open is HoldNotOpen, on an expired one HoldExpired."""
     if isinstance(amount, bool) or not isinstance(amount, int):
         raise InvalidAmount(amount, "Credits are whole numbers: enter an amount like 100.")
+    hold_pk = _hold_pk(hold_id)
+    if 0 < amount <= MAX_AMOUNT:
+        # The usual capture (an open hold of a current member, not past its time, at most the held amount): ONE
+        # statement, wallets.ledger.post_settle, locks the hold and its membership, then the member's pockets,
+        # writes the HOLD_RELEASE and the HOLD_CAPTURE and marks the hold captured. Anything else writes nothing
+        # there and takes the general path below, which says why (or replays, or sends a removed member's rest
+        # to the org wallet).
+        settled = post_settle(
+            _CAPTURE,
+            {"hold": hold_pk},
+            org=org,
+            from_code=ExternalCode.HOLDS.value,
+            to_code=ExternalCode.USAGE.value,
+            amount=amount,
+            release=(
+                TransferKind.HOLD_RELEASE,
+                f"Hold {hold_pk} released for its capture",
+                f"hold:{hold_pk}:capture-release",
+                _settle_fingerprint(TransferKind.HOLD_RELEASE, org.pk, hold_pk, amount),
+            ),
+            charge=(
+                TransferKind.HOLD_CAPTURE,
+                f"hold:{hold_pk}:capture",
+                _settle_fingerprint(TransferKind.HOLD_CAPTURE, org.pk, hold_pk, amount),
+            ),
+            actor=actor,
+        )
+        if settled is not None:
+            return HoldResult(_hold_of_row(org, settled.written), settled.charge)
     nested = transaction.get_connection().in_atomic_block
     error: WalletError | None = None
     with transaction.atomic(savepoint=not nested):
         try:
-            return _capture_locked(org, hold_id, amount, actor)
+            return _capture_locked(org, hold_pk, amount, actor)
         except LedgerBusy:
             raise
         except (WalletError, HoldError) as exc:
             error = exc
     raise error
+
+
+def _settle_fingerprint(kind: str, org_id: int, hold_id: int, amount: int) -> str:
+    """A capture's transfers are fingerprinted by the request (the hold and the amount), not by their legs, on both
+    paths: the legs are known only once the hold is locked, inside the one statement."""
+    body = json.dumps([kind, org_id, hold_id, amount], separators=(",", ":"))
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def _hold_of_row(org: Organization, row: dict) -> Hold:
+    """The Hold as the capture statement RETURNed it (row_to_json: timestamps as ISO text)."""
+    values = dict(row)
+    for name in ("created_at", "expires_at", "closed_at"):
+        if values[name] is not None:
+            values[name] = datetime.datetime.fromisoformat(values[name])
+    values["pk"] = values.pop("id")
+    hold = Hold(**values)
+    hold._state.adding = False
+    hold._state.db = "default"
+    return hold
 
 
 def _capture_locked(org, hold_id, amount, actor) -> HoldResult:
@@ -323,6 +362,7 @@ def _capture_locked(org, hold_id, amount, actor) -> HoldResult:
             actor=actor,
             memo=f"Hold {hold.pk} released for its capture",
             idempotency_key=f"hold:{hold.pk}:capture-release",
+            fingerprint=_settle_fingerprint(TransferKind.HOLD_RELEASE, org.pk, hold.pk, amount),
             legs=release,
         )
     else:
@@ -342,6 +382,7 @@ def _capture_locked(org, hold_id, amount, actor) -> HoldResult:
         actor=actor,
         memo=hold.description or f"Hold {hold.pk} captured",
         idempotency_key=f"hold:{hold.pk}:capture",
+        fingerprint=_settle_fingerprint(TransferKind.HOLD_CAPTURE, org.pk, hold.pk, amount),
         legs=legs,
     )
     now = timezone.now()

@@ -32,9 +32,11 @@ DELETE of transfers and entries.
 from __future__ import annotations
 
 import datetime
+import functools
 import hashlib
 import json
 import logging
+import re
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -55,7 +57,7 @@ from wallets.errors import (
     WalletError,
 )
 from wallets.models import MAX_AMOUNT, NEVER, CreditType, Transfer, Wallet
-from wallets.results import Posted, UsageCharged
+from wallets.results import Posted, Settled, UsageCharged
 from wallets.signals import transfer_posted
 
 log = logging.getLogger("credits.ledger")
@@ -75,6 +77,22 @@ class Leg:
     @property
     def pocket_key(self) -> tuple[int, int, int | None, datetime.date]:
         return (self.wallet_id, self.credit_type_id, self.funding_org_id, self.expires_on)
+
+
+@dataclass(frozen=True, slots=True)
+class Then:
+    """A caller's write that rides in a ledger statement (post_usage, post_settle): `sql` is the body of a
+    data-modifying CTE that reads the statement's transfer (`t` in post_usage, `t2` in post_settle), so it is
+    written exactly when the transfer is, by the same statement; `params` are its named parameters. What it
+    RETURNs comes back as a dict. The text must be constant per caller (the statement is prepared once per text)."""
+
+    sql: str
+    params: dict
+
+
+def _json(value):
+    # Django's connection reads json as text (the ORM parses it itself).
+    return json.loads(value) if isinstance(value, str) else value
 
 
 def leg(
@@ -257,15 +275,43 @@ def execute_prepared(sql: str, params: list | dict) -> list[tuple]:
         # prepare, so a threshold no query reaches enables exactly the explicit prepare=True calls below.
         pg.prepare_threshold = 2**31 - 1
     start = time.monotonic() if connection.queries_logged else None
-    with psycopg.Cursor(pg) as cur:
-        cur.execute(sql, params, prepare=True)
-        rows = cur.fetchall()
+    if isinstance(params, dict):
+        # Named placeholders, turned into $1, $2, ... once per statement here: psycopg caches that work only for
+        # statements under 4 KB and redid it on every call of the longer ones (about 0.1 ms each).
+        text, names = _numbered(sql)
+        with psycopg.RawCursor(pg) as cur:
+            cur.execute(text, [params[name] for name in names], prepare=True)
+            rows = cur.fetchall()
+    else:
+        with psycopg.Cursor(pg) as cur:
+            cur.execute(sql, params, prepare=True)
+            rows = cur.fetchall()
     if start is not None:
         # Counted like any other query (DEBUG, assertNumQueries, CaptureQueriesContext): a query-count
         # figure that left out the ledger's own statements would flatter every money-moving page.
         elapsed = f"{time.monotonic() - start:.3f}"
         connection.queries_log.append({"sql": f"/* prepared */ {sql.strip()}", "time": elapsed})
     return rows
+
+
+_PLACEHOLDER = re.compile(r"%\((\w+)\)s|%%|%")
+
+
+@functools.cache
+def _numbered(sql: str) -> tuple[str, tuple[str, ...]]:
+    """`sql` with its %(name)s placeholders as $n (each name one number) and %% as %, and the names in order."""
+    names: list[str] = []
+
+    def number(match: re.Match) -> str:
+        if match.group(0) == "%%":
+            return "%"
+        if match.group(1) is None:
+            raise ValueError(f"a lone % in a statement with named placeholders: {sql[:80]!r}")
+        if match.group(1) not in names:
+            names.append(match.group(1))
+        return f"${names.index(match.group(1)) + 1}"
+
+    return _PLACEHOLDER.sub(number, sql), tuple(names)
 
 
 _PG_POST = load_sql(__file__, "post_transfer.sql")  # lock, check and write in one statement
@@ -329,6 +375,15 @@ def _post(
 
 
 _PG_USAGE = load_sql(__file__, "post_usage.sql")  # the drawn form: plan, lock, check and write in one statement
+
+
+@functools.cache
+def _usage_then(sql: str) -> str:
+    return _PG_USAGE.replace("/*then*/", f", then_write AS ({sql})", 1).replace(
+        "/*written*/NULL::json", "(SELECT row_to_json(w) FROM then_write w)", 1
+    )
+
+
 _TRANSFER_FIELDS = [f.attname for f in Transfer._meta.concrete_fields]
 
 
@@ -343,6 +398,7 @@ def post_usage(
     actor=None,
     memo: str = "",
     idempotency_key: str | None = None,
+    then: Then | None = None,
 ) -> UsageCharged:
     """Move `amount` credits from a member's pockets funded by `org` (the usage draw order: earliest expiry, then
     credit type draw order, then the oldest pocket; credits past their day are skipped) to the org's pockets of the
@@ -351,7 +407,10 @@ def post_usage(
     Raises MemberNotActive, InsufficientCredits (nothing written), IdempotencyConflict (a used key with another
     fingerprint) or LedgerBusy. A used key with the same fingerprint replays the first transfer. Outside a caller's
     transaction the statement is its own transaction; inside one (the API's), it is one statement of it and the
-    caller's transaction stays usable after every refusal."""
+    caller's transaction stays usable after every refusal.
+
+    `then`: the caller's domain row, written by the same statement when the transfer is (a hold's row): its result
+    is `UsageCharged.written`."""
     check_amount(amount)
     memo = (memo or "").strip()[:500]
     nested = transaction.get_connection().in_atomic_block
@@ -370,9 +429,14 @@ def post_usage(
         "fingerprint": fingerprint,
         "now": now,
     }
+    statement = _PG_USAGE
+    if then is not None:
+        statement = _usage_then(then.sql)
+        params.update(then.params)
     try:
         for attempt in (1, 2, 3):
-            status, wallet_id, transfer_id, inserted, plan, slugs, watched = execute_prepared(_PG_USAGE, params)[0]
+            row = execute_prepared(statement, params)[0]
+            status, wallet_id, transfer_id, inserted, plan, slugs, watched, written_row = row
             if transfer_id is not None:
                 break
             # Nothing was written. Not a member (any more): refused, as before any other check. A used key
@@ -440,8 +504,139 @@ def post_usage(
         )
     _log_movement(transfer_id, kind, amount, org.pk, params["actor"], len(legs))
     return UsageCharged(
-        transfer, drawn=tuple(drawn.items()), member_balance=remaining, taken=tuple(taken), wallet_id=wallet_id
+        transfer,
+        drawn=tuple(drawn.items()),
+        member_balance=remaining,
+        taken=tuple(taken),
+        wallet_id=wallet_id,
+        written=_json(written_row),
     )
+
+
+_PG_SETTLE = load_sql(__file__, "post_settle.sql")  # the settling form: release and charge in one statement
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    """The caller's two fragments of a settle statement (sql/post_settle.sql says what each must be): `source`, the
+    SELECT that locks its domain row and returns (wallet_id, parts, ok); `then`, its domain row's write, reading
+    `t2`. Constant text per caller: the statement is built and prepared once per Settlement."""
+
+    source: str
+    then: str
+
+
+@functools.cache
+def _settle_statement(settlement: Settlement) -> str:
+    return _PG_SETTLE.replace("/*source*/", settlement.source, 1).replace("/*then*/", settlement.then, 1)
+
+
+def post_settle(
+    settlement: Settlement,
+    params: dict,
+    *,
+    org,
+    from_code: str,
+    to_code: str,
+    amount: int,
+    release: tuple[str, str, str, str],
+    charge: tuple[str, str, str],
+    actor=None,
+) -> Settled | None:
+    """Settle credits parked for a member in the external account `from_code` (a hold's parts): all of them back to
+    the member's pockets (the `release` transfer), then `amount` of them, in the parts' order, from those pockets to
+    the external account `to_code` (the `charge` transfer). Both transfers, their entries, the pockets' balances and
+    the caller's domain row (`settlement.then`) are written by ONE statement: one round trip, and outside a caller's
+    transaction its own transaction. The ledger reads as two `post_transfer` calls would have written it.
+
+    `release` is (kind, memo, idempotency key, fingerprint), `charge` (kind, idempotency key, fingerprint): its memo
+    is the domain row's (`src.memo`). `params` are the fragments' own. None
+    when nothing was written: no domain row, the row says no (`ok`), or a pocket is missing; the caller then takes
+    its general path (two `post_transfer` calls in its transaction), which says why or creates the pockets."""
+    check_amount(amount)
+    now = timezone.now()
+    actor_id = getattr(actor, "pk", None)
+    values = {
+        **params,
+        "org": org.pk,
+        "amount": amount,
+        "now": now,
+        "never": NEVER,
+        "from_code": from_code,
+        "to_code": to_code,
+        "actor": actor_id,
+        "release_kind": release[0],
+        "release_memo": release[1],
+        "release_key": release[2],
+        "release_fingerprint": release[3],
+        "charge_kind": charge[0],
+        "charge_key": charge[1],
+        "charge_fingerprint": charge[2],
+    }
+    nested = transaction.get_connection().in_atomic_block
+    try:
+        row = execute_prepared(_settle_statement(settlement), values)[0]
+        _ok, release_id, charge_id, inserted, written, parts, pockets, wallet_id, charge_memo, watched = row
+    except IntegrityError:
+        if nested:
+            raise LedgerBusy() from None
+        return None  # a used key: nothing was written; the caller's general path replays or refuses
+    except OperationalError as exc:
+        if _is_lock_failure(exc):
+            raise LedgerBusy() from exc
+        raise
+    if charge_id is None:
+        return None
+    parts, pockets = _json(parts), _json(pockets)
+    external = {ct: (from_wallet, to_wallet) for ct, from_wallet, to_wallet in pockets}
+    released: list[Leg] = []
+    charged: list[Leg] = []
+    held_by_type: dict[int, int] = defaultdict(int)
+    taken_by_type: dict[int, int] = defaultdict(int)
+    for ct, held, take, day in parts:
+        expires_on = datetime.date.fromisoformat(day)
+        released.append(Leg(wallet_id, ct, held, org.pk, False, expires_on))
+        held_by_type[ct] += held
+        if take:
+            charged.append(Leg(wallet_id, ct, -take, org.pk, False, expires_on))
+            taken_by_type[ct] += take
+    released += [Leg(external[ct][0], ct, -held, org.pk, True) for ct, held in held_by_type.items()]
+    charged += [Leg(external[ct][1], ct, take, org.pk, True) for ct, take in taken_by_type.items()]
+    if inserted != len(released) + len(charged):
+        raise RuntimeError(f"settlement wrote {inserted} entries for {len(released)} + {len(charged)} legs")
+    transfers = []
+    for transfer_id, (kind, memo, key, fingerprint), legs, gross in (
+        (release_id, release, released, sum(held_by_type.values())),
+        (charge_id, (charge[0], charge_memo, charge[1], charge[2]), charged, amount),
+    ):
+        written_transfer = {
+            "id": transfer_id,
+            "org_id": org.pk,
+            "kind": kind,
+            "actor_id": actor_id,
+            "memo": memo,
+            "idempotency_key": key,
+            "fingerprint": fingerprint,
+            "amount": gross,
+            "created_at": now,
+        }
+        transfer = Transfer.from_db(
+            connection.alias, _TRANSFER_FIELDS, [written_transfer[name] for name in _TRANSFER_FIELDS]
+        )
+        transfers.append(transfer)
+        if transfer_posted.receivers:
+            # The release raises the member's balance (no watch can cross on the way up); the charge carries the
+            # watched balances after both.
+            transfer_posted.send(
+                sender=Transfer,
+                transfer=transfer,
+                kind=kind,
+                org_id=org.pk,
+                legs=legs,
+                watched=(watched or ()) if transfer_id == charge_id else (),
+            )
+        _log_movement(transfer_id, kind, gross, org.pk, actor_id, len(legs))
+    return Settled(transfers[0], transfers[1], _json(written))
 
 
 _CREATE_POCKETS = load_sql(__file__, "create_pockets.sql")

@@ -27,3 +27,15 @@ class UsageCharged(Posted):
     taken: tuple[tuple[int, str, int, datetime.date], ...] = ()
     # The member's wallet the credits came from; None on a replay.
     wallet_id: int | None = None
+    # What the caller's `Then` write returned (its row as a dict); None without one, or on a replay.
+    written: dict | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Settled:
+    """A settlement (wallets.ledger.post_settle): the release and the charge, written by one statement."""
+
+    release: Transfer
+    charge: Transfer
+    # What the caller's `Then` write returned (its domain row as a dict).
+    written: dict

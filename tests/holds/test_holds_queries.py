@@ -17,7 +17,7 @@ from holds.selectors import holds_problems
 from holds.services import capture_hold, create_hold, void_hold
 from tests.api.helpers import Api, give, issue_key
 from tests.factories import MembershipFactory, fund
-from wallets.models import Transfer, TransferKind
+from wallets.models import CreditType, Transfer, TransferKind
 from wallets.selectors import ledger_problems
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -46,6 +46,8 @@ def _statements(ctx) -> list[str]:
             labels.append("ledger")  # wallets/sql/post_transfer.sql: one ledger transfer
         elif sql.startswith("WITH m AS MATERIALIZED"):
             labels.append("drawn ledger")  # wallets/sql/post_usage.sql: lock, plan and write one transfer
+        elif sql.startswith("WITH src AS MATERIALIZED"):
+            labels.append("settle")  # wallets/sql/post_settle.sql: lock the hold, release and charge
         elif sql.startswith("SELECT h.id"):
             labels.append("lock_hold")
         else:
@@ -53,7 +55,7 @@ def _statements(ctx) -> list[str]:
     return labels
 
 
-def test_a_hold_is_4_statements_a_capture_6_a_void_5(setup):
+def test_a_hold_is_1_statement_a_capture_1_a_void_5(setup):
     org, member = setup
     # The org's first hold and capture create its pockets in the Holds and Usage wallets (the ledger's one-off
     # retry: a key look-up, an INSERT of the pockets and the ledger statement again); count the steady state.
@@ -61,14 +63,23 @@ def test_a_hold_is_4_statements_a_capture_6_a_void_5(setup):
     capture_hold(org=org, hold_id=first.hold.pk, amount=85)
     with CaptureQueriesContext(connection) as made:
         held = create_hold(org=org, membership_id=member.pk, amount=70, description="qjob", idempotency_key="q-1")
-    # One ledger statement that locks the membership and the pockets, plans the hold and writes the HOLD transfer
-    # (wallets.ledger.post_usage); the hold row.
-    assert _statements(made) == ["BEGIN", "drawn ledger", "INSERT holds_hold", "COMMIT"]
+    # One ledger statement locks the membership and the pockets, plans the hold and writes the HOLD transfer and
+    # the hold's row (wallets.ledger.post_usage with its `Then`), in autocommit its own transaction.
+    assert _statements(made) == ["drawn ledger"]
+    assert "INSERT INTO holds_hold" in made.captured_queries[0]["sql"]
+    # What the statement wrote is what the service returned: 70 of the 210 org-allocated credits left (the promo
+    # went to the first hold), from the never-expiring pocket.
+    allocated = CreditType.objects.get(slug="org-allocated").pk
+    stored = Hold.objects.get(pk=held.hold.pk)
+    assert stored.parts == held.hold.parts == [[allocated, "org-allocated", 70, "9999-12-31"]]
+    assert (stored.expires_at, stored.created_at) == (held.hold.expires_at, held.hold.created_at)
 
     with CaptureQueriesContext(connection) as captured:
         result = capture_hold(org=org, hold_id=held.hold.pk, amount=50)
-    # The hold and its membership locked (with the wallets' ids); HOLD_RELEASE; HOLD_CAPTURE; the status.
-    assert _statements(captured) == ["BEGIN", "lock_hold", "ledger", "ledger", "UPDATE holds_hold", "COMMIT"]
+    # One statement (wallets.ledger.post_settle): the hold and its membership locked, then the member's pockets;
+    # HOLD_RELEASE and HOLD_CAPTURE written; the hold marked captured.
+    assert _statements(captured) == ["settle"]
+    assert "UPDATE holds_hold" in captured.captured_queries[0]["sql"]
     assert result.transfer.kind == TransferKind.HOLD_CAPTURE and not result.replayed
     assert Hold.objects.get(pk=held.hold.pk).status == HoldStatus.CAPTURED
 

@@ -15,6 +15,8 @@
 --   written (the caller reads the first transfer back and replays it). A member who is not active has no `p`;
 -- - `upd` and `ins` depend on `t`: one debit entry per pocket drawn (with its new balance) and one credit entry
 --   per credit type on the external pocket (no balance); the statement trigger checks they sum to zero.
+-- - a caller may add one data-modifying CTE after `ins` (ledger.py `Then`: a hold's row), reading `t`, and its
+--   RETURNING row comes back as the last column;
 -- The plan is one CTE of the locked rows with their external pockets beside them, and the entries are read off
 -- the UPDATE's own RETURNING: a statement this size spends more of its time starting its plan than running it,
 -- so every node left out counts (docs/benchmarks.md, usage_throughput).
@@ -69,7 +71,7 @@ WITH m AS MATERIALIZED (
     FROM upd
     GROUP BY upd.credit_type_id, upd.to_pocket
     RETURNING 1
-)
+)/*then*/
 SELECT (SELECT m.status FROM m), (SELECT m.wallet_id FROM m), (SELECT id FROM t), (SELECT count(*) FROM ins),
        -- every pocket the plan saw, in draw order: credit type, slug, credits taken, balance before, expiry day,
        -- its external pocket and wallet (null: missing)
@@ -88,4 +90,6 @@ SELECT (SELECT m.status FROM m), (SELECT m.wallet_id FROM m), (SELECT id FROM t)
                                                                   OR x.credit_type_id = w.credit_type_id))))
             FROM wallets_balancewatch w
             WHERE w.wallet_id = (SELECT m.wallet_id FROM m))
-       END
+       END,
+       -- what the caller's write (`Then`, put in place of the marker after `ins`) returned, as JSON
+       /*written*/NULL::json
