@@ -146,24 +146,27 @@ def _create(org, membership_id, amount, description, expires_in, api_key_id, act
     # the statement wrote them.
     parts = [[ct_id, slug, take, day.isoformat()] for ct_id, slug, take, day in posted.taken]
     now = posted.transfer.created_at
-    hold = Hold(
-        pk=posted.written["id"],
-        org_id=org.pk,
-        membership_id=membership_id,
-        wallet_id=posted.wallet_id,
-        api_key_id=api_key_id,
-        amount=amount,
-        captured=0,
-        status=HoldStatus.OPEN,
-        description=description,
-        parts=parts,
-        idempotency_key=key,
-        created_at=now,
-        expires_at=expiry_from(expires_in, now),
-        hold_transfer_id=posted.transfer.pk,
+    hold = _hold_from(
+        {
+            "id": posted.written["id"],
+            "org_id": org.pk,
+            "membership_id": membership_id,
+            "wallet_id": posted.wallet_id,
+            "api_key_id": api_key_id,
+            "amount": amount,
+            "captured": 0,
+            "status": HoldStatus.OPEN,
+            "description": description,
+            "parts": parts,
+            "idempotency_key": key,
+            "created_at": now,
+            "expires_at": expiry_from(expires_in, now),
+            "closed_at": None,
+            "hold_transfer_id": posted.transfer.pk,
+            "capture_transfer_id": None,
+            "release_transfer_id": None,
+        }
     )
-    hold._state.adding = False
-    hold._state.db = "default"
     return HoldResult(hold, posted.transfer)
 
 
@@ -288,7 +291,7 @@ def capture_hold(*, org: Organization, hold_id, amount: int, actor=None) -> Hold
             actor=actor,
         )
         if settled is not None:
-            return HoldResult(_hold_of_row(org, settled.written), settled.charge)
+            return HoldResult(_hold_of_row(settled.written), settled.charge)
     nested = transaction.get_connection().in_atomic_block
     error: WalletError | None = None
     with transaction.atomic(savepoint=not nested):
@@ -308,17 +311,21 @@ def _settle_fingerprint(kind: str, org_id: int, hold_id: int, amount: int) -> st
     return hashlib.sha256(body.encode()).hexdigest()
 
 
-def _hold_of_row(org: Organization, row: dict) -> Hold:
+_HOLD_ATTNAMES = [f.attname for f in Hold._meta.concrete_fields]
+
+
+def _hold_from(values: dict) -> Hold:
+    """A Hold built the way a query builds one (Model.from_db, positional: about half the cost of Hold(**kwargs),
+    which counts at one statement per hold)."""
+    return Hold.from_db("default", _HOLD_ATTNAMES, [values[name] for name in _HOLD_ATTNAMES])
+
+
+def _hold_of_row(row: dict) -> Hold:
     """The Hold as the capture statement RETURNed it (row_to_json: timestamps as ISO text)."""
-    values = dict(row)
     for name in ("created_at", "expires_at", "closed_at"):
-        if values[name] is not None:
-            values[name] = datetime.datetime.fromisoformat(values[name])
-    values["pk"] = values.pop("id")
-    hold = Hold(**values)
-    hold._state.adding = False
-    hold._state.db = "default"
-    return hold
+        if row[name] is not None:
+            row[name] = datetime.datetime.fromisoformat(row[name])
+    return _hold_from(row)
 
 
 def _capture_locked(org, hold_id, amount, actor) -> HoldResult:
