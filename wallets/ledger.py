@@ -431,6 +431,8 @@ def post_usage(
     }
     statement = _PG_USAGE
     if then is not None:
+        if clash := set(then.params) & set(params):
+            raise ValueError(f"the caller's parameters would replace the ledger's: {sorted(clash)}")
         statement = _usage_then(then.sql)
         params.update(then.params)
     try:
@@ -557,7 +559,6 @@ def post_settle(
     now = timezone.now()
     actor_id = getattr(actor, "pk", None)
     values = {
-        **params,
         "org": org.pk,
         "amount": amount,
         "now": now,
@@ -573,6 +574,9 @@ def post_settle(
         "charge_key": charge[1],
         "charge_fingerprint": charge[2],
     }
+    if clash := set(params) & set(values):
+        raise ValueError(f"the caller's parameters would replace the ledger's: {sorted(clash)}")
+    values.update(params)
     nested = transaction.get_connection().in_atomic_block
     try:
         row = execute_prepared(_settle_statement(settlement), values)[0]

@@ -10,6 +10,7 @@ from tests.concurrency import race, split
 from tests.expiry.helpers import grant
 from tests.factories import MembershipFactory, fund, ledger_snapshot
 from wallets.errors import IdempotencyConflict, InsufficientCredits, MemberNotActive
+from wallets.ledger import Then, post_usage
 from wallets.models import NEVER, CreditType, Entry, ExternalCode, Pocket, Transfer, TransferKind, Wallet
 from wallets.selectors import ledger_problems
 from wallets.services import member_charge_usage, org_transfer_to_member
@@ -144,3 +145,23 @@ def test_concurrent_charges_and_transfers_to_the_same_member_never_lose_a_credit
     used = sum(Entry.objects.filter(wallet=usage, org=org).values_list("amount", flat=True))
     assert sum(_pockets(member).values()) + used == 30 + 15  # what it had, plus the 15 transfers
     assert ledger_problems() == []
+
+
+@pytest.mark.django_db
+def test_a_callers_write_cannot_replace_the_ledgers_parameters(org, member):
+    """A `Then` rides in the ledger's statement with parameters of its own; one named like the ledger's (here the
+    amount) would silently change what the ledger writes, so it is refused before anything is sent."""
+    before = ledger_snapshot()
+    then = Then("SELECT t.id FROM t", {"amount": 1})
+    with pytest.raises(ValueError, match="amount"):
+        post_usage(
+            kind=TransferKind.USAGE,
+            org=org,
+            membership_id=member.pk,
+            to_code=ExternalCode.USAGE.value,
+            amount=5,
+            fingerprint="f",
+            idempotency_key="clash",
+            then=then,
+        )
+    assert ledger_snapshot() == before
