@@ -13,6 +13,7 @@ from django.db import connection
 from django.db.models import Sum
 from django.utils import timezone
 
+from tests.factories import MembershipFactory, fund
 from wallets.models import NEVER, CreditType, Entry, ExternalCode, Pocket, Wallet
 from wallets.services import org_grant_promo, org_transfer_to_member
 
@@ -30,6 +31,18 @@ def give(org, membership, amount: int, credit_type: str = "promo"):
     """Hand a member credits from the org wallet (the soonest-expiring first, keeping their day)."""
     ct = CreditType.objects.get(slug=credit_type)
     return org_transfer_to_member(org=org, membership_id=membership.pk, credit_type=ct, amount=amount)
+
+
+def member_with_promo_of_two_days(org):
+    """A member of `org` holding promo credits of two days (50 expiring in 5 days, 200 in 10) and 100 org-allocated
+    credits that never expire; the org wallet keeps the rest (900 org-allocated, 100 promo of the 10-day grant)."""
+    fund(org, 1_000)
+    grant(org, 50, 5)
+    grant(org, 300, 10)
+    member = MembershipFactory(org=org)
+    give(org, member, 250)
+    give(org, member, 100, "org-allocated")
+    return member
 
 
 def days_pass(n: int) -> None:

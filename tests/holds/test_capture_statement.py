@@ -14,7 +14,7 @@ from django.utils import timezone
 from holds.models import Hold, HoldStatus
 from holds.selectors import holds_problems
 from holds.services import _capture_locked, _settle_fingerprint, capture_hold, create_hold
-from tests.expiry.helpers import give, grant
+from tests.expiry.helpers import give, member_with_promo_of_two_days
 from tests.factories import MembershipFactory, OrgFactory, UserFactory, fund
 from wallets.ledger import Leg, _create_pockets
 from wallets.models import CreditType, Entry, ExternalCode, Pocket, Transfer, TransferKind, Wallet
@@ -26,12 +26,7 @@ pytestmark = pytest.mark.django_db
 def _org_with_member(name):
     """An org whose member holds promo of two days (50 in 5 days, 200 in 10) and 100 org-allocated credits."""
     org = OrgFactory(name=name, owner=UserFactory())
-    fund(org, 1_000)
-    grant(org, 50, 5)
-    grant(org, 300, 10)
-    member = MembershipFactory(org=org)
-    give(org, member, 250)
-    give(org, member, 100, "org-allocated")
+    member = member_with_promo_of_two_days(org)
     # The org's Usage pockets exist, as on any org that has charged usage of both credit types before: the one
     # statement leaves a missing pocket to the general path (the test below).
     usage = Wallet.objects.external(ExternalCode.USAGE).pk

@@ -16,7 +16,7 @@ from holds.services import capture_hold, create_hold, expire_due_holds, hold_par
 from members.services import member_remove
 from tests.api.helpers import Api, issue_key
 from tests.concurrency import race
-from tests.expiry.helpers import balances, days_pass, expired_total, give, grant, in_days
+from tests.expiry.helpers import balances, days_pass, expired_total, give, grant, in_days, member_with_promo_of_two_days
 from tests.factories import MembershipFactory, fund
 from wallets.models import NEVER, CreditType, Entry, Transfer, TransferKind, Wallet
 from wallets.selectors import ledger_problems
@@ -33,13 +33,7 @@ def _clean():
 @pytest.fixture
 def member(org):
     """A member holding promo credits of two days (50 expiring in 5 days, 200 in 10) and 100 that never expire."""
-    fund(org, 1_000)
-    grant(org, 50, 5)
-    grant(org, 300, 10)
-    member = MembershipFactory(org=org)
-    give(org, member, 250)
-    give(org, member, 100, "org-allocated")
-    return member
+    return member_with_promo_of_two_days(org)
 
 
 def _mine(org, member) -> dict:
