@@ -12,11 +12,14 @@ from apikeys.models import UsageCharge
 from holds.models import Hold, HoldStatus
 from holds.selectors import holds_problems
 from holds.services import capture_hold, create_hold, expire_hold, void_hold
+from members.services import member_remove
 from tests.api.helpers import give, issue_key
 from tests.concurrency import race
 from tests.factories import MembershipFactory, fund
+from wallets.errors import MemberNotActive
 from wallets.models import Pocket, Transfer, TransferKind, Wallet
 from wallets.selectors import ledger_problems
+from wallets.services import member_charge_usage
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -134,4 +137,36 @@ def test_capture_void_and_expiry_racing_on_an_expired_hold_expire_it_once(setup)
     assert Transfer.objects.filter(kind=TransferKind.HOLD_RELEASE).count() == 1
     assert not Transfer.objects.filter(kind=TransferKind.HOLD_CAPTURE).exists()
     assert _member_total(org, member) == 30
+    assert ledger_problems() == [] and holds_problems() == []
+
+
+@pytest.mark.parametrize("round_", range(3))
+def test_captures_racing_a_removal_and_usage_charges_lose_nothing(setup, owner, round_):
+    """Captures (one statement each: hold, membership, pockets locked in that order) race the member's removal
+    (membership, then pockets) and usage charges on the same pockets. Whichever order they commit in: every hold
+    is captured once for what was asked, the rest of a hold goes to the member (then back to the org with the
+    Return) or, once the member is removed, straight to the org wallet, and no credit is made or lost."""
+    org, member, _ = setup
+    holds = [create_hold(org=org, membership_id=member.pk, amount=5, idempotency_key=f"h{i}").hold for i in range(3)]
+    org_wallet = Wallet.objects.for_org(org)
+    org_before = sum(Pocket.objects.filter(wallet=org_wallet).values_list("balance", flat=True))
+
+    def go(i):
+        if i < 3:
+            return capture_hold(org=org, hold_id=holds[i].pk, amount=3)
+        if i == 3:
+            return member_remove(org=org, membership_id=member.pk, actor=owner)
+        return member_charge_usage(org=org, membership_id=member.pk, amount=2, idempotency_key=f"u{i}")
+
+    results = race(6, go)
+    captures, charges = results[:3], results[4:]
+    assert all(r.hold.status == HoldStatus.CAPTURED and r.hold.captured == 3 for r in captures), results
+    assert not isinstance(results[3], Exception), results
+    charged = sum(2 for r in charges if not isinstance(r, Exception))
+    # A charge after the removal is refused (not a member): nothing else.
+    assert all(isinstance(r, MemberNotActive) for r in charges if isinstance(r, Exception)), results
+    assert _member_total(org, member) == 0
+    org_after = sum(Pocket.objects.filter(wallet=org_wallet).values_list("balance", flat=True))
+    assert org_after - org_before == 30 - 9 - charged
+    assert Transfer.objects.filter(kind=TransferKind.HOLD_CAPTURE).count() == 3
     assert ledger_problems() == [] and holds_problems() == []
