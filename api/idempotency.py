@@ -3,9 +3,8 @@
 A POST endpoint hands its work to `idempotent(request, idempotency_key, run)`. The request is hashed, the
 IdempotencyRecord (apikeys.models) is claimed and locked in one statement (sql/claim_idempotency_record.sql),
 `run()` moves the credits in the same transaction, and its response is stored beside the record, so either
-both commit or neither does. An endpoint that writes a row of its own beside the response (POST /usage: the
-usage charge) can have its id reserved by the claim and hand the row back as a `Write`, stored in the same
-statement as the response: one round trip fewer per request. Records are purged by
+both commit or neither does. POST /usage, the hottest path, claims its record inside the ledger's own statement
+instead and has no transaction of its own (the helpers at the end of this module). Records are purged by
 `manage.py purge_idempotency_records`.
 """
 
@@ -14,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
@@ -33,22 +31,11 @@ _CLAIM_SQL = load_sql(__file__, "claim_idempotency_record.sql")
 _STORE_RESPONSE_SQL = (
     "UPDATE billing_idempotencyrecord SET status_code = %s, response_body = %s WHERE id = %s RETURNING id"
 )
-
-
-@dataclass(frozen=True, slots=True)
-class Write:
-    """A row an endpoint writes beside its stored response, in the same statement: `sql` is one INSERT (a
-    data-modifying CTE of the store's UPDATE), `params` its positional parameters."""
-
-    sql: str
-    params: list
-
-
-def _claim_sql(reserve: str | None) -> str:
-    """The claim, returning also a fresh id of table `reserve` (its identity sequence) when given."""
-    if reserve is None:
-        return _CLAIM_SQL
-    return f"{_CLAIM_SQL.rstrip()}, nextval(pg_get_serial_sequence('{reserve}', 'id'))"
+_STORE_FIRST_SQL = load_sql(__file__, "store_first_answer.sql")
+_FILL_CLAIMED_SQL = (
+    "UPDATE billing_idempotencyrecord SET status_code = %s, response_body = %s "
+    "WHERE id = %s AND status_code IS NULL RETURNING id"
+)
 
 
 def _request_hash(request: HttpRequest) -> str:
@@ -69,16 +56,13 @@ def _json(status: int, content: str, replayed: bool = False) -> HttpResponse:
     return response
 
 
-def _claim_idempotency_record(
-    key: ApiKey, idempotency_key: str, request, request_hash: str, reserve: str | None = None
-) -> tuple[IdempotencyRecord, int | None]:
-    """Insert the record, or lock the one that exists, in one statement (one round trip); with `reserve` (a
-    table), also a fresh id for the row the endpoint will write (unused on a replay: ids may have gaps).
+def _claim_idempotency_record(key: ApiKey, idempotency_key: str, request, request_hash: str) -> IdempotencyRecord:
+    """Insert the record, or lock the one that exists, in one statement (one round trip).
 
     ON CONFLICT DO UPDATE waits for a racer that holds the same key to commit, then locks and returns
     its row, so the caller sees either its own fresh row or the racer's finished response."""
     params = [key.org_id, key.pk, idempotency_key, request.method, request.path[:200], request_hash, timezone.now()]
-    ((pk, stored_hash, status_code, body, *reserved),) = fetch_hot(_claim_sql(reserve), params)
+    ((pk, stored_hash, status_code, body),) = fetch_hot(_CLAIM_SQL, params)
     record = IdempotencyRecord(
         pk=pk,
         org_id=key.org_id,
@@ -87,16 +71,11 @@ def _claim_idempotency_record(
         status_code=status_code,
         response_body=body,
     )
-    return record, (reserved[0] if reserved else None)
+    return record
 
 
-def idempotent(
-    request: HttpRequest, idempotency_key: str, run: Callable[..., tuple], *, reserve: str | None = None
-) -> HttpResponse:
+def idempotent(request: HttpRequest, idempotency_key: str, run: Callable[..., tuple]) -> HttpResponse:
     """Run `run() -> (status, body)` once per (org, Idempotency-Key).
-
-    With `reserve` (a table name), `run(reserved_id)` gets a fresh id of that table from the claim and may answer
-    `(status, body, Write | None)`: the row is inserted in the statement that stores the response.
 
     The record is inserted (or, if a racer holds it, waited for on the unique index) and locked in the
     same transaction as the movement, so either both commit or neither does. As with Stripe, what `run`
@@ -109,7 +88,7 @@ def idempotent(
     request_hash = _request_hash(request)
     instance = problem_instance(request)
     with transaction.atomic():
-        record, reserved = _claim_idempotency_record(key, idempotency_key, request, request_hash, reserve)
+        record = _claim_idempotency_record(key, idempotency_key, request, request_hash)
         if record.request_hash != request_hash:
             raise ApiProblem(
                 409,
@@ -121,22 +100,79 @@ def idempotent(
         try:
             # No savepoint of its own: the services roll their own writes back (atomic blocks) when they
             # refuse, and anything else unexpected rolls the whole request back, record included.
-            status, body, *extra = run() if reserve is None else run(reserved)
-            write: Write | None = extra[0] if extra else None
+            status, body = run()
         except (LedgerBusy, IdempotencyConflict):
             raise
         except DomainError as exc:
             problem = problem_from_domain_error(exc)
-            status, body, write = problem.status, problem.body(instance), None
+            status, body = problem.status, problem.body(instance)
         except ApiProblem as exc:
             if exc.status not in (402, 404, 422):
                 raise
-            status, body, write = exc.status, exc.body(instance), None
+            status, body = exc.status, exc.body(instance)
         content = json.dumps(body, cls=DjangoJSONEncoder)
-        if write is not None:
-            fetch_hot(
-                f"WITH w AS ({write.sql.strip()}) {_STORE_RESPONSE_SQL}", [*write.params, status, content, record.pk]
-            )
-        else:
-            fetch_hot(_STORE_RESPONSE_SQL, [status, content, record.pk])
+        fetch_hot(_STORE_RESPONSE_SQL, [status, content, record.pk])
     return _json(status, content)
+
+
+# ------------------------------------------------------------------------ the claim inside the ledger's statement
+#
+# POST /usage does not open a transaction: its record is claimed by the ledger's statement itself, with the
+# charge (api/sql/idempotency_claim_row.sql), and its answer is stored by a second statement. Both in autocommit:
+# two round trips where BEGIN, claim, ledger, store and COMMIT were five. What keeps the promises (docs/api.md,
+# "Idempotency"): the record's unique (org, key) is claimed by the statement that charges, so a charge and a
+# stored answer for another request (or a stored 402) cannot both commit; the first answer stored is the one every
+# caller gets (the store only fills a record that has none); a charge whose answer was never stored (a racer in
+# flight, or a process that died between the two statements) is answered from the ledger and that answer stored.
+
+
+def reused_key() -> ApiProblem:
+    return ApiProblem(
+        409, "idempotency_key_reused", "This Idempotency-Key was already used with a different request. Use a new key."
+    )
+
+
+def request_hash(request: HttpRequest) -> str:
+    return _request_hash(request)
+
+
+def answer_stored(org_id: int, idempotency_key: str, hashed: str) -> HttpResponse | None:
+    """The key's stored answer, replayed; 409 when the key was used for another request; None when it has no
+    answer yet (no record, or one a charge claimed and has not answered)."""
+    row = (
+        IdempotencyRecord.objects.filter(org_id=org_id, key=idempotency_key)
+        .values_list("request_hash", "status_code", "response_body")
+        .first()
+    )
+    if row is None:
+        return None
+    if row[0] != hashed:
+        raise reused_key()
+    if row[1] is None:
+        return None
+    return _json(row[1], row[2], replayed=True)
+
+
+def store_first_answer(request: HttpRequest, idempotency_key: str, hashed: str, status: int, body) -> HttpResponse:
+    """Store `body` as the key's answer unless the key has one (one statement), and answer whatever is stored."""
+    key: ApiKey = request.auth
+    content = json.dumps(body, cls=DjangoJSONEncoder)
+    params = [key.org_id, key.pk, idempotency_key, request.method, request.path[:200], hashed, status, content]
+    if fetch_hot(_STORE_FIRST_SQL, [*params, timezone.now()]):
+        return _json(status, content)
+    return answer_stored(key.org_id, idempotency_key, hashed) or _busy()
+
+
+def store_claimed_answer(request: HttpRequest, record_id: int, idempotency_key: str, hashed: str, status: int, body):
+    """Store the answer of the charge that claimed record `record_id`, unless a racer answered it first (from the
+    ledger, while this request was between its two statements): then answer what the racer stored."""
+    content = json.dumps(body, cls=DjangoJSONEncoder)
+    if fetch_hot(_FILL_CLAIMED_SQL, [status, content, record_id]):
+        return _json(status, content)
+    return answer_stored(request.auth.org_id, idempotency_key, hashed) or _busy()
+
+
+def _busy() -> HttpResponse:
+    # Not reached by the flows above (a record without an answer is only ever answered); if it were, a retry would
+    # find the answer.
+    raise LedgerBusy()

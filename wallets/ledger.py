@@ -88,6 +88,8 @@ class Then:
 
     sql: str
     params: dict
+    # Data-modifying CTEs of the caller's own that `sql` reads, written before it: "name AS (...), name AS (...)".
+    before: str = ""
 
 
 def _json(value):
@@ -378,8 +380,9 @@ _PG_USAGE = load_sql(__file__, "post_usage.sql")  # the drawn form: plan, lock, 
 
 
 @functools.cache
-def _usage_then(sql: str) -> str:
-    return _PG_USAGE.replace("/*then*/", f", then_write AS ({sql})", 1).replace(
+def _usage_then(sql: str, before: str = "") -> str:
+    ctes = f", {before}" if before else ""
+    return _PG_USAGE.replace("/*then*/", f"{ctes}, then_write AS ({sql})", 1).replace(
         "/*written*/NULL::json", "(SELECT row_to_json(w) FROM then_write w)", 1
     )
 
@@ -433,7 +436,7 @@ def post_usage(
     if then is not None:
         if clash := set(then.params) & set(params):
             raise ValueError(f"the caller's parameters would replace the ledger's: {sorted(clash)}")
-        statement = _usage_then(then.sql)
+        statement = _usage_then(then.sql, then.before)
         params.update(then.params)
     try:
         for attempt in (1, 2, 3):
@@ -462,6 +465,10 @@ def post_usage(
     except IntegrityError:
         if idempotency_key and not nested and (previous := _previous_transfer(org.pk, idempotency_key)):
             return UsageCharged(_replay(previous, fingerprint).transfer, replayed=True)
+        if then is not None:
+            # A unique constraint of the caller's rows (the API's idempotency record): nothing was written, and the
+            # caller, which knows what its constraint means, answers (inside a transaction, in its own savepoint).
+            raise
         if idempotency_key and nested:
             raise LedgerBusy() from None
         raise

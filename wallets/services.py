@@ -18,7 +18,7 @@ from wallets.errors import (
     MemberNotActive,
     WalletError,
 )
-from wallets.ledger import Leg, check_amount, fetch_hot, leg, post_transfer, post_usage
+from wallets.ledger import Leg, Then, check_amount, fetch_hot, leg, post_transfer, post_usage
 from wallets.models import MAX_AMOUNT, NEVER, CreditType, ExternalCode, TransferKind, Wallet, WalletKind
 from wallets.outstanding import OutstandingBalanceDue, assert_no_outstanding
 from wallets.results import Posted, UsageCharged
@@ -233,6 +233,7 @@ def member_charge_usage(
     description: str = "",
     actor=None,
     idempotency_key: str | None = None,
+    then: Then | None = None,
 ) -> UsageCharged:
     """Charge a member for usage in this org: one USAGE transfer from their Default wallet to Usage.
 
@@ -247,6 +248,9 @@ def member_charge_usage(
 
     The fingerprint is the request (member, amount, description), not the legs: the legs depend on the
     balances at the time, and a replay must match the first call, not today's balances.
+
+    `then`: the caller's rows written by the same statement with the charge (the API's usage charge and
+    idempotency record; wallets.ledger.Then).
     """
     check_amount(amount)
     description = (description or "").strip()[:500]
@@ -265,4 +269,5 @@ def member_charge_usage(
         actor=actor,
         memo=description,
         idempotency_key=idempotency_key,
+        then=then,
     )

@@ -1,25 +1,40 @@
-"""POST /usage: charge a member for usage, and record the charge's description and metadata beside it."""
+"""POST /usage: charge a member for usage, and record the charge's description and metadata beside it.
+
+The hottest path of the API, so no transaction of its own: one statement (the ledger's drawn form,
+`wallets.ledger.post_usage`) charges, writes the usage charge and claims the (org, Idempotency-Key) record, and a
+second stores the answer (api/idempotency.py, "the claim inside the ledger's statement", says what keeps the
+idempotency promises).
+"""
 
 from __future__ import annotations
 
 import json
+from contextlib import nullcontext
 
+import psycopg
+from django.db import IntegrityError, connection, transaction
 from ninja import Router
 
 import api
 from api.auth import require_scope
-from api.idempotency import Write, idempotent
+from api.errors import problem_from_domain_error, problem_instance
+from api.idempotency import answer_stored, request_hash, reused_key, store_claimed_answer, store_first_answer
 from api.schemas import POST_ERRORS, IdemKey, UsageIn, UsageOut
 from api.selectors import member_org_balance
 from apikeys.models import ApiKey, ApiKeyScope, UsageCharge
+from core.errors import DomainError
 from core.sql import load_sql
 from orgs.models import Membership
+from wallets.errors import IdempotencyConflict, LedgerBusy
+from wallets.ledger import Then
 from wallets.models import CreditType, Entry
 from wallets.services import member_charge_usage
 
 router = Router(tags=["usage"])
 
-_INSERT_USAGE_CHARGE = load_sql(api.__file__, "insert_usage_charge.sql")  # api/sql/, beside the package
+# api/sql/, beside the package: the rows the ledger's statement writes with the charge
+_USAGE_CHARGE_ROW = load_sql(api.__file__, "usage_charge_row.sql")
+_CLAIM_ROW = load_sql(api.__file__, "idempotency_claim_row.sql")
 
 
 @router.post("/usage", response={201: UsageOut, **POST_ERRORS}, summary="Charge usage")
@@ -29,73 +44,105 @@ def usage_charge(request, payload: UsageIn, idempotency_key: IdemKey):
     Not enough credits: 402 with the `shortfall`."""
     key: ApiKey = request.auth
     require_scope(key, ApiKeyScope.CHARGE)
-
-    def run(reserved_id: int):
-        charged = member_charge_usage(
-            org=key.org,
-            membership_id=payload.member_id,
-            amount=payload.amount,
-            description=payload.description,
-            idempotency_key=f"api:{idempotency_key}",
-        )
-        transfer = charged.transfer
-        write = None
-        if charged.replayed:
-            charge = UsageCharge.objects.get(transfer_id=transfer.pk)
-        else:
-            charge, write = _usage_charge(key, payload, transfer, reserved_id)
-        drawn, balance = list(charged.drawn), charged.member_balance
-        if charged.replayed:  # a replay the ledger caught (the stored response was purged): read it back
-            slugs = dict(CreditType.objects.values_list("pk", "slug"))
-            drawn = [
-                (slugs[ct], -amount)
-                for ct, amount in Entry.objects.filter(transfer_id=transfer.pk, amount__lt=0)
-                .order_by("pk")
-                .values_list("credit_type_id", "amount")
-            ]
-            membership = Membership.objects.select_related("user").get(pk=charge.membership_id)
-            balance = member_org_balance(org=key.org, membership=membership)
-        body = {
-            "id": charge.pk,
-            "transfer_id": transfer.pk,
-            "member_id": charge.membership_id,
-            "amount": charge.amount,
-            "description": charge.description,
-            "metadata": charge.metadata,
-            "drawn": [{"credit_type": slug, "amount": amount} for slug, amount in drawn],
-            "member_balance": balance,
-            "created_at": charge.created_at.isoformat(),
-        }
-        return 201, body, write
-
-    return idempotent(request, idempotency_key, run, reserve=UsageCharge._meta.db_table)
-
-
-def _usage_charge(key: ApiKey, payload: UsageIn, transfer, charge_id: int) -> tuple[UsageCharge, Write]:
-    """The charge's description and metadata beside its Usage transfer, with the id the idempotency claim reserved,
-    and the prepared INSERT that writes it in the statement storing the response (the ORM's create() compiled a
-    statement per charge on the API's hottest path, and was a round trip of its own)."""
-    charge = UsageCharge(
-        pk=charge_id,
-        org_id=key.org_id,
-        membership_id=payload.member_id,
-        transfer_id=transfer.pk,
-        api_key_id=key.pk,
-        amount=payload.amount,
-        description=transfer.memo,
-        metadata=payload.metadata,
-        created_at=transfer.created_at,
+    hashed = request_hash(request)
+    rows = Then(
+        _CLAIM_ROW,
+        {
+            "api_key_id": key.pk,
+            "usage_metadata": json.dumps(payload.metadata),
+            "idem_key": idempotency_key,
+            "idem_method": request.method,
+            "idem_path": request.path[:200],
+            "idem_hash": hashed,
+        },
+        before=_USAGE_CHARGE_ROW,
     )
-    charge._state.adding = False
-    params = [
-        charge.pk,
-        charge.org_id,
-        charge.membership_id,
-        charge.transfer_id,
-        charge.api_key_id,
-        charge.amount,
-        charge.description,
-        json.dumps(charge.metadata),
-        charge.created_at,
+    try:
+        # Inside a caller's transaction (the tests'), a savepoint keeps it usable after a refused claim.
+        with transaction.atomic() if connection.in_atomic_block else nullcontext():
+            charged = member_charge_usage(
+                org=key.org,
+                membership_id=payload.member_id,
+                amount=payload.amount,
+                description=payload.description,
+                idempotency_key=f"api:{idempotency_key}",
+                then=rows,
+            )
+    except (IntegrityError, psycopg.IntegrityError) as exc:
+        if not _key_claimed(exc):
+            raise
+        # The key has a record already (another request's, or a stored refusal): the statement wrote nothing.
+        return answer_stored(key.org_id, idempotency_key, hashed) or _retry()
+    except IdempotencyConflict:
+        raise reused_key() from None
+    except LedgerBusy:
+        raise
+    except DomainError as exc:  # a refusal (402, 404, 422) is the key's answer, as a success is
+        problem = problem_from_domain_error(exc)
+        return store_first_answer(
+            request, idempotency_key, hashed, problem.status, problem.body(problem_instance(request))
+        )
+    transfer = charged.transfer
+    if charged.replayed:
+        # The key charged before: its stored answer, or (none stored: a racer between its two statements, a request
+        # that died there, or a record purged after its retention) the answer read back from the ledger.
+        stored = answer_stored(key.org_id, idempotency_key, hashed)
+        if stored is not None:
+            return stored
+        return store_first_answer(request, idempotency_key, hashed, 201, _read_back(key, transfer))
+    written = charged.written
+    body = _body(
+        written["usage_charge_id"],
+        transfer,
+        payload.member_id,
+        payload.amount,
+        transfer.memo,
+        payload.metadata,
+        list(charged.drawn),
+        charged.member_balance,
+    )
+    return store_claimed_answer(request, written["id"], idempotency_key, hashed, 201, body)
+
+
+def _key_claimed(exc: Exception) -> bool:
+    """The statement hit the idempotency record's unique (org, key): the ledger's statements are psycopg's own
+    (wallets.ledger.execute_prepared), Django's wrap it."""
+    error = exc if isinstance(exc, psycopg.Error) else exc.__cause__
+    return getattr(getattr(error, "diag", None), "constraint_name", None) == "billing_idempotency_one_per_org"
+
+
+def _retry():
+    # Not reached: a record without an answer is only ever one a charge with this key claimed, and then this
+    # request's charge replays instead of colliding. If it were, a retry finds the answer.
+    raise LedgerBusy()
+
+
+def _body(charge_id, transfer, member_id, amount, description, metadata, drawn, balance) -> dict:
+    return {
+        "id": charge_id,
+        "transfer_id": transfer.pk,
+        "member_id": member_id,
+        "amount": amount,
+        "description": description,
+        "metadata": metadata,
+        "drawn": [{"credit_type": slug, "amount": credits} for slug, credits in drawn],
+        "member_balance": balance,
+        "created_at": transfer.created_at.isoformat(),
+    }
+
+
+def _read_back(key: ApiKey, transfer) -> dict:
+    """The answer of a charge made before, read back from the ledger: what it drew, and the member's balance now."""
+    charge = UsageCharge.objects.get(transfer_id=transfer.pk)
+    slugs = dict(CreditType.objects.values_list("pk", "slug"))
+    drawn = [
+        (slugs[ct], -amount)
+        for ct, amount in Entry.objects.filter(transfer_id=transfer.pk, amount__lt=0)
+        .order_by("pk")
+        .values_list("credit_type_id", "amount")
     ]
-    return charge, Write(_INSERT_USAGE_CHARGE, params)
+    membership = Membership.objects.select_related("user").get(pk=charge.membership_id)
+    balance = member_org_balance(org=key.org, membership=membership)
+    return _body(
+        charge.pk, transfer, charge.membership_id, charge.amount, charge.description, charge.metadata, drawn, balance
+    )

@@ -10,6 +10,7 @@ from django.db import OperationalError, connection
 from django.test import Client, override_settings
 from django.test.utils import CaptureQueriesContext
 
+import api.idempotency
 from apikeys.models import ApiKey, IdempotencyRecord, UsageCharge
 from core.db_unavailable import RETRY_AFTER_SECONDS
 from tests.api.helpers import Api, give, issue_key
@@ -188,7 +189,7 @@ def test_a_connection_dropped_mid_charge_is_a_503_that_stores_nothing(funded_org
     real = wallets.ledger.execute_prepared
 
     def execute_prepared(sql, params):
-        if "billing_idempotencyrecord" not in sql:  # the key is claimed, then the connection is gone
+        if "INSERT INTO wallets_transfer" in sql:  # the statement that charges and claims the key: the link is gone
             raise psycopg.OperationalError("consuming input failed: server closed the connection unexpectedly")
         return real(sql, params)
 
@@ -371,13 +372,14 @@ def test_a_usage_charge_costs_a_fixed_set_of_statements(funded_org, member, char
         response = charger.post("/usage", {"member_id": member.pk, "amount": 2, "metadata": {"job": "j-1"}}, key="c-1")
     assert response.status_code == 201, response.content
     sql = [q["sql"] for q in ctx.captured_queries]
-    assert not any("SAVEPOINT" in s for s in sql), sql  # no savepoint inside the API's transaction
-    # key+org, BEGIN, claim (reserving the usage charge's id), the ledger's drawn statement (membership, pockets,
-    # plan and write: post_usage.sql), the usage charge with the stored response, COMMIT
-    assert len(sql) == 6, sql
-    assert sum("/* prepared */ WITH m AS MATERIALIZED" in s for s in sql) == 1, sql
-    assert "nextval" in sql[2] and "INSERT INTO billing_usagecharge" in sql[4] and "idempotencyrecord" in sql[4], sql
-    assert sql[1] == "BEGIN" and sql[-1] == "COMMIT", sql
+    # No transaction of its own (no BEGIN, COMMIT or SAVEPOINT): key+org; the ledger's drawn statement (membership,
+    # pockets, plan and write: post_usage.sql), which also writes the usage charge and claims the key's record; the
+    # stored response. Each statement is its own transaction.
+    assert len(sql) == 3, sql
+    assert not any(s in ("BEGIN", "COMMIT") or "SAVEPOINT" in s for s in sql), sql
+    assert sql[1].startswith("/* prepared */ WITH m AS MATERIALIZED"), sql
+    assert "INSERT INTO billing_usagecharge" in sql[1] and "INSERT INTO billing_idempotencyrecord" in sql[1], sql
+    assert "UPDATE billing_idempotencyrecord" in sql[2] and "status_code IS NULL" in sql[2], sql
     body = response.json()
     charge = UsageCharge.objects.get(pk=body["id"])
     assert (charge.transfer_id, charge.amount, charge.metadata) == (body["transfer_id"], 2, {"job": "j-1"})
@@ -471,6 +473,51 @@ def test_a_stored_402_is_replayed_even_after_top_up(funded_org, member, charger)
     again = charger.post("/usage", {"member_id": member.pk, "amount": 5}, key="job-3")
     assert again.status_code == 402 and again.content == first.content
     assert charger.post("/usage", {"member_id": member.pk, "amount": 5}, key="job-3b").status_code == 201
+
+
+def test_a_charge_whose_answer_was_not_stored_is_answered_from_the_ledger_once(funded_org, member, charger):
+    """POST /usage charges (and claims its key) in one statement and stores its answer in a second. If the process
+    dies in between, the charge has committed without an answer: a retry with the same key charges nothing, answers
+    from the ledger, and stores that answer, which every later retry replays byte for byte."""
+    give(funded_org, member, 100)
+    real = api.idempotency.fetch_hot
+
+    def fetch_hot(sql, params):
+        if "status_code IS NULL" in sql and "WHERE id" in sql:  # storing the claimed answer: the link is gone
+            raise psycopg.OperationalError("consuming input failed: server closed the connection unexpectedly")
+        return real(sql, params)
+
+    payload = {"member_id": member.pk, "amount": 30, "description": "job", "metadata": {"run": 7}}
+    with mock.patch.object(api.idempotency, "fetch_hot", fetch_hot):
+        lost = charger.post("/usage", payload, key="job-lost")
+    _problem(lost, 503, "database_unavailable")
+    charge = UsageCharge.objects.get()  # the charge committed, its answer did not
+    assert IdempotencyRecord.objects.get(key="job-lost").status_code is None
+    after_charge = ledger_snapshot()
+
+    retried = charger.post("/usage", payload, key="job-lost")
+    assert retried.status_code == 201, retried.content
+    body = retried.json()
+    assert (body["id"], body["transfer_id"], body["amount"]) == (charge.pk, charge.transfer_id, 30)
+    assert body["metadata"] == {"run": 7} and body["drawn"] == [{"credit_type": "org-allocated", "amount": 30}]
+    assert body["member_balance"]["org-allocated"] == 70
+    stored = IdempotencyRecord.objects.get(key="job-lost")
+    assert stored.status_code == 201 and stored.response_body.encode() == retried.content
+    again = charger.post("/usage", payload, key="job-lost")
+    assert again.content == retried.content and again["Idempotent-Replayed"] == "true"
+    _problem(charger.post("/usage", {**payload, "amount": 31}, key="job-lost"), 409, "idempotency_key_reused")
+    assert ledger_snapshot() == after_charge and UsageCharge.objects.count() == 1
+
+
+def test_a_key_first_used_for_a_transfer_is_409_on_usage_and_charges_nothing(funded_org, member, charger):
+    """The usage charge claims its key inside the ledger's statement: a record of another request under the key
+    makes that whole statement write nothing."""
+    give(funded_org, member, 100)
+    transferer = Api(issue_key(funded_org, "transfer")[1])
+    assert transferer.post("/transfers", {"members": [member.pk], "amount": 1}, key="shared").status_code == 201
+    before = ledger_snapshot()
+    _problem(charger.post("/usage", {"member_id": member.pk, "amount": 5}, key="shared"), 409, "idempotency_key_reused")
+    assert ledger_snapshot() == before and not UsageCharge.objects.exists()
 
 
 def test_validation_failures_do_not_use_up_the_key(funded_org, member, charger):
