@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import transaction
+from django.db import connection, transaction
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
@@ -32,7 +32,8 @@ _STORE_RESPONSE_SQL = (
     "UPDATE billing_idempotencyrecord SET status_code = %s, response_body = %s WHERE id = %s RETURNING id"
 )
 _STORE_FIRST_SQL = load_sql(__file__, "store_first_answer.sql")
-_FILL_CLAIMED_SQL = (
+_FILL_CLAIMED_SQL = load_sql(__file__, "store_claimed_answer.sql")  # its own transaction, without a WAL flush
+_FILL_CLAIMED_IN_TRANSACTION_SQL = (
     "UPDATE billing_idempotencyrecord SET status_code = %s, response_body = %s "
     "WHERE id = %s AND status_code IS NULL RETURNING id"
 )
@@ -167,7 +168,10 @@ def store_claimed_answer(request: HttpRequest, record_id: int, idempotency_key: 
     """Store the answer of the charge that claimed record `record_id`, unless a racer answered it first (from the
     ledger, while this request was between its two statements): then answer what the racer stored."""
     content = json.dumps(body, cls=DjangoJSONEncoder)
-    if fetch_hot(_FILL_CLAIMED_SQL, [status, content, record_id]):
+    # Inside a caller's transaction, SET LOCAL synchronous_commit would reach that transaction's other writes (the
+    # charge itself): the plain statement there.
+    sql = _FILL_CLAIMED_IN_TRANSACTION_SQL if connection.in_atomic_block else _FILL_CLAIMED_SQL
+    if fetch_hot(sql, [status, content, record_id]):
         return _json(status, content)
     return answer_stored(request.auth.org_id, idempotency_key, hashed) or _busy()
 

@@ -380,6 +380,11 @@ def test_a_usage_charge_costs_a_fixed_set_of_statements(funded_org, member, char
     assert sql[1].startswith("/* prepared */ WITH m AS MATERIALIZED"), sql
     assert "INSERT INTO billing_usagecharge" in sql[1] and "INSERT INTO billing_idempotencyrecord" in sql[1], sql
     assert "UPDATE billing_idempotencyrecord" in sql[2] and "status_code IS NULL" in sql[2], sql
+    # The answer's statement commits without waiting for the WAL flush (the charge's did), and only itself.
+    assert "set_config('synchronous_commit', 'off', true)" in sql[2], sql
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone() == ("on",)
     body = response.json()
     charge = UsageCharge.objects.get(pk=body["id"])
     assert (charge.transfer_id, charge.amount, charge.metadata) == (body["transfer_id"], 2, {"job": "j-1"})
