@@ -183,8 +183,9 @@ post_save.connect(revoke_keys_of_removed_member, sender=Membership, dispatch_uid
 class IdempotencyRecord(models.Model):
     """The first response to a POST with a given Idempotency-Key, per org. Kept at least 24 hours.
 
-    Written in the same database transaction as the movement it describes, so a stored response always
-    matches what happened; a concurrent request with the same key waits on the unique index, then replays.
+    Claimed in the same database transaction as the movement it describes (POST /usage: by the ledger's statement
+    itself, its answer stored by the next statement), so a stored response always matches what happened; a
+    concurrent request with the same key waits on the unique index, then replays (docs/api.md, "Idempotency").
     """
 
     # No database foreign keys on org and api_key: each was checked at COMMIT with a KEY SHARE lock on a row every
