@@ -39,7 +39,7 @@ _FILL_CLAIMED_IN_TRANSACTION_SQL = (
 )
 
 
-def _request_hash(request: HttpRequest) -> str:
+def request_hash(request: HttpRequest) -> str:
     """Method, path and the JSON body in canonical form (key order and spacing do not matter)."""
     try:
         body: Any = json.loads(request.body or b"null")
@@ -86,11 +86,11 @@ def idempotent(request: HttpRequest, idempotency_key: str, run: Callable[..., tu
     validation). docs/api.md, "Idempotency", says why.
     """
     key: ApiKey = request.auth
-    request_hash = _request_hash(request)
+    hashed = request_hash(request)
     instance = problem_instance(request)
     with transaction.atomic():
-        record = _claim_idempotency_record(key, idempotency_key, request, request_hash)
-        if record.request_hash != request_hash:
+        record = _claim_idempotency_record(key, idempotency_key, request, hashed)
+        if record.request_hash != hashed:
             raise ApiProblem(
                 409,
                 "idempotency_key_reused",
@@ -133,10 +133,6 @@ def reused_key() -> ApiProblem:
     )
 
 
-def request_hash(request: HttpRequest) -> str:
-    return _request_hash(request)
-
-
 def answer_stored(org_id: int, idempotency_key: str, hashed: str) -> HttpResponse | None:
     """The key's stored answer, replayed; 409 when the key was used for another request; None when it has no
     answer yet (no record, or one a charge claimed and has not answered)."""
@@ -161,7 +157,7 @@ def store_first_answer(request: HttpRequest, idempotency_key: str, hashed: str, 
     params = [key.org_id, key.pk, idempotency_key, request.method, request.path[:200], hashed, status, content]
     if fetch_hot(_STORE_FIRST_SQL, [*params, timezone.now()]):
         return _json(status, content)
-    return answer_stored(key.org_id, idempotency_key, hashed) or _busy()
+    return answer_stored(key.org_id, idempotency_key, hashed) or busy()
 
 
 def store_claimed_answer(request: HttpRequest, record_id: int, idempotency_key: str, hashed: str, status: int, body):
@@ -173,10 +169,10 @@ def store_claimed_answer(request: HttpRequest, record_id: int, idempotency_key: 
     sql = _FILL_CLAIMED_IN_TRANSACTION_SQL if connection.in_atomic_block else _FILL_CLAIMED_SQL
     if fetch_hot(sql, [status, content, record_id]):
         return _json(status, content)
-    return answer_stored(request.auth.org_id, idempotency_key, hashed) or _busy()
+    return answer_stored(request.auth.org_id, idempotency_key, hashed) or busy()
 
 
-def _busy() -> HttpResponse:
-    # Not reached by the flows above (a record without an answer is only ever answered); if it were, a retry would
-    # find the answer.
+def busy() -> HttpResponse:
+    """A record that has no answer where one must be: not reached by the flows above and POST /usage's (a record
+    without an answer is only ever one a charge claimed, and is answered); if it were, a retry finds the answer."""
     raise LedgerBusy()

@@ -194,7 +194,7 @@ class _Locked:
 
 
 _HOLD_FIELDS = [
-    "pk",
+    "id",
     "membership_id",
     "wallet_id",
     "api_key_id",
@@ -221,11 +221,10 @@ def _lock_hold(org: Organization, hold_id) -> _Locked:
     if not rows:
         raise HoldNotFound()
     row = rows[0]
-    hold = Hold(org_id=org.pk, **dict(zip(_HOLD_FIELDS, row[:16], strict=True)))
-    if isinstance(hold.parts, str):  # Django's connection reads jsonb as text (the ORM parses it itself)
-        hold.parts = json.loads(hold.parts)
-    hold._state.adding = False
-    hold._state.db = "default"
+    values = dict(zip(_HOLD_FIELDS, row[:16], strict=True), org_id=org.pk)
+    if isinstance(values["parts"], str):  # Django's connection reads jsonb as text (the ORM parses it itself)
+        values["parts"] = json.loads(values["parts"])
+    hold = _hold_from(values)
     return _Locked(hold, row[16] == MembershipStatus.ACTIVE, row[17], row[18], row[19])
 
 

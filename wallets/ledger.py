@@ -223,14 +223,23 @@ def post_transfer(
         raise
     if error is not None:
         raise error
-    if transfer_posted.receivers:
-        # Still inside the caller's transaction when nested (its own has committed otherwise): receivers defer
-        # their side effects to on_commit (wallets/signals.py).
-        transfer_posted.send(
-            sender=Transfer, transfer=posted.transfer, kind=kind, org_id=org_id, legs=merged, watched=watched
-        )
-    _log_movement(posted.transfer.pk, kind, gross, org_id, getattr(actor, "pk", None), len(merged))
+    _announce(posted.transfer, kind, org_id, merged, watched, gross)
     return posted
+
+
+def _announce(transfer: Transfer, kind: str, org_id, legs: Sequence[Leg], watched: Sequence, amount: int) -> None:
+    """What every form of the primitive does once its transfer is written: `transfer_posted` (still inside the
+    caller's transaction when nested, its own having committed otherwise: receivers defer their side effects to
+    on_commit, wallets/signals.py) and the audit line."""
+    if transfer_posted.receivers:
+        transfer_posted.send(sender=Transfer, transfer=transfer, kind=kind, org_id=org_id, legs=legs, watched=watched)
+    _log_movement(transfer.pk, kind, amount, org_id, transfer.actor_id, len(legs))
+
+
+def _written(**values) -> Transfer:
+    """The transfer row a drawn or settling statement has just written, built the way a query builds it (from_db:
+    half the cost of Transfer(...), which matters at one statement per charge)."""
+    return Transfer.from_db(connection.alias, _TRANSFER_FIELDS, [values[name] for name in _TRANSFER_FIELDS])
 
 
 def _log_movement(transfer_id, kind: str, amount: int, org_id, actor_id, legs: int) -> None:
@@ -465,10 +474,6 @@ def post_usage(
     except IntegrityError:
         if idempotency_key and not nested and (previous := _previous_transfer(org.pk, idempotency_key)):
             return UsageCharged(_replay(previous, fingerprint).transfer, replayed=True)
-        if then is not None:
-            # A unique constraint of the caller's rows (the API's idempotency record): nothing was written, and the
-            # caller, which knows what its constraint means, answers (inside a transaction, in its own savepoint).
-            raise
         if idempotency_key and nested:
             raise LedgerBusy() from None
         raise
@@ -493,25 +498,18 @@ def post_usage(
     if inserted != len(legs) + len(credited):
         raise RuntimeError(f"ledger write made {inserted} entries for {len(legs)} pockets and {len(credited)} types")
     legs += [Leg(to_wallet_id, ct_id, credits, org.pk, True) for ct_id, credits in credited.items()]
-    # The row as it now is in the database, built the way a query builds it (from_db: half the cost of
-    # Transfer(...), which matters at one statement per charge).
-    written = {
-        "id": transfer_id,
-        "org_id": org.pk,
-        "kind": kind,
-        "actor_id": params["actor"],
-        "memo": memo,
-        "idempotency_key": idempotency_key,
-        "fingerprint": fingerprint,
-        "amount": amount,
-        "created_at": now,
-    }
-    transfer = Transfer.from_db(connection.alias, _TRANSFER_FIELDS, [written[name] for name in _TRANSFER_FIELDS])
-    if transfer_posted.receivers:
-        transfer_posted.send(
-            sender=Transfer, transfer=transfer, kind=kind, org_id=org.pk, legs=legs, watched=watched or ()
-        )
-    _log_movement(transfer_id, kind, amount, org.pk, params["actor"], len(legs))
+    transfer = _written(
+        id=transfer_id,
+        org_id=org.pk,
+        kind=kind,
+        actor_id=params["actor"],
+        memo=memo,
+        idempotency_key=idempotency_key,
+        fingerprint=fingerprint,
+        amount=amount,
+        created_at=now,
+    )
+    _announce(transfer, kind, org.pk, legs, watched or (), amount)
     return UsageCharged(
         transfer,
         drawn=tuple(drawn.items()),
@@ -588,7 +586,7 @@ def post_settle(
     try:
         row = execute_prepared(_settle_statement(settlement), values)[0]
         _ok, release_id, charge_id, inserted, written, parts, pockets, wallet_id, charge_memo, watched = row
-    except IntegrityError:
+    except (IntegrityError, psycopg.IntegrityError):  # the statement is psycopg's own (execute_prepared)
         if nested:
             raise LedgerBusy() from None
         return None  # a used key: nothing was written; the caller's general path replays or refuses
@@ -620,33 +618,21 @@ def post_settle(
         (release_id, release, released, sum(held_by_type.values())),
         (charge_id, (charge[0], charge_memo, charge[1], charge[2]), charged, amount),
     ):
-        written_transfer = {
-            "id": transfer_id,
-            "org_id": org.pk,
-            "kind": kind,
-            "actor_id": actor_id,
-            "memo": memo,
-            "idempotency_key": key,
-            "fingerprint": fingerprint,
-            "amount": gross,
-            "created_at": now,
-        }
-        transfer = Transfer.from_db(
-            connection.alias, _TRANSFER_FIELDS, [written_transfer[name] for name in _TRANSFER_FIELDS]
+        transfer = _written(
+            id=transfer_id,
+            org_id=org.pk,
+            kind=kind,
+            actor_id=actor_id,
+            memo=memo,
+            idempotency_key=key,
+            fingerprint=fingerprint,
+            amount=gross,
+            created_at=now,
         )
         transfers.append(transfer)
-        if transfer_posted.receivers:
-            # The release raises the member's balance (no watch can cross on the way up); the charge carries the
-            # watched balances after both.
-            transfer_posted.send(
-                sender=Transfer,
-                transfer=transfer,
-                kind=kind,
-                org_id=org.pk,
-                legs=legs,
-                watched=(watched or ()) if transfer_id == charge_id else (),
-            )
-        _log_movement(transfer_id, kind, gross, org.pk, actor_id, len(legs))
+        # The release raises the member's balance (no watch can cross on the way up); the charge carries the watched
+        # balances after both.
+        _announce(transfer, kind, org.pk, legs, (watched or ()) if transfer_id == charge_id else (), gross)
     return Settled(transfers[0], transfers[1], _json(written))
 
 

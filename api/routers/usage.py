@@ -18,7 +18,7 @@ from ninja import Router
 import api
 from api.auth import require_scope
 from api.errors import problem_from_domain_error, problem_instance
-from api.idempotency import answer_stored, request_hash, reused_key, store_claimed_answer, store_first_answer
+from api.idempotency import answer_stored, busy, request_hash, reused_key, store_claimed_answer, store_first_answer
 from api.schemas import POST_ERRORS, IdemKey, UsageIn, UsageOut
 from api.selectors import member_org_balance
 from apikeys.models import ApiKey, ApiKeyScope, UsageCharge
@@ -72,7 +72,7 @@ def usage_charge(request, payload: UsageIn, idempotency_key: IdemKey):
         if not _key_claimed(exc):
             raise
         # The key has a record already (another request's, or a stored refusal): the statement wrote nothing.
-        return answer_stored(key.org_id, idempotency_key, hashed) or _retry()
+        return answer_stored(key.org_id, idempotency_key, hashed) or busy()
     except IdempotencyConflict:
         raise reused_key() from None
     except LedgerBusy:
@@ -109,12 +109,6 @@ def _key_claimed(exc: Exception) -> bool:
     (wallets.ledger.execute_prepared), Django's wrap it."""
     error = exc if isinstance(exc, psycopg.Error) else exc.__cause__
     return getattr(getattr(error, "diag", None), "constraint_name", None) == "billing_idempotency_one_per_org"
-
-
-def _retry():
-    # Not reached: a record without an answer is only ever one a charge with this key claimed, and then this
-    # request's charge replays instead of colliding. If it were, a retry finds the answer.
-    raise LedgerBusy()
 
 
 def _body(charge_id, transfer, member_id, amount, description, metadata, drawn, balance) -> dict:

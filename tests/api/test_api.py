@@ -11,6 +11,7 @@ from django.test import Client, override_settings
 from django.test.utils import CaptureQueriesContext
 
 import api.idempotency
+import wallets.ledger
 from apikeys.models import ApiKey, IdempotencyRecord, UsageCharge
 from core.db_unavailable import RETRY_AFTER_SECONDS
 from tests.api.helpers import Api, give, issue_key
@@ -182,8 +183,6 @@ def test_a_dropped_database_connection_is_a_503_problem(funded_org, member):
 
 def test_a_connection_dropped_mid_charge_is_a_503_that_stores_nothing(funded_org, member, charger):
     """The ledger's prepared statements raise psycopg's own errors (not Django's wrapped ones)."""
-    import wallets.ledger
-
     give(funded_org, member, 10)
     before = ledger_snapshot()
     real = wallets.ledger.execute_prepared

@@ -9,6 +9,7 @@ from django.test import Client
 from django.utils import timezone
 
 from apikeys.models import UsageCharge
+from holds.errors import HoldExpired
 from holds.models import Hold, HoldStatus
 from holds.selectors import holds_problems
 from holds.services import capture_hold, create_hold, expire_hold, void_hold
@@ -115,8 +116,6 @@ def test_capture_and_void_racing_on_one_hold_have_one_outcome(setup, round_):
 def test_capture_void_and_expiry_racing_on_an_expired_hold_expire_it_once(setup):
     """Services alone, the hold just past its expiry: captures and voids are refused, the expiry task (run by
     several workers at once) releases it exactly once."""
-    from holds.errors import HoldExpired
-
     org, member, _ = setup
     hold = create_hold(org=org, membership_id=member.pk, amount=20, idempotency_key="h").hold
     Hold.objects.filter(pk=hold.pk).update(expires_at=timezone.now() - timedelta(milliseconds=1))
