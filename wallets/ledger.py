@@ -237,8 +237,8 @@ def _announce(transfer: Transfer, kind: str, org_id, legs: Sequence[Leg], watche
 
 
 def _written(**values) -> Transfer:
-    """The transfer row a drawn or settling statement has just written, built the way a query builds it (from_db:
-    half the cost of Transfer(...), which matters at one statement per charge)."""
+    """The transfer row a ledger statement has just written, built the way a query builds it (from_db: half the cost
+    of Transfer(...), which matters at one statement per charge)."""
     return Transfer.from_db(connection.alias, _TRANSFER_FIELDS, [values[name] for name in _TRANSFER_FIELDS])
 
 
@@ -355,8 +355,8 @@ def _post(
         if transfer_id is not None:
             if updated != internal or inserted != len(merged):
                 raise RuntimeError(f"ledger write touched {updated}/{inserted} of {internal}/{len(merged)} pockets")
-            transfer = Transfer(
-                pk=transfer_id,
+            transfer = _written(
+                id=transfer_id,
                 org_id=org_id,
                 kind=kind,
                 actor_id=actor_id,
