@@ -276,7 +276,7 @@ def main() -> None:
         f"filtered page (kind+member+min): {pages['filtered_page_ms']:.1f} ms, "
         f"{pages['filtered_page_queries']} queries\n"
         f"Billing page with 90-day chart: {pages['billing_page_90d_ms']:.1f} ms, "
-        f"{pages['billing_page_queries']} queries (budget 12)"
+        f"{pages['billing_page_queries']} queries (budget 16: tests/web/test_billing_page.py)"
     )
     env = {**os.environ, "BENCH_DATABASE_URL": url}
     out = subprocess.run(
