@@ -3,8 +3,8 @@
 A POST endpoint hands its work to `idempotent(request, idempotency_key, run)`. The request is hashed, the
 IdempotencyRecord (apikeys.models) is claimed and locked in one statement (sql/claim_idempotency_record.sql),
 `run()` moves the credits in the same transaction, and its response is stored beside the record, so either
-both commit or neither does. POST /usage, the hottest path, claims its record inside the ledger's own statement
-instead and has no transaction of its own (the helpers at the end of this module). Records are purged by
+both commit or neither does. POST /usage, the hottest path, writes its record and answer inside the ledger's own
+statement instead and has no transaction of its own (the helpers at the end of this module). Records are purged by
 `manage.py purge_idempotency_records`.
 """
 
@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import connection, transaction
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
@@ -32,11 +32,6 @@ _STORE_RESPONSE_SQL = (
     "UPDATE billing_idempotencyrecord SET status_code = %s, response_body = %s WHERE id = %s RETURNING id"
 )
 _STORE_FIRST_SQL = load_sql(__file__, "store_first_answer.sql")
-_FILL_CLAIMED_SQL = load_sql(__file__, "store_claimed_answer.sql")  # its own transaction, without a WAL flush
-_FILL_CLAIMED_IN_TRANSACTION_SQL = (
-    "UPDATE billing_idempotencyrecord SET status_code = %s, response_body = %s "
-    "WHERE id = %s AND status_code IS NULL RETURNING id"
-)
 
 
 def request_hash(request: HttpRequest) -> str:
@@ -116,15 +111,15 @@ def idempotent(request: HttpRequest, idempotency_key: str, run: Callable[..., tu
     return _json(status, content)
 
 
-# ------------------------------------------------------------------------ the claim inside the ledger's statement
+# ------------------------------------------------------------------------ the answer inside the ledger's statement
 #
-# POST /usage does not open a transaction: its record is claimed by the ledger's statement itself, with the
-# charge (api/sql/idempotency_claim_row.sql), and its answer is stored by a second statement. Both in autocommit:
-# two round trips where BEGIN, claim, ledger, store and COMMIT were five. What keeps the promises (docs/api.md,
-# "Idempotency"): the record's unique (org, key) is claimed by the statement that charges, so a charge and a
-# stored answer for another request (or a stored 402) cannot both commit; the first answer stored is the one every
-# caller gets (the store only fills a record that has none); a charge whose answer was never stored (a racer in
-# flight, or a process that died between the two statements) is answered from the ledger and that answer stored.
+# POST /usage does not open a transaction: its record, answer included, is written by the ledger's statement
+# itself, with the charge (api/sql/idempotency_answer_row.sql), in autocommit: one round trip where BEGIN, claim,
+# ledger, store and COMMIT were five. What keeps the promises (docs/api.md, "Idempotency"): the record's unique
+# (org, key) is written by the statement that charges, so a charge and a stored answer for another request (or a
+# stored 402) cannot both commit; the charge and its answer commit together, so every caller with the key gets
+# that answer; a charge whose record is gone (purged after its retention) is answered from the ledger and that
+# answer stored.
 
 
 def reused_key() -> ApiProblem:
@@ -135,7 +130,7 @@ def reused_key() -> ApiProblem:
 
 def answer_stored(org_id: int, idempotency_key: str, hashed: str) -> HttpResponse | None:
     """The key's stored answer, replayed; 409 when the key was used for another request; None when it has no
-    answer yet (no record, or one a charge claimed and has not answered)."""
+    answer yet (no record, or one without an answer: only a charge's written before its answer was)."""
     row = (
         IdempotencyRecord.objects.filter(org_id=org_id, key=idempotency_key)
         .values_list("request_hash", "status_code", "response_body")
@@ -160,19 +155,12 @@ def store_first_answer(request: HttpRequest, idempotency_key: str, hashed: str, 
     return answer_stored(key.org_id, idempotency_key, hashed) or busy()
 
 
-def store_claimed_answer(request: HttpRequest, record_id: int, idempotency_key: str, hashed: str, status: int, body):
-    """Store the answer of the charge that claimed record `record_id`, unless a racer answered it first (from the
-    ledger, while this request was between its two statements): then answer what the racer stored."""
-    content = json.dumps(body, cls=DjangoJSONEncoder)
-    # Inside a caller's transaction, SET LOCAL synchronous_commit would reach that transaction's other writes (the
-    # charge itself): the plain statement there.
-    sql = _FILL_CLAIMED_IN_TRANSACTION_SQL if connection.in_atomic_block else _FILL_CLAIMED_SQL
-    if fetch_hot(sql, [status, content, record_id]):
-        return _json(status, content)
-    return answer_stored(request.auth.org_id, idempotency_key, hashed) or busy()
+def answered(status: int, content: str) -> HttpResponse:
+    """The answer a statement stored as it moved the credits (POST /usage), as stored."""
+    return _json(status, content)
 
 
 def busy() -> HttpResponse:
-    """A record that has no answer where one must be: not reached by the flows above and POST /usage's (a record
-    without an answer is only ever one a charge claimed, and is answered); if it were, a retry finds the answer."""
+    """A record that has no answer where one must be: not reached by the flows above and POST /usage's (a charge's
+    record is written with its answer); if it were, a retry finds the answer."""
     raise LedgerBusy()

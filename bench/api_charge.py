@@ -259,7 +259,7 @@ def main():
     print(f"baseline: GET {BASELINE_PATH}; rounds: {ROUNDS} (best of each)")
     print(
         f"single client p50: charge {x1:.1f} ms = baseline {x1_base:.1f} ms + {x1 - x1_base:.1f} ms for the "
-        "charge's own work (idempotency record, ledger, usage row, stored response, commit)"
+        "charge's own work (body, the ledger statement with its usage row and stored answer, commit)"
     )
 
     usage = Transfer.objects.filter(org=org, kind=TransferKind.USAGE).count()

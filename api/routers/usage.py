@@ -1,9 +1,8 @@
 """POST /usage: charge a member for usage, and record the charge's description and metadata beside it.
 
 The hottest path of the API, so no transaction of its own: one statement (the ledger's drawn form,
-`wallets.ledger.post_usage`) charges, writes the usage charge and claims the (org, Idempotency-Key) record, and a
-second stores the answer (api/idempotency.py, "the claim inside the ledger's statement", says what keeps the
-idempotency promises).
+`wallets.ledger.post_usage`) charges, writes the usage charge, and writes the (org, Idempotency-Key) record with its
+answer (api/idempotency.py, "the answer inside the ledger's statement", says what keeps the idempotency promises).
 """
 
 from __future__ import annotations
@@ -18,7 +17,7 @@ from ninja import Router
 import api
 from api.auth import require_scope
 from api.errors import problem_from_domain_error, problem_instance
-from api.idempotency import answer_stored, busy, request_hash, reused_key, store_claimed_answer, store_first_answer
+from api.idempotency import answer_stored, answered, busy, request_hash, reused_key, store_first_answer
 from api.schemas import POST_ERRORS, IdemKey, UsageIn, UsageOut
 from api.selectors import member_org_balance
 from apikeys.models import ApiKey, ApiKeyScope, UsageCharge
@@ -27,14 +26,14 @@ from core.sql import load_sql
 from orgs.models import Membership
 from wallets.errors import IdempotencyConflict, LedgerBusy
 from wallets.ledger import Then
-from wallets.models import CreditType, Entry
+from wallets.models import Entry
 from wallets.services import member_charge_usage
 
 router = Router(tags=["usage"])
 
 # api/sql/, beside the package: the rows the ledger's statement writes with the charge
 _USAGE_CHARGE_ROW = load_sql(api.__file__, "usage_charge_row.sql")
-_CLAIM_ROW = load_sql(api.__file__, "idempotency_claim_row.sql")
+_ANSWER_ROW = load_sql(api.__file__, "idempotency_answer_row.sql")
 
 
 @router.post("/usage", response={201: UsageOut, **POST_ERRORS}, summary="Charge usage")
@@ -46,7 +45,7 @@ def usage_charge(request, payload: UsageIn, idempotency_key: IdemKey):
     require_scope(key, ApiKeyScope.CHARGE)
     hashed = request_hash(request)
     rows = Then(
-        _CLAIM_ROW,
+        _ANSWER_ROW,
         {
             "api_key_id": key.pk,
             "usage_metadata": json.dumps(payload.metadata),
@@ -84,24 +83,14 @@ def usage_charge(request, payload: UsageIn, idempotency_key: IdemKey):
         )
     transfer = charged.transfer
     if charged.replayed:
-        # The key charged before: its stored answer, or (none stored: a racer between its two statements, a request
-        # that died there, or a record purged after its retention) the answer read back from the ledger.
+        # The key charged before: its stored answer, or (a record purged after its retention) the answer read back
+        # from the ledger.
         stored = answer_stored(key.org_id, idempotency_key, hashed)
         if stored is not None:
             return stored
         return store_first_answer(request, idempotency_key, hashed, 201, _read_back(key, transfer))
-    written = charged.written
-    body = _body(
-        written["usage_charge_id"],
-        transfer,
-        payload.member_id,
-        payload.amount,
-        transfer.memo,
-        payload.metadata,
-        list(charged.drawn),
-        charged.member_balance,
-    )
-    return store_claimed_answer(request, written["id"], idempotency_key, hashed, 201, body)
+    # The answer the statement stored with the charge (api/sql/idempotency_answer_row.sql), byte for byte.
+    return answered(201, charged.written["response_body"])
 
 
 def _key_claimed(exc: Exception) -> bool:
@@ -112,6 +101,8 @@ def _key_claimed(exc: Exception) -> bool:
 
 
 def _body(charge_id, transfer, member_id, amount, description, metadata, drawn, balance) -> dict:
+    """UsageOut, for a charge read back from the ledger; a new charge's answer is built by its own statement
+    (api/sql/idempotency_answer_row.sql), and tests/api/test_api.py checks the two agree."""
     return {
         "id": charge_id,
         "transfer_id": transfer.pk,
@@ -128,15 +119,25 @@ def _body(charge_id, transfer, member_id, amount, description, metadata, drawn, 
 def _read_back(key: ApiKey, transfer) -> dict:
     """The answer of a charge made before, read back from the ledger: what it drew, and the member's balance now."""
     charge = UsageCharge.objects.get(transfer_id=transfer.pk)
-    slugs = dict(CreditType.objects.values_list("pk", "slug"))
-    drawn = [
-        (slugs[ct], -amount)
-        for ct, amount in Entry.objects.filter(transfer_id=transfer.pk, amount__lt=0)
-        .order_by("pk")
-        .values_list("credit_type_id", "amount")
-    ]
+    # Per credit type, in the order the charge drew them (the usage draw order over its debited pockets: earliest
+    # expiry, credit type draw order, oldest pocket), as the first answer.
+    drawn: dict[str, int] = {}
+    debits = (
+        Entry.objects.filter(transfer_id=transfer.pk, amount__lt=0)
+        .order_by("pocket__expires_on", "credit_type__draw_order", "credit_type_id", "pocket__created_at", "pocket_id")
+        .values_list("credit_type__slug", "amount")
+    )
+    for slug, amount in debits:
+        drawn[slug] = drawn.get(slug, 0) - amount
     membership = Membership.objects.select_related("user").get(pk=charge.membership_id)
     balance = member_org_balance(org=key.org, membership=membership)
     return _body(
-        charge.pk, transfer, charge.membership_id, charge.amount, charge.description, charge.metadata, drawn, balance
+        charge.pk,
+        transfer,
+        charge.membership_id,
+        charge.amount,
+        charge.description,
+        charge.metadata,
+        list(drawn.items()),
+        balance,
     )

@@ -1,6 +1,5 @@
--- The key's answer, unless it has one: insert the (org, Idempotency-Key) record with it, or fill the record a
--- charge claimed (status NULL: its answer not stored yet, by a racer in flight or a request that died between
--- its two statements) when the request is the same. Nothing returned: the record has an answer, or belongs to
+-- The key's answer, unless it has one: insert the (org, Idempotency-Key) record with it, or fill a record that has
+-- none (status NULL: a charge's record written before its answer was written with it) when the request is the same. Nothing returned: the record has an answer, or belongs to
 -- another request; the caller reads it and replays it or answers 409. On a conflict with a racer's uncommitted
 -- record, this waits for it.
 INSERT INTO billing_idempotencyrecord AS r

@@ -1,5 +1,5 @@
 -- POST /usage's usage charge, written by the ledger's drawn statement beside its transfer `t`
--- (wallets/sql/post_usage.sql; the `before` part of its `Then`, read by idempotency_claim_row.sql). No transfer
+-- (wallets/sql/post_usage.sql; the `before` part of its `Then`, read by idempotency_answer_row.sql). No transfer
 -- (a refusal, a replay): no row.
 uc AS (
     INSERT INTO billing_usagecharge

@@ -10,12 +10,12 @@ from django.db import OperationalError, connection
 from django.test import Client, override_settings
 from django.test.utils import CaptureQueriesContext
 
-import api.idempotency
 import wallets.ledger
 from apikeys.models import ApiKey, IdempotencyRecord, UsageCharge
 from core.db_unavailable import RETRY_AFTER_SECONDS
 from tests.api.helpers import Api, give, issue_key
 from tests.core.test_db_unavailable import lock_timeout_error, queries_fail, unreachable_database_error
+from tests.expiry.helpers import grant, member_with_promo_of_two_days
 from tests.factories import MembershipFactory, fund, ledger_snapshot
 from wallets.models import Entry, OutstandingBalance, Pocket, Transfer, TransferKind, Wallet
 from wallets.selectors import ledger_problems
@@ -371,19 +371,15 @@ def test_a_usage_charge_costs_a_fixed_set_of_statements(funded_org, member, char
         response = charger.post("/usage", {"member_id": member.pk, "amount": 2, "metadata": {"job": "j-1"}}, key="c-1")
     assert response.status_code == 201, response.content
     sql = [q["sql"] for q in ctx.captured_queries]
-    # No transaction of its own (no BEGIN, COMMIT or SAVEPOINT): key+org; the ledger's drawn statement (membership,
-    # pockets, plan and write: post_usage.sql), which also writes the usage charge and claims the key's record; the
-    # stored response. Each statement is its own transaction.
-    assert len(sql) == 3, sql
+    # No transaction of its own (no BEGIN, COMMIT or SAVEPOINT): key+org, then the ledger's drawn statement
+    # (membership, pockets, plan and write: post_usage.sql), which also writes the usage charge and the key's record
+    # with its answer. That statement is its own transaction.
+    assert len(sql) == 2, sql
     assert not any(s in ("BEGIN", "COMMIT") or "SAVEPOINT" in s for s in sql), sql
     assert sql[1].startswith("/* prepared */ WITH m AS MATERIALIZED"), sql
     assert "INSERT INTO billing_usagecharge" in sql[1] and "INSERT INTO billing_idempotencyrecord" in sql[1], sql
-    assert "UPDATE billing_idempotencyrecord" in sql[2] and "status_code IS NULL" in sql[2], sql
-    # The answer's statement commits without waiting for the WAL flush (the charge's did), and only itself.
-    assert "set_config('synchronous_commit', 'off', true)" in sql[2], sql
-    with connection.cursor() as cursor:
-        cursor.execute("SHOW synchronous_commit")
-        assert cursor.fetchone() == ("on",)
+    record = IdempotencyRecord.objects.get(key="c-1")
+    assert record.status_code == 201 and record.response_body.encode() == response.content
     body = response.json()
     charge = UsageCharge.objects.get(pk=body["id"])
     assert (charge.transfer_id, charge.amount, charge.metadata) == (body["transfer_id"], 2, {"job": "j-1"})
@@ -479,38 +475,74 @@ def test_a_stored_402_is_replayed_even_after_top_up(funded_org, member, charger)
     assert charger.post("/usage", {"member_id": member.pk, "amount": 5}, key="job-3b").status_code == 201
 
 
-def test_a_charge_whose_answer_was_not_stored_is_answered_from_the_ledger_once(funded_org, member, charger):
-    """POST /usage charges (and claims its key) in one statement and stores its answer in a second. If the process
-    dies in between, the charge has committed without an answer: a retry with the same key charges nothing, answers
-    from the ledger, and stores that answer, which every later retry replays byte for byte."""
+def test_a_charge_and_its_answer_are_written_by_one_statement(funded_org, member, charger):
+    """POST /usage's statement writes the charge and the key's record with its answer: there is no charge without
+    its answer, and the answer stored is the bytes the first caller got."""
     give(funded_org, member, 100)
-    real = api.idempotency.fetch_hot
-
-    def fetch_hot(sql, params):
-        if "status_code IS NULL" in sql and "WHERE id" in sql:  # storing the claimed answer: the link is gone
-            raise psycopg.OperationalError("consuming input failed: server closed the connection unexpectedly")
-        return real(sql, params)
-
     payload = {"member_id": member.pk, "amount": 30, "description": "job", "metadata": {"run": 7}}
-    with mock.patch.object(api.idempotency, "fetch_hot", fetch_hot):
-        lost = charger.post("/usage", payload, key="job-lost")
-    _problem(lost, 503, "database_unavailable")
-    charge = UsageCharge.objects.get()  # the charge committed, its answer did not
-    assert IdempotencyRecord.objects.get(key="job-lost").status_code is None
+    first = charger.post("/usage", payload, key="job-one")
+    assert first.status_code == 201, first.content
+    record = IdempotencyRecord.objects.get(key="job-one")
+    assert record.status_code == 201 and record.response_body.encode() == first.content
+    charge = UsageCharge.objects.get()
+    body = first.json()
+    assert (body["id"], body["transfer_id"], body["member_id"], body["amount"]) == (
+        charge.pk,
+        charge.transfer_id,
+        member.pk,
+        30,
+    )
+    assert body["description"] == "job" and body["metadata"] == {"run": 7}
+    assert body["drawn"] == [{"credit_type": "org-allocated", "amount": 30}]
+    assert body["member_balance"] == {"org-allocated": 70, "promo": 0}
+    assert datetime.fromisoformat(body["created_at"]) == charge.transfer.created_at
+    again = charger.post("/usage", payload, key="job-one")
+    assert again.content == first.content and again["Idempotent-Replayed"] == "true"
+
+
+def test_a_charge_whose_record_was_purged_is_answered_from_the_ledger_once(funded_org, member, charger):
+    """Records are purged after their retention; the ledger keeps the key. A retry after that charges nothing,
+    answers from the ledger the same answer the charge's own statement gave (api/routers/usage.py `_body` and
+    api/sql/idempotency_answer_row.sql build one answer), stores it, and every later retry replays it byte for byte."""
+    give(funded_org, member, 100)
+    payload = {"member_id": member.pk, "amount": 30, "description": "job", "metadata": {"run": 7, "gpu": "a100"}}
+    first = charger.post("/usage", payload, key="job-purged")
+    assert first.status_code == 201, first.content
+    IdempotencyRecord.objects.filter(key="job-purged").delete()  # what purge_idempotency_records does, later
     after_charge = ledger_snapshot()
 
-    retried = charger.post("/usage", payload, key="job-lost")
+    retried = charger.post("/usage", payload, key="job-purged")
     assert retried.status_code == 201, retried.content
-    body = retried.json()
-    assert (body["id"], body["transfer_id"], body["amount"]) == (charge.pk, charge.transfer_id, 30)
-    assert body["metadata"] == {"run": 7} and body["drawn"] == [{"credit_type": "org-allocated", "amount": 30}]
-    assert body["member_balance"]["org-allocated"] == 70
-    stored = IdempotencyRecord.objects.get(key="job-lost")
+    assert retried.json() == first.json()  # nothing moved since: the same answer, member balance included
+    stored = IdempotencyRecord.objects.get(key="job-purged")
     assert stored.status_code == 201 and stored.response_body.encode() == retried.content
-    again = charger.post("/usage", payload, key="job-lost")
+    again = charger.post("/usage", payload, key="job-purged")
     assert again.content == retried.content and again["Idempotent-Replayed"] == "true"
-    _problem(charger.post("/usage", {**payload, "amount": 31}, key="job-lost"), 409, "idempotency_key_reused")
+    _problem(charger.post("/usage", {**payload, "amount": 31}, key="job-purged"), 409, "idempotency_key_reused")
     assert ledger_snapshot() == after_charge and UsageCharge.objects.count() == 1
+
+
+def test_the_answer_built_by_the_statement_matches_the_ledger_over_pockets_and_types(funded_org, charger):
+    """Over pockets of several expiry days and two credit types, the statement's answer sums what it drew per credit
+    type in draw order, and the member's balance per type, as the ledger's read-back does."""
+    member = member_with_promo_of_two_days(funded_org)  # promo 50 (5 days) + 200 (10 days), org-allocated 100
+    first = charger.post("/usage", {"member_id": member.pk, "amount": 280}, key="mixed")
+    body = first.json()
+    assert body["drawn"] == [{"credit_type": "promo", "amount": 250}, {"credit_type": "org-allocated", "amount": 30}]
+    assert body["member_balance"] == {"promo": 0, "org-allocated": 70}
+    IdempotencyRecord.objects.filter(key="mixed").delete()
+    assert charger.post("/usage", {"member_id": member.pk, "amount": 280}, key="mixed").json() == body
+
+    # The member's Org-allocated pocket older than their Promo ones: the draw order is still Promo first.
+    later = MembershipFactory(org=funded_org)
+    give(funded_org, later, 40)
+    grant(funded_org, 20, 3)
+    give(funded_org, later, 25, "promo")
+    body = charger.post("/usage", {"member_id": later.pk, "amount": 30}, key="later").json()
+    assert body["drawn"] == [{"credit_type": "promo", "amount": 25}, {"credit_type": "org-allocated", "amount": 5}]
+    assert body["member_balance"] == {"promo": 0, "org-allocated": 35}
+    IdempotencyRecord.objects.filter(key="later").delete()
+    assert charger.post("/usage", {"member_id": later.pk, "amount": 30}, key="later").json() == body
 
 
 def test_a_key_first_used_for_a_transfer_is_409_on_usage_and_charges_nothing(funded_org, member, charger):
