@@ -4,7 +4,8 @@
 (PostgreSQL 15 from /usr/lib/postgresql/15/bin, or PG_BINDIR), clones a hot-standby replica from it
 with pg_basebackup -R, and starts PgBouncer (Debian's 1.18, transaction pooling) in front of both:
 database `credits` goes to the primary, `credits_replica` to the replica. Everything listens on
-127.0.0.1 only, on ports base, base+1 and base+2 (STACK_PORT, default 55440). Run as root, the
+127.0.0.1 only, on ports base, base+1 and base+2 (STACK_PORT, default 25440; the first free three from there,
+10 apart: see `_free_base`). Run as root, the
 servers run as user postgres (initdb and PgBouncer refuse root). On exit, also after an error,
 Ctrl-C or SIGTERM, everything is stopped and the directory removed.
 
@@ -21,6 +22,7 @@ import os
 import pwd
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -203,10 +205,27 @@ def _stop_bouncer(proc: subprocess.Popen) -> None:
         proc.wait(timeout=5)
 
 
+def _free_base(base: int, tries: int = 20) -> int:
+    """The first of base, base+10, ... whose three ports can be bound on HOST now. The default sits below Linux's
+    ephemeral range (32768-60999): a port in that range can be held by any client connection on the machine (or
+    linger in TIME_WAIT after it), and the server then fails to start with "Address already in use". That happened
+    with 55440, right after a soak whose clients had used it."""
+    for candidate in range(base, base + 10 * tries, 10):
+        with contextlib.ExitStack() as held:
+            try:
+                for port in range(candidate, candidate + 3):
+                    sock = held.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+                    sock.bind((HOST, port))
+            except OSError:
+                continue
+        return candidate
+    raise SystemExit(f"no three free ports on {HOST} from {base} (every 10, {tries} tries)")
+
+
 @contextlib.contextmanager
 def stack(base_port: int | None = None, pool_size: int = 20):
     """Primary, replica and PgBouncer, up for the duration of the block; see the module docstring."""
-    base = base_port or int(os.environ.get("STACK_PORT", 55440))
+    base = _free_base(base_port or int(os.environ.get("STACK_PORT", 25440)))
     for tool in (BINDIR / "initdb", Path(PGBOUNCER)):
         if not tool.exists():
             raise SystemExit(f"{tool} is missing (make pgbouncer installs PgBouncer; PostgreSQL 15 is the machine's)")

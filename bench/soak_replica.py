@@ -9,7 +9,7 @@ asserts that no report page failed (every one answered 200 at the first try), th
 the replica before the kill (its xact_commit rose) and that they kept answering from the primary after it.
 Any 500 is a problem here: killing the replica must not break a page.
 
-SOAK_SECONDS (60), SOAK_CLIENTS (16), SOAK_READS (0.25), SOAK_PORT (8660), STACK_PORT (55440);
+SOAK_SECONDS (60), SOAK_CLIENTS (16), SOAK_READS (0.25), SOAK_PORT (8660), STACK_PORT (25440);
 SOAK_REPORT=<file> also writes the figures as JSON (the CI test reads them).
 """
 

@@ -31,7 +31,7 @@ def test_soak_through_pgbouncer_and_replica_loses_nothing_when_the_replica_dies(
         DJANGO_SETTINGS_MODULE="config.settings",
         SOAK_SECONDS="18",
         SOAK_PORT="8670",  # not the benches' own ports: a bench run by hand does not collide
-        STACK_PORT="55450",
+        STACK_PORT="25450",
         SOAK_REPORT=str(report),
     )
     proc = subprocess.run(
