@@ -450,7 +450,7 @@ def post_usage(
     try:
         for attempt in (1, 2, 3):
             row = execute_prepared(statement, params)[0]
-            status, wallet_id, transfer_id, inserted, plan, slugs, watched, written_row = row
+            status, wallet_id, transfer_id, inserted, plan, watched, written_row = row
             if transfer_id is not None:
                 break
             # Nothing was written. Not a member (any more): refused, as before any other check. A used key
@@ -481,7 +481,7 @@ def post_usage(
         if _is_lock_failure(exc):
             raise LedgerBusy() from exc
         raise
-    remaining = dict.fromkeys(slugs or (), 0)
+    remaining: dict[str, int] = {}
     drawn: dict[str, int] = {}
     legs: list[Leg] = []
     taken: list[tuple[int, str, int, datetime.date]] = []

@@ -21,7 +21,9 @@ class Posted:
 class UsageCharged(Posted):
     # (credit type slug, credits) in draw order; empty on a replay (the first answer is stored by the API).
     drawn: tuple[tuple[str, int], ...] = ()
-    # {credit type slug: this org's credits left with the member after the charge}; empty on a replay.
+    # {credit type slug: this org's credits left with the member after the charge}, for each credit type of the
+    # member's spendable pockets funded by the org (in draw order); empty on a replay. (The API's answer lists every
+    # credit type, 0 when none: api/sql/idempotency_answer_row.sql reads the credit types itself.)
     member_balance: dict[str, int] = field(default_factory=dict)
     # Each pocket drawn, in draw order: (credit type id, slug, credits, expiry day); empty on a replay.
     taken: tuple[tuple[int, str, int, datetime.date], ...] = ()

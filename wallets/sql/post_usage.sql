@@ -79,7 +79,6 @@ SELECT (SELECT m.status FROM m), (SELECT m.wallet_id FROM m), (SELECT id FROM t)
                                          plan.to_pocket, plan.to_wallet)
                         ORDER BY plan.expires_on, plan.draw_order, plan.credit_type_id, plan.created_at, plan.id)
         FROM plan),
-       (SELECT array_agg(ct.slug ORDER BY ct.sort_order, ct.id) FROM wallets_credittype ct),
        -- the balance watches on the member's wallet (wallets/watches.py), as post_transfer.sql returns them
        CASE WHEN EXISTS (SELECT 1 FROM t) THEN
            (SELECT json_agg(json_build_array(w.id, w.purpose, w.ref_id, w.wallet_id, w.credit_type_id,
