@@ -38,9 +38,7 @@ import uuid
 import zlib
 
 import psycopg
-from _common import ROOT, before_fork, reset_ledger, setup
-
-from core.sql import load_sql
+from _common import before_fork, reset_ledger, setup
 
 SECONDS = float(os.environ.get("BENCH_SECONDS", 8))
 WORKERS = int(os.environ.get("BENCH_WORKERS", 8))
@@ -129,7 +127,10 @@ SELECT (SELECT id FROM t), (SELECT count(*) FROM i)
 def bare_worker(args):
     """BENCH_DIAG runs: one statement per charge with bare psycopg in autocommit (the app's, or the floor)."""
     dsn, which, org_id, membership_id, pocket_id, upocket_id, uwallet_id, deadline = args
-    sql = FLOOR if which == "floor" else load_sql(os.path.join(ROOT, "wallets", "ledger.py"), "post_usage.sql")
+    from wallets.ledger import _usage_statement  # after setup(): Django is configured in this process
+
+    # The app's statement as it sends it for a wallet without balance watches (its unwatched form).
+    sql = FLOOR if which == "floor" else _usage_statement(watched=False)
     n = 0
     with psycopg.connect(dsn, autocommit=True, prepare_threshold=0) as conn, conn.cursor() as cur:
         while time.time() < deadline:

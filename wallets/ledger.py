@@ -389,11 +389,26 @@ _PG_USAGE = load_sql(__file__, "post_usage.sql")  # the drawn form: plan, lock, 
 
 
 @functools.cache
-def _usage_then(sql: str, before: str = "") -> str:
-    ctes = f", {before}" if before else ""
-    return _PG_USAGE.replace("/*then*/", f"{ctes}, then_write AS ({sql})", 1).replace(
-        "/*written*/NULL::json", "(SELECT row_to_json(w) FROM then_write w)", 1
-    )
+def _usage_statement(then_sql: str | None = None, before: str = "", watched: bool = False) -> str:
+    """The drawn statement: with the caller's `Then` write, and in its watched form (which returns the balance watches
+    on the member's wallet) or its unwatched one (which writes nothing for a watched wallet, see post_usage)."""
+    sql = _PG_USAGE
+    if then_sql is not None:
+        ctes = f", {before}" if before else ""
+        sql = sql.replace("/*then*/", f"{ctes}, then_write AS ({then_sql})", 1).replace(
+            "/*written*/NULL::json", "(SELECT row_to_json(w) FROM then_write w)", 1
+        )
+    if watched:
+        return sql
+    head, rest = sql.split("/*watches*/", 1)
+    _watches, tail = rest.split("/*end watches*/", 1)
+    return (head + "NULL::json" + tail).replace("/*only unwatched*/", " AND NOT (SELECT m.watched FROM m)", 1)
+
+
+# Memberships whose Default wallet was found watched (Wallet.watched): their charges go straight to the watched form.
+# Per process and never wrong: a stale entry only costs the watch's subplans. Bounded, as memberships come and go.
+_WATCHED_MEMBERSHIPS: set[int] = set()
+_WATCHED_MAX = 100_000
 
 
 _TRANSFER_FIELDS = [f.attname for f in Transfer._meta.concrete_fields]
@@ -441,18 +456,30 @@ def post_usage(
         "fingerprint": fingerprint,
         "now": now,
     }
-    statement = _PG_USAGE
     if then is not None:
         if clash := set(then.params) & set(params):
             raise ValueError(f"the caller's parameters would replace the ledger's: {sorted(clash)}")
-        statement = _usage_then(then.sql, then.before)
         params.update(then.params)
+    # Most wallets have no balance watch: the unwatched form leaves their subplans out, and writes nothing for a
+    # wallet that has one (a watch made since, or a membership this process has not charged yet), which is then
+    # charged by the watched form, so no watch ever misses a movement.
+    watch_form = membership_id in _WATCHED_MEMBERSHIPS
     try:
-        for attempt in (1, 2, 3):
+        attempt = 0
+        while attempt < 3:
+            attempt += 1
+            statement = _usage_statement(*((then.sql, then.before) if then else (None, "")), watched=watch_form)
             row = execute_prepared(statement, params)[0]
-            status, wallet_id, transfer_id, inserted, plan, watched, written_row = row
+            status, wallet_id, wallet_watched, transfer_id, inserted, plan, watched, written_row = row
             if transfer_id is not None:
                 break
+            if wallet_watched and not watch_form:
+                if len(_WATCHED_MEMBERSHIPS) >= _WATCHED_MAX:
+                    _WATCHED_MEMBERSHIPS.clear()
+                _WATCHED_MEMBERSHIPS.add(membership_id)
+                watch_form = True
+                attempt -= 1  # not an attempt: the same statement in its watched form
+                continue
             # Nothing was written. Not a member (any more): refused, as before any other check. A used key
             # (committed before, or by a racer we just waited for) replays, whatever the balances are now.
             if status != "active" or wallet_id is None:

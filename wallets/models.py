@@ -81,6 +81,9 @@ class Wallet(models.Model):
     code = models.CharField(max_length=20, choices=ExternalCode.choices, blank=True)
     name = models.CharField(max_length=160)
     created_at = models.DateTimeField(default=timezone.now)
+    # Set by BalanceWatch's trigger when a watch names the wallet, never cleared: the ledger's drawn statement reads
+    # the watches only of wallets with it set (wallets/sql/post_usage.sql).
+    watched = models.BooleanField(default=False, editable=False)
 
     objects = WalletManager()
 
@@ -312,6 +315,16 @@ class BalanceWatch(models.Model):
             ),
         ]
         indexes = [models.Index(fields=["wallet"], name="wallets_balancewatch_wallet")]
+        triggers = [
+            # Whatever writes the watch (watch_balance, a bulk_create, the admin), its wallet is marked watched in
+            # the same transaction, so a movement that can see the watch sees the mark too.
+            pgtrigger.Trigger(
+                name="watch_marks_wallet",
+                when=pgtrigger.After,
+                operation=pgtrigger.Insert | pgtrigger.UpdateOf("wallet_id"),
+                func="UPDATE wallets_wallet SET watched = true WHERE id = NEW.wallet_id AND NOT watched; RETURN NULL;",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.purpose}#{self.ref_id}: {self.wallet_id} below {self.threshold:,}"

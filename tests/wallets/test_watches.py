@@ -6,8 +6,9 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from tests.factories import MembershipFactory, bulk_members
-from wallets.models import BalanceWatch, CreditType, Wallet
-from wallets.services import org_bulk_transfer, org_transfer_to_member
+from wallets import ledger
+from wallets.models import BalanceWatch, CreditType, Transfer, Wallet
+from wallets.services import member_charge_usage, org_bulk_transfer, org_transfer_to_member
 from wallets.signals import transfer_posted
 from wallets.watches import _on_transfer_posted, balance_crossed, unwatch, wallet_balance, watch_balance
 
@@ -123,3 +124,68 @@ def test_watch_upsert_and_unwatch(funded_org):
     assert list(BalanceWatch.objects.values_list("threshold", flat=True)) == [20]
     assert unwatch(purpose="auto_top_up", ref_id=3) == 1
     assert not BalanceWatch.objects.exists()
+
+
+def _ledger_statements(ctx) -> list[str]:
+    """The drawn ledger statements among the captured queries (wallets.ledger.execute_prepared logs them)."""
+    return [q["sql"] for q in ctx.captured_queries if q["sql"].startswith("/* prepared */") and "plan AS" in q["sql"]]
+
+
+def _first_usage(org, ct):
+    """The org's first usage charge (another member's), which creates the org's Usage pocket: a statement more."""
+    other = MembershipFactory(org=org)
+    _give(org, other, ct, 1)
+    member_charge_usage(org=org, membership_id=other.pk, amount=1, idempotency_key="first")
+
+
+def test_a_usage_charge_on_a_watched_member_wallet_is_heard(funded_org, ct, heard):
+    """The drawn statement's unwatched form writes nothing for a watched wallet; the watched form charges it and
+    returns its watches: the crossing is heard once, one transfer is written, and the next charge of that member
+    in this process goes straight to the watched form."""
+    _first_usage(funded_org, ct)
+    member = MembershipFactory(org=funded_org)
+    _give(funded_org, member, ct, 150)
+    wallet = Wallet.objects.for_user(member.user)
+    watch_balance(wallet=wallet, threshold=100, purpose="alert", ref_id=9)
+    wallet.refresh_from_db()
+    assert wallet.watched  # the watch's trigger marked it
+    ledger._WATCHED_MEMBERSHIPS.discard(member.pk)  # this process has not charged the member yet
+    transfers = Transfer.objects.count()
+    with CaptureOnCommit(), CaptureQueriesContext(connection) as ctx:
+        member_charge_usage(org=funded_org, membership_id=member.pk, amount=60, idempotency_key="w-1")
+    statements = _ledger_statements(ctx)
+    assert len(statements) == 2  # the unwatched form (nothing written), then the watched one
+    assert "wallets_balancewatch" not in statements[0] and "wallets_balancewatch" in statements[1]
+    assert Transfer.objects.count() == transfers + 1
+    assert [(h["ref_id"], h["direction"], h["balance_before"], h["balance_after"]) for h in heard] == [
+        (9, "below", 150, 90)
+    ]
+    with CaptureOnCommit(), CaptureQueriesContext(connection) as ctx:
+        member_charge_usage(org=funded_org, membership_id=member.pk, amount=10, idempotency_key="w-2")
+    statements = _ledger_statements(ctx)
+    assert len(statements) == 1 and "wallets_balancewatch" in statements[0]
+    assert wallet_balance(wallet.pk) == 80
+    assert len(heard) == 1  # already below: no second crossing
+
+
+def test_a_watch_made_after_a_charge_hears_the_next_one(funded_org, ct, heard):
+    """An unwatched wallet's charge is one statement without the watch's subplans; a watch made afterwards (the
+    process still takes the wallet for unwatched) is not missed: the unwatched form refuses the now-watched wallet."""
+    _first_usage(funded_org, ct)
+    member = MembershipFactory(org=funded_org)
+    _give(funded_org, member, ct, 150)
+    ledger._WATCHED_MEMBERSHIPS.discard(member.pk)
+    with CaptureOnCommit(), CaptureQueriesContext(connection) as ctx:
+        member_charge_usage(org=funded_org, membership_id=member.pk, amount=30, idempotency_key="u-1")
+    statements = _ledger_statements(ctx)
+    assert len(statements) == 1 and "wallets_balancewatch" not in statements[0]
+    assert member.pk not in ledger._WATCHED_MEMBERSHIPS
+    # A watch made through the ORM's bulk path (no watch_balance): the trigger marks the wallet all the same.
+    BalanceWatch.objects.bulk_create(
+        [BalanceWatch(wallet=Wallet.objects.for_user(member.user), threshold=100, purpose="alert", ref_id=11)]
+    )
+    with CaptureOnCommit():
+        member_charge_usage(org=funded_org, membership_id=member.pk, amount=30, idempotency_key="u-2")
+    assert [(h["ref_id"], h["balance_before"], h["balance_after"]) for h in heard] == [(11, 120, 90)]
+    assert wallet_balance(Wallet.objects.for_user(member.user).pk) == 90
+    assert member.pk in ledger._WATCHED_MEMBERSHIPS

@@ -15,13 +15,18 @@
 --   written (the caller reads the first transfer back and replays it). A member who is not active has no `p`;
 -- - `upd` and `ins` depend on `t`: one debit entry per pocket drawn (with its new balance) and one credit entry
 --   per credit type on the external pocket (no balance); the statement trigger checks they sum to zero.
+-- - the balance watches (wallets/watches.py) are read only by the statement's watched form: the ledger sends the
+--   unwatched form (`/*watches*/…/*end watches*/` left out, `/*only unwatched*/` a condition on `t`) unless it knows
+--   the member's wallet is watched, and that form writes nothing for a wallet with `watched` set (by the watch's
+--   trigger), so the ledger sends the watched form then. A watch's subplans cost a charge about 6% of its CPU
+--   even when the wallet has none (docs/benchmarks.md, usage_throughput);
 -- - a caller may add one data-modifying CTE after `ins` (ledger.py `Then`: a hold's row), reading `t`, and its
 --   RETURNING row comes back as the last column;
 -- The plan is one CTE of the locked rows with their external pockets beside them, and the entries are read off
 -- the UPDATE's own RETURNING: a statement this size spends more of its time starting its plan than running it,
 -- so every node left out counts (docs/benchmarks.md, usage_throughput).
 WITH m AS MATERIALIZED (
-    SELECT m.status, uw.id AS wallet_id
+    SELECT m.status, uw.id AS wallet_id, coalesce(uw.watched, false) AS watched
     FROM orgs_membership m
     LEFT JOIN wallets_wallet uw ON uw.kind = 'user' AND uw.user_id = m.user_id
     WHERE m.id = %(membership)s AND m.org_id = %(org)s
@@ -50,7 +55,7 @@ WITH m AS MATERIALIZED (
     SELECT %(org)s::bigint, %(kind)s::varchar, %(actor)s::bigint, %(memo)s::varchar, %(key)s::varchar,
            %(fingerprint)s::varchar, %(amount)s::bigint, %(now)s::timestamptz
     WHERE (SELECT bool_and(plan.available >= %(amount)s::bigint AND (plan.take = 0 OR plan.to_pocket IS NOT NULL))
-           FROM plan)
+           FROM plan)/*only unwatched*/
     ON CONFLICT DO NOTHING
     RETURNING id, org_id, created_at
 ), upd AS (
@@ -72,7 +77,8 @@ WITH m AS MATERIALIZED (
     GROUP BY upd.credit_type_id, upd.to_pocket
     RETURNING 1
 )/*then*/
-SELECT (SELECT m.status FROM m), (SELECT m.wallet_id FROM m), (SELECT id FROM t), (SELECT count(*) FROM ins),
+SELECT (SELECT m.status FROM m), (SELECT m.wallet_id FROM m), (SELECT m.watched FROM m), (SELECT id FROM t),
+       (SELECT count(*) FROM ins),
        -- every pocket the plan saw, in draw order: credit type, slug, credits taken, balance before, expiry day,
        -- its external pocket and wallet (null: missing)
        (SELECT json_agg(json_build_array(plan.credit_type_id, plan.slug, plan.take, plan.balance, plan.expires_on,
@@ -80,7 +86,7 @@ SELECT (SELECT m.status FROM m), (SELECT m.wallet_id FROM m), (SELECT id FROM t)
                         ORDER BY plan.expires_on, plan.draw_order, plan.credit_type_id, plan.created_at, plan.id)
         FROM plan),
        -- the balance watches on the member's wallet (wallets/watches.py), as post_transfer.sql returns them
-       CASE WHEN EXISTS (SELECT 1 FROM t) THEN
+       /*watches*/CASE WHEN EXISTS (SELECT 1 FROM t) THEN
            (SELECT json_agg(json_build_array(w.id, w.purpose, w.ref_id, w.wallet_id, w.credit_type_id,
                                              w.threshold, (SELECT coalesce(sum(coalesce(u.balance, x.balance)), 0)
                                                            FROM wallets_pocket x LEFT JOIN upd u ON u.id = x.id
@@ -89,6 +95,6 @@ SELECT (SELECT m.status FROM m), (SELECT m.wallet_id FROM m), (SELECT id FROM t)
                                                                   OR x.credit_type_id = w.credit_type_id))))
             FROM wallets_balancewatch w
             WHERE w.wallet_id = (SELECT m.wallet_id FROM m))
-       END,
+       END/*end watches*/,
        -- what the caller's write (`Then`, put in place of the marker after `ins`) returned, as JSON
        /*written*/NULL::json
