@@ -561,8 +561,14 @@ class Settlement:
 
 
 @functools.cache
-def _settle_statement(settlement: Settlement) -> str:
-    return _PG_SETTLE.replace("/*source*/", settlement.source, 1).replace("/*then*/", settlement.then, 1)
+def _settle_statement(settlement: Settlement, watched: bool = False) -> str:
+    """The settling statement with the caller's fragments, in its watched or unwatched form (as `_usage_statement`)."""
+    sql = _PG_SETTLE.replace("/*source*/", settlement.source, 1).replace("/*then*/", settlement.then, 1)
+    if watched:
+        return sql
+    head, rest = sql.split("/*watches*/", 1)
+    _watches, tail = rest.split("/*end watches*/", 1)
+    return (head + "NULL::json" + tail).replace("/*only unwatched*/", " AND NOT (SELECT watched FROM ww)", 1)
 
 
 def post_settle(
@@ -611,8 +617,13 @@ def post_settle(
     values.update(params)
     nested = transaction.get_connection().in_atomic_block
     try:
-        row = execute_prepared(_settle_statement(settlement), values)[0]
-        _ok, release_id, charge_id, inserted, written, parts, pockets, wallet_id, charge_memo, watched = row
+        # The unwatched form first (most member wallets have no balance watch); a watched wallet's settlement is
+        # then written by the watched form, which returns the watches (a statement more for those wallets only).
+        for watch_form in (False, True):
+            row = execute_prepared(_settle_statement(settlement, watch_form), values)[0]
+            _ok, release_id, charge_id, inserted, written, parts, pockets, wallet_id, charge_memo, watched, seen = row
+            if charge_id is not None or not seen:
+                break
     except (IntegrityError, psycopg.IntegrityError):  # the statement is psycopg's own (execute_prepared)
         if nested:
             raise LedgerBusy() from None
@@ -641,9 +652,25 @@ def post_settle(
     if inserted != len(released) + len(charged):
         raise RuntimeError(f"settlement wrote {inserted} entries for {len(released)} + {len(charged)} legs")
     transfers = []
-    for transfer_id, (kind, memo, key, fingerprint), legs, gross in (
-        (release_id, release, released, sum(held_by_type.values())),
-        (charge_id, (charge[0], charge_memo, charge[1], charge[2]), charged, amount),
+    # The watches come back with the balance after both transfers; the release's own "after" is that plus what the
+    # charge then took of the wallet (of the watch's credit type, or of any), so that each transfer is announced with
+    # its own before and after: the release may cross a threshold on the way up ("above"), the charge on the way down.
+    watched = watched or ()
+    after_release = [
+        (
+            *row[:6],
+            row[6]
+            + sum(
+                -lg.amount
+                for lg in charged
+                if lg.wallet_id == row[3] and not lg.is_external and row[4] in (None, lg.credit_type_id)
+            ),
+        )
+        for row in watched
+    ]
+    for transfer_id, (kind, memo, key, fingerprint), legs, gross, watches in (
+        (release_id, release, released, sum(held_by_type.values()), after_release),
+        (charge_id, (charge[0], charge_memo, charge[1], charge[2]), charged, amount, watched),
     ):
         transfer = _written(
             id=transfer_id,
@@ -657,9 +684,7 @@ def post_settle(
             created_at=now,
         )
         transfers.append(transfer)
-        # The release raises the member's balance (no watch can cross on the way up); the charge carries the watched
-        # balances after both.
-        _announce(transfer, kind, org.pk, legs, (watched or ()) if transfer_id == charge_id else (), gross)
+        _announce(transfer, kind, org.pk, legs, watches, gross)
     return Settled(transfers[0], transfers[1], _json(written))
 
 

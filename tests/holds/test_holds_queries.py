@@ -17,8 +17,10 @@ from holds.selectors import holds_problems
 from holds.services import capture_hold, create_hold, void_hold
 from tests.api.helpers import Api, give, issue_key
 from tests.factories import MembershipFactory, fund
-from wallets.models import CreditType, Transfer, TransferKind
+from wallets import ledger
+from wallets.models import CreditType, Transfer, TransferKind, Wallet
 from wallets.selectors import ledger_problems
+from wallets.watches import balance_crossed, wallet_balance, watch_balance
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -106,4 +108,42 @@ def test_an_api_capture_does_not_look_up_a_usage_charge_it_is_about_to_create(se
     again = api.post(f"/holds/{hold['id']}/capture", {"amount": 50}, key="c2")
     assert again.status_code == 200 and again.json()["usage_charge_id"] == r.json()["usage_charge_id"]
     assert UsageCharge.objects.count() == 1
+    assert ledger_problems() == [] and holds_problems() == []
+
+
+def test_a_watched_member_wallet_hears_its_hold_and_its_capture(setup):
+    """A balance watch on the member's wallet (a member's low-balance alert) hears the hold and the capture: the
+    ledger's unwatched forms write nothing for a watched wallet and its watched forms do, once each. The hold, whose
+    membership this process now knows is watched, is one statement; the capture two (it does not know the wallet
+    before its first statement)."""
+    org, member = setup
+    first = create_hold(org=org, membership_id=member.pk, amount=90, idempotency_key="w-0")  # the org's pockets
+    capture_hold(org=org, hold_id=first.hold.pk, amount=85)
+    wallet = Wallet.objects.for_user(member.user)
+    watch_balance(wallet=wallet, threshold=250, purpose="test", ref_id=5)  # 295 now; no feature listens to "test"
+    heard = []
+
+    def receiver(sender, **kwargs):
+        heard.append((kwargs["direction"], kwargs["balance_before"], kwargs["balance_after"]))
+
+    balance_crossed.connect(receiver, dispatch_uid="test-holds-watch")
+    try:
+        ledger._WATCHED_MEMBERSHIPS.discard(member.pk)
+        with CaptureQueriesContext(connection) as made:
+            held = create_hold(org=org, membership_id=member.pk, amount=70, idempotency_key="w-1")  # 295 -> 225
+        assert _statements(made) == ["drawn ledger", "drawn ledger"]  # the unwatched form, then the watched one
+        with CaptureQueriesContext(connection) as again:
+            create_hold(org=org, membership_id=member.pk, amount=5, idempotency_key="w-2")  # 225 -> 220
+        assert _statements(again) == ["drawn ledger"]
+        with CaptureQueriesContext(connection) as captured:
+            capture_hold(org=org, hold_id=held.hold.pk, amount=10)  # release 220 -> 290, charge 290 -> 280
+        assert _statements(captured) == ["settle", "settle"]
+        assert "wallets_balancewatch" not in captured.captured_queries[0]["sql"]
+        assert "wallets_balancewatch" in captured.captured_queries[1]["sql"]
+    finally:
+        balance_crossed.disconnect(dispatch_uid="test-holds-watch")
+    # Each transfer with its own before and after: the capture's release crosses 250 on the way up.
+    assert heard == [("below", 295, 225), ("above", 220, 290)]
+    assert wallet_balance(wallet.pk) == 280
+    assert Transfer.objects.filter(kind=TransferKind.HOLD_CAPTURE).count() == 2
     assert ledger_problems() == [] and holds_problems() == []

@@ -24,11 +24,16 @@
 --   settlement was made before; a used key is an error that writes nothing), `upd` the member's pockets' net
 --   change (held - taken: never below the balance before), `ins` every entry in the order above, one INSERT, so
 --   the statement trigger checks both transfers balance.
+-- - `ww`: the member's wallet is watched (Wallet.watched). The ledger sends the statement's unwatched form first, as
+--   post_usage.sql's: the watches' subplans (`/*watches*/…/*end watches*/`) left out and `ok` false for a watched
+--   wallet (`/*only unwatched*/`); when that form comes back with nothing written and `watched`, the watched form.
 -- Short names, as the statement must stay under psycopg's 4 KB for its parsed placeholders to be cached
 -- (core/sql.py): in `c` and `p`, ct = credit type, day = expiry day, n = the part's place in the parts; in `x`,
 -- hp/hw = the parked account's pocket and wallet, up/uw = the charged account's pocket and wallet.
 WITH src AS MATERIALIZED (
 /*source*/
+), ww AS MATERIALIZED (
+    SELECT coalesce((SELECT watched FROM wallets_wallet WHERE id = (SELECT wallet_id FROM src)), false) AS watched
 ), c AS MATERIALIZED (
     SELECT (e->>0)::bigint AS ct, (e->>2)::bigint AS held, coalesce((e->>3)::date, %(never)s::date) AS day, n,
            least((e->>2)::bigint, greatest(0, %(amount)s::bigint - coalesce(sum((e->>2)::bigint) OVER (
@@ -56,7 +61,7 @@ WITH src AS MATERIALIZED (
 ), ok AS (
     SELECT count(*) > 0 AND bool_and(hp IS NOT NULL AND (x.take = 0 OR up IS NOT NULL))
            AND (SELECT count(DISTINCT id) FROM p) = (SELECT count(*) FROM c)
-           AND %(amount)s::bigint > 0 AND sum(x.take) = %(amount)s::bigint AS ok
+           AND %(amount)s::bigint > 0 AND sum(x.take) = %(amount)s::bigint/*only unwatched*/ AS ok
     FROM x
 ), t1 AS (
     INSERT INTO wallets_transfer (org_id, kind, actor_id, memo, idempotency_key, fingerprint, amount, created_at)
@@ -99,7 +104,7 @@ SELECT (SELECT ok FROM src), (SELECT id FROM t1), (SELECT id FROM t2), (SELECT c
        (SELECT json_agg(json_build_array(ct, hw, uw)) FROM x),
        (SELECT wallet_id FROM src), (SELECT memo FROM src),
        -- the balance watches on the member's wallet (wallets/watches.py) with its balance after both transfers
-       CASE WHEN EXISTS (SELECT 1 FROM t2) THEN
+       /*watches*/CASE WHEN EXISTS (SELECT 1 FROM t2) THEN
            (SELECT json_agg(json_build_array(b.id, b.purpose, b.ref_id, b.wallet_id, b.credit_type_id, b.threshold,
                                              (SELECT coalesce(sum(coalesce(u.balance, q.balance)), 0)
                                               FROM wallets_pocket q LEFT JOIN upd u ON u.id = q.id
@@ -107,4 +112,6 @@ SELECT (SELECT ok FROM src), (SELECT id FROM t1), (SELECT id FROM t2), (SELECT c
                                                 AND (b.credit_type_id IS NULL OR q.credit_type_id = b.credit_type_id))))
             FROM wallets_balancewatch b
             WHERE b.wallet_id = (SELECT wallet_id FROM src))
-       END
+       END/*end watches*/,
+       -- the member's wallet is watched (Wallet.watched): the unwatched form writes nothing then
+       (SELECT watched FROM ww)
