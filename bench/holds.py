@@ -35,77 +35,78 @@ WARMUP = float(os.environ.get("BENCH_WARMUP", 2))
 SPLIT = os.environ.get("BENCH_SPLIT", "") not in ("", "0")
 
 
-def usage_worker(args):
+def _loop(args, make_step):
+    """One worker process: `make_step()` (which imports what it calls, Django being set up by then) gives the step,
+    run as `step(org, membership_id)` until the deadline; returns how many times it ran."""
     org_id, membership_id, deadline = args
     from django.db import connection
 
     from orgs.models import Organization
-    from wallets.services import member_charge_usage
 
     connection.close()
     org = Organization.objects.get(pk=org_id)
+    step = make_step()
     n = 0
     while time.time() < deadline:
-        member_charge_usage(org=org, membership_id=membership_id, amount=1, idempotency_key=uuid.uuid4().hex)
+        step(org, membership_id)
         n += 1
     connection.close()
     return n
+
+
+def _key() -> str:
+    return uuid.uuid4().hex
+
+
+def _usage_step():
+    from wallets.services import member_charge_usage
+
+    return lambda org, mid: member_charge_usage(org=org, membership_id=mid, amount=1, idempotency_key=_key())
+
+
+def _hold_capture_step():
+    from holds.services import capture_hold, create_hold
+
+    def step(org, mid):
+        held = create_hold(org=org, membership_id=mid, amount=5, idempotency_key=_key())
+        capture_hold(org=org, hold_id=held.hold.pk, amount=3)
+
+    return step
+
+
+def _hold_charge_step():
+    """A hold, then a usage charge of 3 in place of its capture: the cheapest a capture could ever be (it must write at
+    least a transfer like a usage charge, and find the hold besides). The ceiling of the pairs' ratio."""
+    from holds.services import create_hold
+    from wallets.services import member_charge_usage
+
+    def step(org, mid):
+        create_hold(org=org, membership_id=mid, amount=5, idempotency_key=_key())
+        member_charge_usage(org=org, membership_id=mid, amount=3, idempotency_key=_key())
+
+    return step
+
+
+def _hold_only_step():
+    from holds.services import create_hold
+
+    return lambda org, mid: create_hold(org=org, membership_id=mid, amount=5, idempotency_key=_key())
+
+
+def usage_worker(args):
+    return _loop(args, _usage_step)
 
 
 def hold_worker(args):
-    org_id, membership_id, deadline = args
-    from django.db import connection
-
-    from holds.services import capture_hold, create_hold
-    from orgs.models import Organization
-
-    connection.close()
-    org = Organization.objects.get(pk=org_id)
-    n = 0
-    while time.time() < deadline:
-        held = create_hold(org=org, membership_id=membership_id, amount=5, idempotency_key=uuid.uuid4().hex)
-        capture_hold(org=org, hold_id=held.hold.pk, amount=3)
-        n += 1
-    connection.close()
-    return n
+    return _loop(args, _hold_capture_step)
 
 
 def hold_charge_worker(args):
-    """A hold, then a usage charge of 3 in place of its capture: the cheapest a capture could ever be (it must write at
-    least a transfer like a usage charge, and find the hold besides). The ceiling of the pairs' ratio."""
-    org_id, membership_id, deadline = args
-    from django.db import connection
-
-    from holds.services import create_hold
-    from orgs.models import Organization
-    from wallets.services import member_charge_usage
-
-    connection.close()
-    org = Organization.objects.get(pk=org_id)
-    n = 0
-    while time.time() < deadline:
-        create_hold(org=org, membership_id=membership_id, amount=5, idempotency_key=uuid.uuid4().hex)
-        member_charge_usage(org=org, membership_id=membership_id, amount=3, idempotency_key=uuid.uuid4().hex)
-        n += 1
-    connection.close()
-    return n
+    return _loop(args, _hold_charge_step)
 
 
 def hold_only_worker(args):
-    org_id, membership_id, deadline = args
-    from django.db import connection
-
-    from holds.services import create_hold
-    from orgs.models import Organization
-
-    connection.close()
-    org = Organization.objects.get(pk=org_id)
-    n = 0
-    while time.time() < deadline:
-        create_hold(org=org, membership_id=membership_id, amount=5, idempotency_key=uuid.uuid4().hex)
-        n += 1
-    connection.close()
-    return n
+    return _loop(args, _hold_only_step)
 
 
 def run(worker, make_args, seconds=SECONDS):
