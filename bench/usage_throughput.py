@@ -105,6 +105,10 @@ def sql_worker(args):
     return n
 
 
+# The app's drawn statement as it sends it for a wallet without balance watches (its unwatched form): set by main()
+# once Django is set up, read by the forked bare workers.
+DRAWN: dict[str, str] = {}
+
 FLOOR = """
 WITH m AS MATERIALIZED (SELECT m.id FROM orgs_membership m WHERE m.id = %(membership)s AND m.org_id = %(org)s
                         AND m.status = 'active' FOR UPDATE),
@@ -127,10 +131,7 @@ SELECT (SELECT id FROM t), (SELECT count(*) FROM i)
 def bare_worker(args):
     """BENCH_DIAG runs: one statement per charge with bare psycopg in autocommit (the app's, or the floor)."""
     dsn, which, org_id, membership_id, pocket_id, upocket_id, uwallet_id, deadline = args
-    from wallets.ledger import _usage_statement  # after setup(): Django is configured in this process
-
-    # The app's statement as it sends it for a wallet without balance watches (its unwatched form).
-    sql = FLOOR if which == "floor" else _usage_statement(watched=False)
+    sql = FLOOR if which == "floor" else DRAWN["sql"]
     n = 0
     with psycopg.connect(dsn, autocommit=True, prepare_threshold=0) as conn, conn.cursor() as cur:
         while time.time() < deadline:
@@ -192,9 +193,11 @@ def main():
 
     from orgs.services import org_create, user_create
     from tests.factories import bulk_members
+    from wallets.ledger import _usage_statement
     from wallets.models import CreditType
     from wallets.services import org_bulk_transfer, org_credit_from_stripe
 
+    DRAWN["sql"] = _usage_statement(watched=False)
     org = org_create(name="Bench Usage", owner=user_create(email="bench-owner@example.com", password=None))
     members = bulk_members(org, WORKERS)
     per_member = 10**9

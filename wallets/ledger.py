@@ -398,11 +398,16 @@ def _usage_statement(then_sql: str | None = None, before: str = "", watched: boo
         sql = sql.replace("/*then*/", f"{ctes}, then_write AS ({then_sql})", 1).replace(
             "/*written*/NULL::json", "(SELECT row_to_json(w) FROM then_write w)", 1
         )
-    if watched:
-        return sql
+    return sql if watched else _unwatched(sql, " AND NOT (SELECT m.watched FROM m)")
+
+
+def _unwatched(sql: str, condition: str) -> str:
+    """A ledger statement's unwatched form (docs/ledger.md, "Watched wallets"): the watches' subplans between
+    /*watches*/ and /*end watches*/ left out (the column is NULL), and `condition`, which is false for a watched
+    wallet, put where /*only unwatched*/ marks the write's own condition."""
     head, rest = sql.split("/*watches*/", 1)
     _watches, tail = rest.split("/*end watches*/", 1)
-    return (head + "NULL::json" + tail).replace("/*only unwatched*/", " AND NOT (SELECT m.watched FROM m)", 1)
+    return (head + "NULL::json" + tail).replace("/*only unwatched*/", condition, 1)
 
 
 # Memberships whose Default wallet was found watched (Wallet.watched): their charges go straight to the watched form.
@@ -564,11 +569,7 @@ class Settlement:
 def _settle_statement(settlement: Settlement, watched: bool = False) -> str:
     """The settling statement with the caller's fragments, in its watched or unwatched form (as `_usage_statement`)."""
     sql = _PG_SETTLE.replace("/*source*/", settlement.source, 1).replace("/*then*/", settlement.then, 1)
-    if watched:
-        return sql
-    head, rest = sql.split("/*watches*/", 1)
-    _watches, tail = rest.split("/*end watches*/", 1)
-    return (head + "NULL::json" + tail).replace("/*only unwatched*/", " AND NOT (SELECT watched FROM ww)", 1)
+    return sql if watched else _unwatched(sql, " AND NOT (SELECT watched FROM ww)")
 
 
 def post_settle(
