@@ -18,6 +18,7 @@ from django.db.models.signals import post_save
 from django.utils import timezone
 from psycopg import sql
 
+from core.ratelimit import HIT_CTE, Count
 from orgs.models import Membership, MembershipStatus, Organization, User
 from wallets.ledger import execute_prepared
 from wallets.models import Transfer
@@ -57,48 +58,84 @@ class ApiKeyManager(models.Manager["ApiKey"]):
 
     def find_by_token(self, token: str) -> ApiKey | None:
         """The key whose secret matches the token (revoked or not), or None. Constant-time comparison."""
-        if not token.startswith(TOKEN_PREFIX):
-            return None
-        lookup, sep, secret = token[len(TOKEN_PREFIX) :].partition("_")
-        if not sep or len(lookup) != 12 or not secret or len(secret) > 100:
-            return None
-        key = _key_with_org(lookup)
-        if key is None or not hmac.compare_digest(key.secret_hash, _hash_secret(secret)):
-            return None
-        return key
+        parsed = parse_token(token)
+        return None if parsed is None else self.authenticate(*parsed)[0]
+
+    def authenticate(self, lookup: str, secret: str, count: Count | None = None) -> tuple[ApiKey | None, int | None]:
+        """The key of a parsed token (`parse_token`) whose secret matches, revoked or not, or None; with `count`, the
+        same statement counts the request against the key's rate limit when the key is active and its secret
+        matches (nothing is counted for a wrong secret or a revoked key), and the count comes second (None when
+        nothing was counted). Constant-time comparison of the secret's hash."""
+        secret_hash = _hash_secret(secret)
+        key, used = _key_with_org(lookup, secret_hash, count)
+        if key is None or not hmac.compare_digest(key.secret_hash, secret_hash):
+            return None, None
+        return key, used
+
+
+def parse_token(token: str) -> tuple[str, str] | None:
+    """A token's public lookup and its secret, or None for a string that cannot be a key's token."""
+    if not token.startswith(TOKEN_PREFIX):
+        return None
+    lookup, sep, secret = token[len(TOKEN_PREFIX) :].partition("_")
+    if not sep or len(lookup) != 12 or not secret or len(secret) > 100:
+        return None
+    return lookup, secret
 
 
 @functools.cache
-def _key_with_org_sql() -> tuple[str, list[str], list[str]]:
+def _key_with_org_sql(counting: bool) -> tuple[str, list[str], list[str]]:
     """The statement and the field names its row fills. Rows are used as they come, so no field of
-    either model may need one of the ORM's converters: a new field that does fails here, in the tests."""
+    either model may need one of the ORM's converters: a new field that does fails here, in the tests.
+    Counting, the statement also makes a rate-limit count (core/sql/ratelimit_hit.sql) when the key is active
+    (`ApiKey.is_active`: not revoked) and the secret's hash is the key's, and reads the count as its last column."""
     fields: list[tuple[type[models.Model], Any]] = [(ApiKey, f) for f in ApiKey._meta.concrete_fields]
     fields += [(Organization, f) for f in Organization._meta.concrete_fields]
     for model, f in fields:
         if connection.ops.get_db_converters(f.get_col(model._meta.db_table)) or f.get_db_converters(connection):
             raise ImproperlyConfigured(f"{model.__name__}.{f.name} needs a converter: read it through the ORM.")
     columns = sql.SQL(", ").join([sql.Identifier("k" if model is ApiKey else "o", f.column) for model, f in fields])
-    statement = sql.SQL("SELECT {} FROM {} k JOIN {} o ON o.id = k.org_id WHERE k.lookup = %s").format(
-        columns, sql.Identifier(ApiKey._meta.db_table), sql.Identifier(Organization._meta.db_table)
+    prefix: sql.Composable = sql.SQL("")
+    count_column = sql.SQL("")
+    if counting:
+        prefix = sql.SQL(
+            "WITH counted AS (SELECT 1 FROM {} WHERE lookup = %(lookup)s AND revoked_at IS NULL "
+            "AND secret_hash = %(secret_hash)s), "
+        ).format(sql.Identifier(ApiKey._meta.db_table)) + sql.SQL(HIT_CTE)
+        count_column = sql.SQL(", (SELECT hits FROM hit)")
+    statement = (
+        sql.SQL("{}SELECT {}{} FROM {} k JOIN {} o ON o.id = k.org_id WHERE k.lookup = %(lookup)s")
+        .format(
+            prefix,
+            columns,
+            count_column,
+            sql.Identifier(ApiKey._meta.db_table),
+            sql.Identifier(Organization._meta.db_table),
+        )
+        .as_string()
     )
     return (
-        statement.as_string(),
+        statement,
         [f.attname for m, f in fields if m is ApiKey],
         [f.attname for m, f in fields if m is Organization],
     )
 
 
-def _key_with_org(lookup: str) -> ApiKey | None:
-    """The key and its org in one prepared statement: every API request starts here, and compiling the
-    equivalent `select_related("org")` query cost more than running it."""
-    statement, key_fields, org_fields = _key_with_org_sql()
-    rows = execute_prepared(statement, [lookup])
+def _key_with_org(lookup: str, secret_hash: str, count: Count | None) -> tuple[ApiKey | None, int | None]:
+    """The key and its org in one prepared statement (and, with `count`, the request's rate-limit count): every API
+    request starts here, and compiling the equivalent `select_related("org")` query cost more than running it."""
+    statement, key_fields, org_fields = _key_with_org_sql(count is not None)
+    params: dict[str, object] = {"lookup": lookup}
+    if count is not None:
+        params |= {"secret_hash": secret_hash, **count.params}
+    rows = execute_prepared(statement, params)
     if not rows:
-        return None
+        return None, None
     row = rows[0]
     key = ApiKey.from_db(ApiKey.objects.db, key_fields, row[: len(key_fields)])
-    key.org = Organization.from_db(Organization.objects.db, org_fields, row[len(key_fields) :])
-    return key
+    org_end = len(key_fields) + len(org_fields)
+    key.org = Organization.from_db(Organization.objects.db, org_fields, row[len(key_fields) : org_end])
+    return key, (row[org_end] if count is not None else None)
 
 
 class ApiKey(models.Model):

@@ -11,6 +11,9 @@ All runs use 8 concurrent clients against one PostgreSQL database:
   idempotent response and its UsageCharge;
 - baseline: the same clients call GET /api/v1/me (BENCH_BASELINE_PATH) with the same key on the same gunicorn:
   the framework's floor on this machine (WSGI, middleware, key lookup, rate-limit count, JSON response).
+The clients are threads of this process, on the same machine as the server, so what a client costs comes out of
+what the server gets: they use http.client (BENCH_CLIENT=requests for the `requests` library, the client of the runs
+before 2026-12-04 12:00, about 1 ms more CPU per request on this 2-CPU machine).
 Each charge is 1 credit to one of 64 members (so clients contend the way a job runner's charges would).
 Printed: rates, HTTP/direct, HTTP/baseline (target >= 0.5), p50/p95/p99, and one client alone (HTTP x1,
 baseline x1): the latency without queueing. Target: p99 latency through the API < 50 ms.
@@ -19,6 +22,7 @@ per run), BENCH_PORT (8990), BENCH_ROUNDS (1: baseline and HTTP alternate this m
 best round), DB_POOL (the server's, default on; see config/settings.py).
 """
 
+import http.client
 import json
 import os
 import signal
@@ -29,6 +33,7 @@ import time
 import uuid
 from pathlib import Path
 
+import requests
 from _common import percentile, reset_ledger, setup
 
 CHARGES = int(os.environ.get("BENCH_API_CHARGES", "2000"))
@@ -40,6 +45,7 @@ THREADS = int(os.environ.get("BENCH_THREADS", "1"))  # >1: gthread workers (stil
 SEQUENTIAL = int(os.environ.get("BENCH_SEQUENTIAL", "200"))  # one client alone: latency without queueing
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "1"))
 BASELINE_PATH = os.environ.get("BENCH_BASELINE_PATH", "/api/v1/me")
+CLIENT = os.environ.get("BENCH_CLIENT", "http.client")  # or "requests"
 MEMBERS = 64
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -137,8 +143,6 @@ def _start_gunicorn(db_url):
     if THREADS > 1:
         cmd += ["--worker-class", "gthread", "--threads", str(THREADS)]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True)
-    import requests
-
     for _ in range(100):
         try:
             if requests.get(f"http://127.0.0.1:{PORT}/api/v1/openapi.json", timeout=1).status_code == 200:
@@ -161,46 +165,66 @@ def _stop(proc):
             os.killpg(proc.pid, signal.SIGKILL)
 
 
-def _http(member_ids, token, charges=None, clients=None, prefix="http"):
-    import requests
+def _sender():
+    """A function sending one request and returning its status, for one client thread: http.client (the
+    default: a lean client, so the machine's CPU goes to the server being measured) or requests (BENCH_CLIENT=
+    requests, the client of the runs before 2026-12-04 12:00, about 1 ms more CPU per request here)."""
+    if CLIENT == "requests":
+        session = requests.Session()
 
+        def send(method, path, body, headers):
+            return session.request(method, f"http://127.0.0.1:{PORT}{path}", data=body, headers=headers, timeout=30)
+
+        return lambda *args: send(*args).status_code
+    # One connection object per thread; it opens a new socket when gunicorn's sync worker has closed the last.
+    conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=30)
+
+    def send(method, path, body, headers):
+        try:
+            conn.request(method, path, body=body, headers=headers)
+            response = conn.getresponse()
+            response.read()
+        except (http.client.HTTPException, OSError):
+            conn.close()
+            raise
+        return response.status
+
+    return send
+
+
+def _http(member_ids, token, charges=None, clients=None, prefix="http"):
     local = threading.local()
     statuses: dict[int, int] = {}
     lock = threading.Lock()
 
     def work(i):
-        session = getattr(local, "session", None) or requests.Session()
-        local.session = session
-        response = session.post(
-            f"http://127.0.0.1:{PORT}/api/v1/usage",
-            data=json.dumps({"member_id": member_ids[i % len(member_ids)], "amount": 1, "description": f"job {i}"}),
-            headers={
+        send = getattr(local, "send", None) or _sender()
+        local.send = send
+        status = send(
+            "POST",
+            "/api/v1/usage",
+            json.dumps({"member_id": member_ids[i % len(member_ids)], "amount": 1, "description": f"job {i}"}),
+            {
                 "Authorization": f"Bearer {token}",
                 "Idempotency-Key": f"{prefix}-{uuid.uuid4()}",
                 "Content-Type": "application/json",
             },
-            timeout=30,
         )
         with lock:
-            statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
-        return response.status_code == 201
+            statuses[status] = statuses.get(status, 0) + 1
+        return status == 201
 
     elapsed, latencies, ok = _run_clients(work, charges, clients)
     return elapsed, latencies, ok, statuses
 
 
 def _baseline(token, calls=None, clients=None):
-    import requests
-
     local = threading.local()
 
     def work(i):
-        session = getattr(local, "session", None) or requests.Session()
-        local.session = session
-        response = session.get(
-            f"http://127.0.0.1:{PORT}{BASELINE_PATH}", headers={"Authorization": f"Bearer {token}"}, timeout=30
-        )
-        return response.status_code == 200
+        send = getattr(local, "send", None) or _sender()
+        local.send = send
+        return send("GET", BASELINE_PATH, None, {"Authorization": f"Bearer {token}"}) == 200
 
     return _run_clients(work, calls, clients)
 
@@ -271,7 +295,10 @@ def main():
         f"{'MET' if http_rate >= 0.5 * base_rate else 'MISSED'}"
     )
     kind = f"gthread x{THREADS}" if THREADS > 1 else "sync"
-    print(f"gunicorn: {WORKERS} {kind} workers on 127.0.0.1:{PORT}; load average now {os.getloadavg()[0]:.1f}")
+    print(
+        f"gunicorn: {WORKERS} {kind} workers on 127.0.0.1:{PORT}; clients: {CLIENT}; "
+        f"load average now {os.getloadavg()[0]:.1f}"
+    )
     print(f"p99 through the API: {p99:.1f} ms (target < 50 ms): {'MET' if p99 < 50 else 'MISSED'}")
     print(f"ledger problems: {len(problems)}")
     if usage != d_ok + h_ok or problems:

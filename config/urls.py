@@ -6,6 +6,11 @@ from api.app import api, unknown_endpoint
 from config.views import MOVED_ADMIN, healthz, moved_admin
 
 urlpatterns = [
+    # The API first: its paths are the hottest, and no page's path starts with api/ (resolving /api/v1/usage past
+    # every page's pattern took 0.15 ms of each request).
+    path("api/v1/", api.urls),
+    # After the API, so it gets only the /api/ paths that no endpoint matched.
+    re_path(r"^api/(?P<rest>.*)$", unknown_endpoint, name="api_unknown"),
     re_path(rf"^admin/billing/(?P<model>{'|'.join(MOVED_ADMIN)})/(?P<rest>.*)$", moved_admin, name="admin_moved"),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
@@ -17,9 +22,6 @@ urlpatterns = [
     path("", include("web.urls.schedules")),
     path("", include("web.urls.usage")),
     path("", include("web.urls.alerts")),
-    path("api/v1/", api.urls),
-    # After the API, so it gets only the /api/ paths that no endpoint matched.
-    re_path(r"^api/(?P<rest>.*)$", unknown_endpoint, name="api_unknown"),
 ]
 
 # The offline Stripe stand-in (only when STRIPE_STANDIN is on; never with real Stripe keys).

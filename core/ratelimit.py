@@ -5,14 +5,18 @@ Counts must be shared by every process, or N processes admit N times each limit.
 database cache) they live in PostgreSQL, in the UNLOGGED table `core_ratelimit_counter` (core's migration 0002):
 one row per identity, counted by one upsert (sql/ratelimit_hit.sql) whose row lock makes it exact across
 processes and is held only for that statement, in autocommit (call `hit` outside a transaction, as the views
-and the API's auth do, or the lock lasts until that transaction ends). With CACHE_URL=redis://… they live in
-Redis (add, then incr: atomic there). A per-process cache (locmem, dummy) with DEBUG off is warned about at
-start-up (core/apps.py).
+do, or the lock lasts until that transaction ends). A caller may make the count inside a statement of its own
+(`database_count`, then `Count.verdict`): the API counts a key in the statement that looks the key up. With
+CACHE_URL=redis://… they live in Redis (add, then incr: atomic there). A per-process cache (locmem, dummy) with
+DEBUG off is warned about at start-up (core/apps.py).
 """
+
+from __future__ import annotations
 
 import functools
 import hashlib
 import time
+from dataclasses import dataclass
 
 from axes.helpers import get_client_ip_address
 from django.conf import settings
@@ -24,7 +28,9 @@ from django.shortcuts import render
 
 from core.sql import load_sql
 
-_HIT_SQL = load_sql(__file__, "ratelimit_hit.sql")
+# The counter's upsert as the CTE `hit`, counting one event per row of a CTE `counted` the statement defines first.
+HIT_CTE = load_sql(__file__, "ratelimit_hit.sql")
+_HIT_SQL = f"WITH counted AS (SELECT 1), {HIT_CTE}SELECT hits FROM hit"
 _PURGE_SQL = "DELETE FROM core_ratelimit_counter WHERE window_end < %s"
 
 
@@ -39,33 +45,86 @@ def _count(cache: BaseCache, key: str, timeout: int) -> int:
         return 1
 
 
-def _count_in_database(cache: DatabaseCache, key: str, window_end: int, now: float) -> int:
-    """Add one to the counter `key` in the current window (ending at `window_end`) and return it: one
-    statement. The first count of a window also drops counters whose windows have ended."""
-    alias = router.db_for_write(cache.cache_model_class)
-    with connections[alias].cursor() as cursor:
-        cursor.execute(_HIT_SQL, [key, window_end])
+def _count_in_database(counted: Count) -> int:
+    """Add one to the counter in its current window and return it: one statement."""
+    with connections[_database(counted.cache)].cursor() as cursor:
+        cursor.execute(_HIT_SQL, counted.params)
         (used,) = cursor.fetchone()
-        if used == 1:
-            cursor.execute(_PURGE_SQL, [int(now)])
     return used
+
+
+def _database(cache: DatabaseCache) -> str:
+    return router.db_for_write(cache.cache_model_class)
+
+
+def _purge(cache: DatabaseCache, now: float) -> None:
+    with connections[_database(cache)].cursor() as cursor:
+        cursor.execute(_PURGE_SQL, [int(now)])
+
+
+def _retry_after(used: int, count: int, seconds: int, now: float) -> int | None:
+    if used > count:
+        return max(1, int(seconds - now % seconds) + 1)
+    return None
+
+
+def _window(scope: str, identity: str, seconds: int) -> tuple[str, float, int]:
+    """The counter's name (hashed: any string, an email address, makes a short key any cache backend accepts, and
+    none is stored), the time now, and the current window's number."""
+    now = time.time()
+    return f"rl:{scope}:{hashlib.sha256(identity.encode()).hexdigest()[:32]}", now, int(now // seconds)
+
+
+@dataclass(frozen=True)
+class Count:
+    """One count of an identity that the caller's own statement makes: the statement defines a CTE `counted`
+    (one row: count; none: count nothing), then `HIT_CTE` with `params`, and reads `hit`'s `hits`. Pass what it
+    read to `verdict`."""
+
+    cache: DatabaseCache
+    key: str
+    window_end: int
+    now: float
+    count: int
+    seconds: int
+
+    @property
+    def params(self) -> dict[str, str | int]:
+        return {"rl_key": self.key, "rl_window_end": self.window_end}
+
+    def verdict(self, used: int) -> int | None:
+        """What `hit` answers for a count that reached `used`: None within the limit, else the seconds to wait.
+        The first count of a window also drops the counters whose windows have ended."""
+        if used == 1:
+            _purge(self.cache, self.now)
+        return _retry_after(used, self.count, self.seconds, self.now)
+
+
+def _database_count(scope: str, identity: str, *, count: int, seconds: int) -> Count | None:
+    cache = caches["default"]
+    if not isinstance(cache, DatabaseCache):
+        return None
+    key, now, window = _window(scope, identity, seconds)
+    return Count(cache, key, (window + 1) * seconds, now, count, seconds)
+
+
+def database_count(scope: str, identity: str, *, count: int, seconds: int, using: str) -> Count | None:
+    """The count `hit(scope, identity, ...)` would make, for a statement of the caller's on database `using` to
+    make; None when the counters are not in that database (then call `hit`)."""
+    counted = _database_count(scope, identity, count=count, seconds=seconds)
+    if counted is None or _database(counted.cache) != using:
+        return None
+    return counted
 
 
 def hit(scope: str, identity: str, *, count: int, seconds: int) -> int | None:
     """Count one event for `identity` in `scope`: None while within `count` per `seconds`, else the
     seconds until the window ends (for Retry-After)."""
-    now = time.time()
-    window = int(now // seconds)
-    # Hashed: any string (an email address) makes a short key any cache backend accepts, and none is stored.
-    digest = hashlib.sha256(identity.encode()).hexdigest()[:32]
-    cache = caches["default"]
-    if isinstance(cache, DatabaseCache):
-        used = _count_in_database(cache, f"rl:{scope}:{digest}", (window + 1) * seconds, now)
-    else:
-        used = _count(cache, f"rl:{scope}:{digest}:{window}", seconds + 1)
-    if used > count:
-        return max(1, int(seconds - now % seconds) + 1)
-    return None
+    counted = _database_count(scope, identity, count=count, seconds=seconds)
+    if counted is not None:
+        return counted.verdict(_count_in_database(counted))
+    key, now, window = _window(scope, identity, seconds)
+    return _retry_after(_count(caches["default"], f"{key}:{window}", seconds + 1), count, seconds, now)
 
 
 def hit_setting(setting_name: str, identity: str) -> int | None:

@@ -2,9 +2,12 @@
 web middleware work on /api/, the per-key rate limit outside the charge's transaction, the connection pool,
 and the statements of one usage charge with the production cache."""
 
+import re
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.urls import URLResolver, get_resolver
 
 from apikeys.models import ApiKey
 from config import settings as project_settings  # the module's own values, not this test run's overrides
@@ -60,8 +63,8 @@ def test_me_costs_the_key_lookup_and_the_rate_limit_count_only(funded_org, charg
     with CaptureQueriesContext(connection) as ctx:
         assert api.get("/me").status_code == 200
     sql = [q["sql"] for q in ctx.captured_queries]
-    assert len(sql) == 2, sql  # the key with its org, the counter's upsert
-    assert "core_ratelimit_counter" in sql[1]
+    assert len(sql) == 1, sql  # the key with its org, and the counter's upsert in the same statement
+    assert "core_ratelimit_counter" in sql[0] and "billing_apikey" in sql[0], sql
 
 
 def test_an_api_request_does_no_session_or_web_middleware_work(client, owner, charge_key):
@@ -87,9 +90,9 @@ def test_an_api_request_does_no_session_or_web_middleware_work(client, owner, ch
 def test_a_usage_charge_counts_its_rate_limit_outside_the_charge_transaction(
     funded_org, member, charge_key, database_counters
 ):
-    """With the production cache (counters in PostgreSQL): one more statement than the pinned charge in
-    test_api.py (the counter's upsert), in autocommit before the charge's statement, so the counter's row lock
-    is never held while the charge waits for its locks and its commit."""
+    """With the production cache (counters in PostgreSQL): as many statements as the pinned charge in test_api.py,
+    the counter's upsert being made by the key's lookup, in autocommit before the charge's statement, so the
+    counter's row lock is never held while the charge waits for its locks and its commit."""
     _key, token = charge_key
     api = Api(token)
     give(funded_org, member, 10)
@@ -98,11 +101,11 @@ def test_a_usage_charge_counts_its_rate_limit_outside_the_charge_transaction(
         response = api.post("/usage", {"member_id": member.pk, "amount": 2}, key="c-1")
     assert response.status_code == 201, response.content
     sql = [q["sql"] for q in ctx.captured_queries]
-    # key+org, rate-limit count, the ledger's drawn statement (the charge, its usage charge row and the key's
-    # record with its answer); each its own transaction
-    assert len(sql) == 3, sql
-    assert "core_ratelimit_counter" in sql[1] and "BEGIN" not in sql and "COMMIT" not in sql, sql
-    assert "WITH m AS MATERIALIZED" in sql[2] and "INSERT INTO billing_idempotencyrecord" in sql[2], sql
+    # key+org with the rate-limit count, the ledger's drawn statement (the charge, its usage charge row and the
+    # key's record with its answer); each its own transaction
+    assert len(sql) == 2, sql
+    assert "core_ratelimit_counter" in sql[0] and "BEGIN" not in sql and "COMMIT" not in sql, sql
+    assert "WITH m AS MATERIALIZED" in sql[1] and "INSERT INTO billing_idempotencyrecord" in sql[1], sql
 
 
 @pytest.mark.django_db(transaction=True)
@@ -142,3 +145,25 @@ def test_charges_work_with_prepared_statements_off(funded_org, member, charge_ke
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM pg_prepared_statements")
         assert cursor.fetchone() == (0,)
+
+
+def _paths_a_pattern_serves(patterns, prefix=""):
+    """Every URL pattern under `patterns` as (its whole regex, its name), includes walked."""
+    for pattern in patterns:
+        whole = prefix + pattern.pattern.regex.pattern.lstrip("^")
+        if isinstance(pattern, URLResolver):
+            yield from _paths_a_pattern_serves(pattern.url_patterns, whole.rstrip("$").removesuffix("\\Z"))
+        else:
+            yield whole, pattern.name
+
+
+def test_the_api_resolves_first_and_no_page_serves_an_api_path():
+    """config/urls.py puts the API's patterns first (resolving past every page's cost 0.1 ms a request), which
+    changes nothing only while no other pattern could serve a path under /api/."""
+    first, second = get_resolver().url_patterns[:2]
+    assert first.pattern.describe().startswith("'api/v1/'") and second.name == "api_unknown"
+    others = list(_paths_a_pattern_serves(get_resolver().url_patterns[2:]))
+    assert len(others) > 50  # the pages and the admin were walked, and their regexes match their paths:
+    assert [name for regex, name in others if re.match(regex, "orgs/acme/settings/api-keys/")] == ["api_keys"]
+    for path in ("api/v1/usage", "api/v1/me", "api/v2/x", "api/"):
+        assert [name for regex, name in others if re.match(regex, path)] == [], path
