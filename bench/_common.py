@@ -43,17 +43,27 @@ def setup(default_db: str = "credits_bench") -> str:
     return url
 
 
-def reset_ledger() -> None:
-    """Empty every app table (TRUNCATE is not UPDATE/DELETE, so the append-only triggers allow it)."""
-    from django.db import connection
+def reset_ledger(attempts: int = 3) -> None:
+    """Empty every app table (TRUNCATE is not UPDATE/DELETE, so the append-only triggers allow it). A TRUNCATE can
+    deadlock with a session of the previous run that is still closing (its locks go in another order); it is tried
+    again after a second, up to `attempts` times."""
+    from django.db import OperationalError, connection
 
-    with connection.cursor() as cur:
-        cur.execute(
-            "SELECT string_agg(quote_ident(tablename), ', ') FROM pg_tables WHERE schemaname = 'public' "
-            "AND (tablename LIKE 'orgs_%' OR tablename LIKE 'wallets_%' OR tablename LIKE 'billing_%')"
-        )
-        tables = cur.fetchone()[0]
-        cur.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+    for attempt in range(1, attempts + 1):
+        try:
+            with connection.cursor() as cur:
+                cur.execute(
+                    "SELECT string_agg(quote_ident(tablename), ', ') FROM pg_tables WHERE schemaname = 'public' "
+                    "AND (tablename LIKE 'orgs_%' OR tablename LIKE 'wallets_%' OR tablename LIKE 'billing_%')"
+                )
+                tables = cur.fetchone()[0]
+                cur.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+            break
+        except OperationalError as exc:
+            if "deadlock" not in str(exc) or attempt == attempts:
+                raise
+            print(f"reset_ledger: {exc.__class__.__name__} ({str(exc).splitlines()[0]}); again in 1 s")
+            time.sleep(1)
     from wallets.models import ensure_reference_data
 
     ensure_reference_data()
